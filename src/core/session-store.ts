@@ -1,0 +1,55 @@
+/** JSON value stored in a session's `data`. */
+export type JSONValue =
+  string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue }
+
+/** Request metadata kept with a session, for "your devices" lists and audits. */
+export interface SessionMeta {
+  ip?: string
+  userAgent?: string
+}
+
+/**
+ * One stored session. `id` is SHA-256 of the token (base64url), never the token itself.
+ * Times are epoch milliseconds. Stores keep records as given and do not interpret `data`.
+ */
+export interface SessionRecord {
+  id: string
+  userId: string | null
+  /** Incremented on every successful update; the compare-and-set field. */
+  version: number
+  createdAt: number
+  lastSeenAt: number
+  /** Idle expiry: the record is dead after this time unless extended. */
+  expiresAt: number
+  /** Absolute expiry: the record is dead after this time whatever the activity. */
+  absoluteExpiresAt: number
+  data: Record<string, JSONValue>
+  meta: SessionMeta
+}
+
+/**
+ * What a session store must do. Every store passes the conformance suite in
+ * `tessera/testing` against its real server.
+ *
+ * Stores throw `TesseraError('store_unavailable')` when their backend cannot be reached;
+ * they never report a missing record for an unreachable backend.
+ */
+export interface SessionStore {
+  /** The record, or `null` when there is none (a store may also hide expired records). */
+  get(id: string): Promise<SessionRecord | null>
+  /** Stores a new record. */
+  create(record: SessionRecord): Promise<void>
+  /**
+   * Compare-and-set on `version`: writes `record` only when the stored version equals
+   * `expectedVersion`. Returns false when the record is gone or the version moved, and never
+   * recreates a deleted record.
+   */
+  update(record: SessionRecord, expectedVersion: number): Promise<boolean>
+  delete(id: string): Promise<void>
+  /** Every live record of the user. */
+  listByUser(userId: string): Promise<SessionRecord[]>
+  /** Deletes every record of the user except `options.except` (an id); returns how many. */
+  deleteByUser(userId: string, options?: { except?: string }): Promise<number>
+  /** Releases what the store itself opened (never the client the user passed in). */
+  close?(): Promise<void>
+}
