@@ -24,3 +24,15 @@ export {
   type ParseCookieOptions,
 } from './cookie.js'
 export type { JSONValue, SessionMeta, SessionRecord, SessionStore } from './session-store.js'
+export {
+  createSessionManager,
+  toPublicSession,
+  hashToken,
+  type Session,
+  type SessionManager,
+  type SessionManagerOptions,
+  type SessionDataChanges,
+  type IssuedSession,
+  type ValidatedSession,
+  type PublicSession,
+} from './session-manager.js'
