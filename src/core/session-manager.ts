@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { parseCookieHeader, serializeCookie, serializeDeletedCookie } from './cookie.js'
+import { hash, randomBytes } from 'node:crypto'
+import { serializeCookie, serializeDeletedCookie } from './cookie.js'
 import type { CookieAttributes } from './cookie.js'
 import { TesseraError } from './errors.js'
 import type { KeyPurpose, Keyring } from './keyring.js'
@@ -382,7 +382,7 @@ export function createSessionManager(
     validate(cookieHeader): Promise<ValidatedSession | null> {
       if (typeof cookieHeader !== 'string' || cookieHeader.length === 0)
         return Promise.resolve(null)
-      return validateCookie(parseCookieHeader(cookieHeader)[cookieName])
+      return validateCookie(readCookie(cookieHeader, cookieName))
     },
 
     validateCookie,
@@ -485,7 +485,41 @@ export function toPublicSession(session: Session): PublicSession {
 
 /** SHA-256 of a token, base64url: the id a store keeps. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
+  // One-shot hash: about a third cheaper than createHash().update().digest() per validate.
+  return hash('sha256', token, 'base64url')
+}
+
+/**
+ * The value of the first cookie called `name` in a `Cookie` header, read the way
+ * `parseCookieHeader` reads it (same bounds, trimming, quotes and escapes) but without building
+ * a record of every cookie: the validate path needs one.
+ */
+export function readCookie(header: string, name: string): string | undefined {
+  const text = header.length > 65_536 ? header.slice(0, 65_536) : header
+  let pairs = 0
+  let start = 0
+  while (start < text.length && pairs < 256) {
+    let end = text.indexOf(';', start)
+    if (end === -1) end = text.length
+    const eq = text.indexOf('=', start)
+    if (eq !== -1 && eq < end) {
+      pairs++
+      if (text.slice(start, eq).trim() === name) {
+        let value = text.slice(eq + 1, end).trim()
+        if (value.length >= 2 && value.charCodeAt(0) === 34 && value.endsWith('"')) {
+          value = value.slice(1, -1)
+        }
+        if (!value.includes('%')) return value
+        try {
+          return decodeURIComponent(value)
+        } catch {
+          return value
+        }
+      }
+    }
+    start = end + 1
+  }
+  return undefined
 }
 
 function positiveSeconds(value: number, name: string): number {
