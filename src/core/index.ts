@@ -54,3 +54,15 @@ export {
   type CrossSiteRefusedReason,
   type TrustedOrigins,
 } from './csrf.js'
+export {
+  createSessionManager,
+  toPublicSession,
+  hashToken,
+  type Session,
+  type SessionManager,
+  type SessionManagerOptions,
+  type SessionDataChanges,
+  type IssuedSession,
+  type ValidatedSession,
+  type PublicSession,
+} from './session-manager.js'
