@@ -24,3 +24,4 @@ export {
   type ParseCookieOptions,
 } from './cookie.js'
 export type { JSONValue, SessionMeta, SessionRecord, SessionStore } from './session-store.js'
+export { clientIp, normalizeIp, parseTrustedProxies, type TrustedProxies } from './client-ip.js'
