@@ -66,3 +66,4 @@ export {
   type ValidatedSession,
   type PublicSession,
 } from './session-manager.js'
+export { clientIp, normalizeIp, parseTrustedProxies, type TrustedProxies } from './client-ip.js'
