@@ -9,6 +9,9 @@ export const ERROR_CODES = [
   'cookie_too_large',
   'store_unavailable',
   'store_conflict',
+  'token_invalid',
+  'token_reused',
+  'jwks_unavailable',
 ] as const
 
 /** The stable machine-readable reason of a {@link TesseraError}. */
