@@ -204,6 +204,14 @@ describe('checkCrossSite', () => {
     if (!refused.allowed) expect(refused.message).toMatch(/X-CSRF-Token/)
   })
 
+  it('fails closed when a JavaScript caller passes non-booleans', () => {
+    const loose = {
+      hasSessionCookie: 'abc' as unknown as boolean,
+      csrfTokenValid: 1 as unknown as boolean,
+    }
+    expect(check(loose)).toMatchObject({ allowed: false, reason: 'missing_proof' })
+  })
+
   it('accepts each proof for a cookie-authenticated request', () => {
     expect(check({ hasSessionCookie: true, headers: { secFetchSite: 'same-origin' } })).toEqual({
       allowed: true,
