@@ -383,6 +383,16 @@ describe('createCSRFToken / verifyCSRFToken', () => {
     expect(verifyCSRFToken(keyring, 'sid', signed)).toBe(false)
   })
 
+  // SECURITY invariant: one token, one accepted spelling (the decoder ignores spare bits).
+  it('accepts only the canonical last character', () => {
+    const keyring = createKeyring(GOOD)
+    const token = createCSRFToken(keyring, 'sid')
+    const accepted = [...BASE64URL, '+', '/'].filter((char) =>
+      verifyCSRFToken(keyring, 'sid', token.slice(0, -1) + char),
+    )
+    expect(accepted).toEqual([token.slice(-1)])
+  })
+
   it('refuses to make a token without a session id', () => {
     const keyring = createKeyring(GOOD)
     expect(() => createCSRFToken(keyring, '')).toThrow(TesseraError)
