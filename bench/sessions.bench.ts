@@ -2,6 +2,8 @@
  * Session validation throughput, side by side with the libraries users would pick instead:
  *   - memory store: tessera `validate(cookieHeader)` vs express-session's path (cookie parse +
  *     cookie-signature `unsign` + MemoryStore `get`).
+ *   - stateless: tessera cookie-session `validate(cookieHeader)` (parse, unseal AES-256-GCM,
+ *     expiry checks) vs iron-session `unsealData` (the unseal alone, no cookie parsing).
  *
  * Run alone: `npx tsx bench/sessions.bench.ts` (BENCH_TIME=ms per task, default 1000).
  * Each task runs a batch of operations per sample so timer overhead does not dominate;
@@ -10,8 +12,10 @@
 import { parse as parseCookie } from 'cookie'
 import signature from 'cookie-signature'
 import session from 'express-session'
+import { sealData, unsealData } from 'iron-session'
 import { pathToFileURL } from 'node:url'
 import { Bench } from 'tinybench'
+import { createCookieSessions } from '../src/core/cookie-session.js'
 import { createKeyring } from '../src/core/keyring.js'
 import { createSessionManager } from '../src/core/session-manager.js'
 import { createMemoryStore } from '../src/stores/memory.js'
@@ -114,10 +118,37 @@ async function memoryBench(): Promise<void> {
   await store.close()
 }
 
+async function statelessBench(): Promise<void> {
+  const data = { userId: 'user500', role: 'member', cart: [1, 2, 3], theme: 'dark' }
+  const sessions = createCookieSessions(createKeyring(SECRET))
+  const { setCookie } = await sessions.create('user500', { data })
+  const header = `theme=dark; ${setCookie[0]!.split(';')[0]}; lang=en`
+  if ((await sessions.validate(header)) === null) throw new Error('tessera stateless failed')
+
+  const password = SECRET
+  const seal = await sealData(data, { password, ttl: 30 * 86_400 })
+  if ((await unsealData<typeof data>(seal, { password })).role !== 'member') {
+    throw new Error('iron-session unseal failed')
+  }
+
+  const rows = [
+    await measure('tessera stateless validate', BATCH, async () => {
+      for (let i = 0; i < BATCH; i++) await sessions.validate(header)
+    }),
+    await measure('iron-session unsealData', 20, async () => {
+      for (let i = 0; i < 20; i++) await unsealData(seal, { password })
+    }),
+  ]
+  print('Stateless: open a sealed session cookie (one caller, sequential)', rows, [
+    ['tessera stateless validate', 'iron-session unsealData', 20],
+  ])
+}
+
 /** Runs every session benchmark and prints a table per comparison. */
 export async function run(): Promise<void> {
   console.log(`sessions bench: node ${process.version}, ${TIME} ms per task`)
   await memoryBench()
+  await statelessBench()
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
