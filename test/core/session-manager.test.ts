@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { createClient, type RedisClientType } from 'redis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseCookieHeader } from '../../src/core/cookie.js'
 import { TesseraError } from '../../src/core/errors.js'
 import { createKeyring } from '../../src/core/keyring.js'
@@ -14,7 +15,10 @@ import {
 import type { SessionStore } from '../../src/core/session-store.js'
 import { signValue } from '../../src/core/signing.js'
 import { createMemoryStore } from '../../src/stores/memory.js'
+import { createRedisStore } from '../../src/stores/redis.js'
 import { createSQLiteStore } from '../../src/stores/sqlite.js'
+import { createStoreGenerationStore } from '../../src/core/session-generations.js'
+import { describeWithService, uniqueName } from '../helpers/services.js'
 
 const SECRET = 'n9K2vQ7xLp4RtY8wZs3FhJ6mC1bD5gE0aUoIiTeWqVr'
 const OLD_SECRET = 'Xc7Pq2Lm9Rt4Vb8Nz1Hs6Kd3Fg5Jw0YaQeUiOoTyPpA'
@@ -522,5 +526,64 @@ describe('readCookie', () => {
       }),
       { numRuns: 1000 },
     )
+  })
+})
+
+describeWithService('redis', 'session manager on the real Redis store', (url) => {
+  let client: RedisClientType
+  const prefixes: string[] = []
+
+  beforeAll(async () => {
+    client = createClient({ url, socket: { connectTimeout: 5000 } })
+    client.on('error', () => undefined)
+    await client.connect()
+  })
+
+  afterAll(async () => {
+    for (const prefix of prefixes) {
+      for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+        if (keys.length > 0) await client.del(keys)
+      }
+    }
+    client.destroy()
+  })
+
+  function redisStore(): SessionStore {
+    const prefix = `${uniqueName('tessera_test')}:`
+    prefixes.push(prefix)
+    return createRedisStore(client, { prefix, timeout: 10 })
+  }
+
+  it('creates, validates, merges 20 concurrent updates, regenerates and revokes', async () => {
+    const manager = createSessionManager(redisStore(), createKeyring(SECRET))
+    const first = await manager.create('u1', { data: { base: true } })
+    const found = await manager.validate(cookieHeader(first.setCookie))
+    expect(found?.session.id).toBe(first.session.id)
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => manager.update(first.session, { [`k${i}`]: i })),
+    )
+    const merged = (await manager.validate(cookieHeader(first.setCookie)))!.session.data
+    expect(Object.keys(merged)).toHaveLength(21)
+    const next = await manager.regenerate(first.session)
+    expect(await manager.validate(cookieHeader(first.setCookie))).toBeNull()
+    expect((await manager.validate(cookieHeader(next!.setCookie)))!.session.data).toEqual(merged)
+    await manager.revoke(next!.session)
+    expect(await manager.update(next!.session, { late: 1 })).toBeNull()
+    expect(await manager.validate(cookieHeader(next!.setCookie))).toBeNull()
+    expect(await manager.list('u1')).toEqual([])
+  })
+
+  it('keeps session generations in the store, out of the user session list', async () => {
+    const store = redisStore()
+    const generations = createStoreGenerationStore(store)
+    const manager = createSessionManager(store, createKeyring(SECRET))
+    await manager.create('u1')
+    expect(await generations.get('u1')).toBe(0)
+    expect(await generations.bump('u1')).toBe(1)
+    expect(await generations.bump('u1')).toBe(2)
+    expect(await generations.get('u1')).toBe(2)
+    expect(await manager.list('u1')).toHaveLength(1)
+    expect(await manager.revokeAll('u1')).toBe(1)
+    expect(await generations.get('u1')).toBe(2)
   })
 })
