@@ -1,3 +1,4 @@
+import { ipRateLimitKey } from '../core/client-ip.js'
 import { TesseraError, isTesseraError } from '../core/errors.js'
 
 /**
@@ -196,6 +197,12 @@ export interface LoginLimiterOptions {
     limit?: number
     /** Window length in seconds. @default 900 */
     window?: number
+    /**
+     * IPv6 addresses are limited per network of this many bits (one subscriber often holds a
+     * whole /64). IPv4 addresses are limited one by one.
+     * @default 64
+     */
+    ipv6PrefixLength?: number
   }
 }
 
@@ -291,7 +298,12 @@ export function createLoginLimiter(options: LoginLimiterOptions): LoginLimiter {
     windowMs: seconds('ip.window', options.ip?.window ?? 900, { allowZero: false }) * 1000,
   }
   const accountKey = (account: string): string => `${prefix}:acct:${account}`
-  const ipKey = (ip: string): string => `${prefix}:ip:${ip}`
+  const ipv6PrefixLength = options.ip?.ipv6PrefixLength ?? 64
+  if (!Number.isInteger(ipv6PrefixLength) || ipv6PrefixLength < 1 || ipv6PrefixLength > 128) {
+    throw new TesseraError('config_invalid', 'ip.ipv6PrefixLength must be an integer from 1 to 128')
+  }
+  // SECURITY: an IPv6 client rotating addresses inside its /64 is still one client.
+  const ipKey = (ip: string): string => `${prefix}:ip:${ipRateLimitKey(ip, { ipv6PrefixLength })}`
   const toSeconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000))
 
   return {

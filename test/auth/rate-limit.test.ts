@@ -153,6 +153,31 @@ function rateLimitSuite(makeStores: (count: number) => Promise<RateLimitStore[]>
     )
   })
 
+  it('per IP: an IPv6 client rotating addresses inside its /64 is one client', async () => {
+    const [store] = await makeStores(1)
+    const clock = manualClock()
+    const limiter = createLoginLimiter({
+      store: store!,
+      now: clock.now,
+      keyPrefix: uniqueName('v6'),
+      ip: { limit: 3 },
+    })
+    const hashes = { count: 0 }
+    for (const ip of [
+      '2001:db8:1:2::1',
+      '2001:db8:1:2:a:b:c:d',
+      '2001:db8:1:2:ffff:ffff:ffff:ffff',
+    ]) {
+      expect(await attempt(limiter, { account: uniqueName('u'), ip }, false, hashes)).toBe('wrong')
+    }
+    expect(
+      await attempt(limiter, { account: uniqueName('u'), ip: '2001:db8:1:2::99' }, false, hashes),
+    ).toMatchObject({ scope: 'ip' })
+    expect(
+      await attempt(limiter, { account: uniqueName('u'), ip: '2001:db8:1:3::1' }, false, hashes),
+    ).toBe('wrong')
+  })
+
   it('per IP: successful logins do not use up the budget', async () => {
     const [store] = await makeStores(1)
     const clock = manualClock()
