@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import { createClient } from 'redis'
@@ -267,6 +269,56 @@ describe('login limiter on SQLite (better-sqlite3, one file, separate connection
     }
     return stores
   })
+
+  it('two OS processes hammering one key admit exactly the budget, with no errors', async () => {
+    const db = new Database(file)
+    open.push(db)
+    await createSQLiteRateLimitStore(db).migrate()
+    const script = join(
+      dirname(fileURLToPath(import.meta.url)),
+      'fixtures',
+      'sqlite-limit-process.ts',
+    )
+    const key = uniqueName('proc')
+    const children = [0, 1].map(() =>
+      spawn(process.execPath, ['--import', 'tsx', script, file, key, '150'], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      }),
+    )
+    const lines = children.map((child) => {
+      const queue: string[] = []
+      const waiters: Array<(line: string) => void> = []
+      let buffer = ''
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString()
+        let index
+        while ((index = buffer.indexOf('\n')) !== -1) {
+          const line = buffer.slice(0, index)
+          buffer = buffer.slice(index + 1)
+          const waiter = waiters.shift()
+          if (waiter) waiter(line)
+          else queue.push(line)
+        }
+      })
+      return (): Promise<string> =>
+        new Promise((resolve) => {
+          const line = queue.shift()
+          if (line !== undefined) resolve(line)
+          else waiters.push(resolve)
+        })
+    })
+    try {
+      expect(await Promise.all(lines.map((next) => next()))).toEqual(['ready', 'ready'])
+      for (const child of children) child.stdin.write('go\n')
+      const results = (await Promise.all(lines.map((next) => next()))).map(
+        (line) => JSON.parse(line) as { allowed: number; errors: number },
+      )
+      expect(results.reduce((sum, r) => sum + r.errors, 0)).toBe(0)
+      expect(results.reduce((sum, r) => sum + r.allowed, 0)).toBe(5)
+    } finally {
+      for (const child of children) child.kill()
+    }
+  }, 60_000)
 
   it('prunes expired rows', async () => {
     const db = new Database(':memory:')
