@@ -241,6 +241,21 @@ describe('verifyPassword: never throws on a stored value', () => {
     expect(await hasher.verify('pw', good)).toBe(true)
   })
 
+  it('accepts only the canonical base64 of a key (one hash, one spelling)', async () => {
+    const hasher = fastHasher()
+    const stored = djangoPbkdf2('pw', 'salt', 1000)
+    const b64 = stored.split('$')[3]!
+    // 32 bytes leave 2 unused bits in the last character: setting them decodes to the same bytes.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+    const last = b64[42]!
+    const twin = alphabet[alphabet.indexOf(last) | 1]!
+    expect(twin).not.toBe(last)
+    const forged = stored.slice(0, -2) + twin + '='
+    expect(Buffer.from(forged.split('$')[3]!, 'base64')).toEqual(Buffer.from(b64, 'base64'))
+    expect(await hasher.verify('pw', stored)).toBe(true)
+    expect(await hasher.verify('pw', forged)).toBe(false)
+  })
+
   it('property: random stored values behind known prefixes are false and never throw', async () => {
     const hasher = fastHasher()
     const prefixes = [
