@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   'cookie_too_large',
   'store_unavailable',
   'store_conflict',
+  'overloaded',
 ] as const
 
 /** The stable machine-readable reason of a {@link TesseraError}. */
