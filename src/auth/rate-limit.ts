@@ -113,8 +113,8 @@ export function applyRefund(stored: RateLimitState | null, now: number): RateLim
 /** Options of {@link createMemoryRateLimitStore}. */
 export interface MemoryRateLimitStoreOptions {
   /**
-   * Most keys kept; past it, expired keys are swept, and if none expired the store refuses new
-   * keys (fail closed) rather than forget a lock.
+   * Most keys kept. Past it, expired keys are swept, then the oldest key that is not locked is
+   * forgotten; only when every key is locked does the store refuse (`store_unavailable`).
    * @default 100000
    */
   maxKeys?: number
@@ -138,7 +138,19 @@ export function createMemoryRateLimitStore(
     if (!map.has(key) && map.size >= maxKeys) {
       for (const [k, state] of map) if (state.expiresAt <= now) map.delete(k)
       if (map.size >= maxKeys) {
-        throw new TesseraError('store_unavailable', 'memory rate-limit store is full (maxKeys)')
+        // Forget the oldest key that is not locked (Map order is insertion order). SECURITY: a
+        // running lock is never forgotten; when every key is locked, fail closed.
+        let evicted = false
+        for (const [k, state] of map) {
+          if (state.blockedUntil <= now) {
+            map.delete(k)
+            evicted = true
+            break
+          }
+        }
+        if (!evicted) {
+          throw new TesseraError('store_unavailable', 'memory rate-limit store is full (maxKeys)')
+        }
       }
     }
     map.set(key, next)

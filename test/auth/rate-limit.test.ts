@@ -238,12 +238,22 @@ describe('login limiter on the memory store', () => {
     return Promise.resolve(Array.from({ length: count }, () => store))
   })
 
-  it('fails closed when full instead of forgetting a lock', async () => {
-    const limiter = createLoginLimiter({ store: createMemoryRateLimitStore({ maxKeys: 2 }) })
-    await limiter.check({ account: 'a' })
-    await limiter.check({ account: 'b' })
+  it('when full, forgets the oldest unlocked key, never a lock, and fails closed last', async () => {
+    const clock = manualClock()
+    const store = createMemoryRateLimitStore({ maxKeys: 2 })
+    const limiter = createLoginLimiter({ store, now: clock.now, account: { freeFailures: 1 } })
+    expect(await limiter.check({ account: 'a' })).toMatchObject({ allowed: true }) // locked 1 s
+    clock.advance(0.5)
+    expect(await limiter.check({ account: 'b' })).toMatchObject({ allowed: true }) // locked 1 s
     await expect(limiter.check({ account: 'c' })).rejects.toMatchObject({
       code: 'store_unavailable',
+    })
+    clock.advance(0.5) // a's lock is over, b's is not: a makes room for c
+    expect(await limiter.check({ account: 'c' })).toMatchObject({ allowed: true })
+    expect(await limiter.check({ account: 'b' })).toEqual({
+      allowed: false,
+      retryAfter: 1,
+      scope: 'account',
     })
   })
 })
