@@ -22,6 +22,7 @@ import { verify as argon2Verify } from '@node-rs/argon2'
 import bcrypt from 'bcryptjs'
 import { Bench } from 'tinybench'
 import { createPasswordHasher } from '../src/auth/passwords.js'
+import { createLoginLimiter, createMemoryRateLimitStore } from '../src/auth/rate-limit.js'
 import { createKeyring } from '../src/core/keyring.js'
 import { signValue, verifyValue } from '../src/core/signing.js'
 
@@ -167,6 +168,17 @@ export async function run(): Promise<void> {
     `tessera verifyPassword (default bound: ${Math.min(cores, 4)})`,
     () => hasher.verify(PASSWORD, stored),
   )
+  // The password part of a login: limiter check (memory store), verify, limiter success.
+  const limiter = createLoginLimiter({
+    store: createMemoryRateLimitStore(),
+    ip: { limit: 1_000_000_000 },
+  })
+  let n = 0
+  await measure('login core: limiter check + verifyPassword + succeeded', async () => {
+    const check = await limiter.check({ account: `user${n++ % 1000}@example.com`, ip: '192.0.2.1' })
+    if (!check.allowed) throw new Error('bench: limited')
+    if (await hasher.verify(PASSWORD, stored)) await limiter.succeeded(check.ticket)
+  })
   const bounded1 = createPasswordHasher({ concurrency: 1 })
   await measure('tessera verifyPassword (concurrency: 1)', () => bounded1.verify(PASSWORD, stored))
   const raw = await measure('raw @node-rs/argon2 verify (no bound)', () =>
