@@ -395,6 +395,14 @@ describeWithService(
     const clients: Array<{ isOpen: boolean; close(): Promise<unknown> }> = []
     const prefix = `${uniqueName('tessera_rl')}:`
     afterAll(async () => {
+      // The server is shared: delete this suite's keys (by its unique prefix) rather than leave
+      // them to their TTLs.
+      const cleaner = createClient({ url })
+      await cleaner.connect()
+      for await (const keys of cleaner.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
+        if (keys.length > 0) await cleaner.del(keys)
+      }
+      await cleaner.close()
       for (const client of clients) if (client.isOpen) await client.close()
     })
 
