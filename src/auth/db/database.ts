@@ -1,4 +1,12 @@
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationResult } from 'kysely'
+import {
+  Kysely,
+  Migrator,
+  PostgresAdapter,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type MigrationResult,
+} from 'kysely'
 import type { Pool } from 'pg'
 import type { Database as SqliteDatabase } from 'better-sqlite3'
 import { TesseraError } from '../../core/errors.js'
@@ -114,7 +122,27 @@ export interface MigrationReport {
  * @throws TesseraError `store_unavailable` when a migration fails, with the cause attached.
  */
 export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
-  const migrator = new Migrator({ db, provider: migrationProvider })
+  let migrationTableSchema: string | undefined
+  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    // Kysely looks for its migration tables in every schema unless told which one; on a server
+    // where another schema already has them it would skip creating ours. Pin the current one.
+    const { rows } = await sql<{
+      schema: string | null
+    }>`select current_schema() as schema`.execute(db)
+    const schema = rows[0]?.schema ?? null
+    if (schema === null) {
+      throw new TesseraError(
+        'config_invalid',
+        'PostgreSQL has no current schema: create the schema named in search_path first',
+      )
+    }
+    migrationTableSchema = schema
+  }
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider,
+    ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
+  })
   const { error, results } = await migrator.migrateToLatest()
   if (error !== undefined) {
     const failed = results?.find((r: MigrationResult) => r.status === 'Error')
