@@ -11,6 +11,9 @@ export const ERROR_CODES = [
   'store_conflict',
   'conflict',
   'not_found',
+  'token_invalid',
+  'token_reused',
+  'jwks_unavailable',
 ] as const
 
 /** The stable machine-readable reason of a {@link TesseraError}. */
