@@ -50,13 +50,8 @@ export {
   type AuthSuccess,
   type ChangePasswordResult,
   type ConfirmResetResult,
-  type LimitDecision,
-  type LoginAttempt,
-  type LoginLimiter,
   type LoginResult,
-  type PasswordHasher,
   type SessionContext,
-  type SessionIssuer,
   type SignupResult,
 } from './service.js'
 export {

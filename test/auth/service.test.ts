@@ -10,7 +10,7 @@ import {
   createTestHasher,
   createTestLimiter,
   createTestSessions,
-  legacyHash,
+  djangoPbkdf2Hash,
 } from '../helpers/auth-fixtures.js'
 import { describeEachDatabase } from '../helpers/databases.js'
 
@@ -31,7 +31,7 @@ function setup(db: TesseraDB, extra: Partial<AuthServiceOptions> = {}) {
   onTestFinished(() => rmSync(outbox, { recursive: true, force: true }))
   const passwords = createTestHasher()
   const sessions = createTestSessions(now)
-  const limiter = createTestLimiter()
+  const limiter = createTestLimiter(now)
   const errors: unknown[] = []
   const auth = createAuthService(db, {
     passwords,
@@ -102,8 +102,10 @@ describeEachDatabase('auth service', (open) => {
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined()
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
     expect(await t.auth.accounts.hasPermission(result.user, 'admin.access')).toBe(false)
-    expect(t.sessions.records.get(result.session.id)?.userId).toBe(result.user.id)
-    expect(result.session.meta).toEqual({ ip: '192.0.2.7', userAgent: 'test' })
+    const live = await t.sessions.validateToken(result.token)
+    expect(live?.session.userId).toBe(result.user.id)
+    expect(live?.session.meta).toEqual({ ip: '192.0.2.7', userAgent: 'test' })
+    expect(result.setCookie).toMatch(/^tessera_session=/)
   })
 
   it('signup refuses weak passwords, taken e-mails (any variant), bad input and closed signup', async () => {
@@ -131,15 +133,16 @@ describeEachDatabase('auth service', (open) => {
 
   it('login issues a fresh session every time and revokes the one it came with', async () => {
     const t = setup(await open())
-    const { session: first } = await signedUp(t)
+    const { session: first, token: firstToken } = await signedUp(t)
     const login = await t.auth.login(
       { email: ' Alice@EXAMPLE.com ', password: PASSWORD },
-      { sessionId: first.id, ip: '198.51.100.1' },
+      { session: first, ip: '198.51.100.1' },
     )
     expect(login.ok).toBe(true)
     if (!login.ok) return
     expect(login.session.id).not.toBe(first.id)
-    expect(t.sessions.records.has(first.id)).toBe(false)
+    expect(await t.sessions.validateToken(firstToken)).toBeNull()
+    expect((await t.sessions.validateToken(login.token))?.session.id).toBe(login.session.id)
     expect(login.token).toMatch(/^[A-Za-z0-9_-]{43}$/)
     expect(login.user).toMatchObject({ email: 'alice@example.com', groups: [], permissions: [] })
     t.tick(5000)
@@ -202,27 +205,28 @@ describeEachDatabase('auth service', (open) => {
     expect(event).toMatchObject({ outcome: 'denied', ip: '203.0.113.9' })
   })
 
-  it('login upgrades an old hash and the password keeps working', async () => {
+  it('login upgrades a Django PBKDF2 hash to argon2id and the password keeps working', async () => {
     const db = await open()
     const t = setup(db)
     const user = await t.auth.accounts.createUser({
       email: 'old@example.com',
-      passwordHash: await legacyHash(PASSWORD),
+      passwordHash: djangoPbkdf2Hash(PASSWORD),
     })
     const oldHash = await t.auth.accounts.getPasswordHash(user.id)
     expect(t.passwords.needsRehash(oldHash ?? '')).toBe(true)
     expect((await t.auth.login({ email: 'old@example.com', password: PASSWORD })).ok).toBe(true)
     const newHash = await t.auth.accounts.getPasswordHash(user.id)
     expect(newHash).not.toBe(oldHash)
+    expect(newHash).toMatch(/^\$argon2id\$/)
     expect(t.passwords.needsRehash(newHash ?? '')).toBe(false)
     expect((await t.auth.login({ email: 'old@example.com', password: PASSWORD })).ok).toBe(true)
   })
 
   it('logout deletes the session', async () => {
     const t = setup(await open())
-    const { session, user } = await signedUp(t)
-    await t.auth.logout(session.id, { userId: user.id })
-    expect(t.sessions.records.has(session.id)).toBe(false)
+    const { session, user, token } = await signedUp(t)
+    await t.auth.logout(session, { ip: '192.0.2.1' })
+    expect(await t.sessions.validateToken(token)).toBeNull()
     expect((await t.auth.audit.list({ type: 'logout' }))[0]?.userId).toBe(user.id)
   })
 
@@ -245,7 +249,7 @@ describeEachDatabase('auth service', (open) => {
     const changed = await t.auth.changePassword(
       user.id,
       { currentPassword: PASSWORD, newPassword: NEW_PASSWORD },
-      { sessionId: current.id },
+      { session: current },
     )
     expect(changed).toEqual({ ok: true })
     expect((await t.sessions.list(user.id)).map((s) => s.id)).toEqual([current.id])
@@ -363,10 +367,7 @@ describeEachDatabase('auth service', (open) => {
     ).toMatchObject({ code: 'invalid_token' })
 
     const viaAdmin = await resetToken(t)
-    await t.auth.accounts.setPasswordHash(
-      user.id,
-      await t.passwords.hashPassword('set by an admin'),
-    )
+    await t.auth.accounts.setPasswordHash(user.id, await t.passwords.hash('set by an admin'))
     expect(
       await t.auth.confirmPasswordReset({ token: viaAdmin, newPassword: 'reset number three' }),
     ).toMatchObject({ code: 'invalid_token' })
@@ -421,9 +422,9 @@ describeEachDatabase('auth service', (open) => {
     const a3 = await t.auth.login({ email: 'alice@example.com', password: PASSWORD })
     if (!a2.ok || !a3.ok) throw new Error('login failed')
     expect(await t.auth.revokeSession(a.user.id, b.session.id)).toBe(false)
-    expect(t.sessions.records.has(b.session.id)).toBe(true)
+    expect(await t.sessions.validateToken(b.token)).not.toBeNull()
     expect(await t.auth.revokeSession(a.user.id, a2.session.id)).toBe(true)
-    expect(await t.auth.revokeOtherSessions(a.user.id, { sessionId: a.session.id })).toBe(1)
+    expect(await t.auth.revokeOtherSessions(a.user.id, { session: a.session })).toBe(1)
     expect((await t.sessions.list(a.user.id)).map((s) => s.id)).toEqual([a.session.id])
     expect(await t.auth.audit.list({ type: 'session_revoked' })).toHaveLength(2)
   })
@@ -449,7 +450,7 @@ describeEachDatabase('auth service', (open) => {
       'the final password',
       token,
       hash,
-      '$scrypt$',
+      '$argon2id$',
     ]) {
       expect(dump).not.toContain(secret)
     }
