@@ -122,26 +122,20 @@ export interface MigrationReport {
  * @throws TesseraError `store_unavailable` when a migration fails, with the cause attached.
  */
 export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
-  let migrationTableSchema: string | undefined
-  if (db.getExecutor().adapter instanceof PostgresAdapter) {
-    // Kysely looks for its migration tables in every schema unless told which one; on a server
-    // where another schema already has them it would skip creating ours. Pin the current one.
-    const { rows } = await sql<{
-      schema: string | null
-    }>`select current_schema() as schema`.execute(db)
-    const schema = rows[0]?.schema ?? null
-    if (schema === null) {
-      throw new TesseraError(
-        'config_invalid',
-        'PostgreSQL has no current schema: create the schema named in search_path first',
-      )
-    }
-    migrationTableSchema = schema
-  }
+  // Our own migration tables, so an application's Kysely migrations in the same database never
+  // mix with ours; and on PostgreSQL pinned to the connection's schema, because Kysely otherwise
+  // finds a migration table of the same name in any schema and skips creating its own.
+  const schema =
+    db.getExecutor().adapter instanceof PostgresAdapter
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]
+          ?.schema
+      : undefined
   const migrator = new Migrator({
     db,
     provider: migrationProvider,
-    ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
+    migrationTableName: 'tessera_migration',
+    migrationLockTableName: 'tessera_migration_lock',
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
   })
   const { error, results } = await migrator.migrateToLatest()
   if (error !== undefined) {
