@@ -193,6 +193,8 @@ export async function startPrivateRedisCluster(): Promise<PrivateRedisCluster> {
 export interface PrivatePostgres {
   port: number
   url: string
+  /** The data directory (its `postmaster.pid` names the server process). */
+  dataDir: string
   stop(): Promise<void>
   start(): Promise<void>
   destroy(): Promise<void>
@@ -248,6 +250,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   return {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    dataDir: data,
     start,
     stop,
     async destroy() {
