@@ -9,6 +9,11 @@ export const ERROR_CODES = [
   'cookie_too_large',
   'store_unavailable',
   'store_conflict',
+  'conflict',
+  'not_found',
+  'token_invalid',
+  'token_reused',
+  'jwks_unavailable',
 ] as const
 
 /** The stable machine-readable reason of a {@link TesseraError}. */

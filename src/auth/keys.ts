@@ -1,0 +1,354 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto'
+import { TesseraError } from '../core/errors.js'
+import type { Keyring } from '../core/keyring.js'
+import { exportPublicJWK, thumbprint, type JWKS, type PublicJWK } from '../jwt/jwk.js'
+import { pinKey, type JWSAlgorithm, type PinnedKey } from '../jwt/jws.js'
+
+/** Asymmetric algorithms a {@link KeySet} can generate keys for. */
+export type AsymmetricAlgorithm = 'EdDSA' | 'ES256' | 'RS256'
+
+/**
+ * Where a key is in its life: `next` is published but does not sign yet, `current` signs,
+ * `previous` no longer signs and is kept until every token it signed has expired.
+ */
+export type KeyStatus = 'next' | 'current' | 'previous'
+
+/** One signing key as a {@link KeyStorage} holds it. The private key is always sealed. */
+export interface StoredSigningKey {
+  kid: string
+  alg: AsymmetricAlgorithm
+  status: KeyStatus
+  /** The public key as a JWK (JSON text). */
+  publicJwk: string
+  /** The private key, sealed with the keyring's `seal` purpose. Never plain text. */
+  sealedPrivateKey: string
+  /** Epoch milliseconds. */
+  createdAt: number
+  /** When it started to sign (epoch ms), or `null` while `next`. */
+  activatedAt: number | null
+  /** When it stopped signing (epoch ms), or `null` while `next` or `current`. */
+  retiredAt: number | null
+}
+
+/**
+ * Persistence of signing keys. Implementations store records as given; they never see a
+ * private key in plain text.
+ */
+export interface KeyStorage {
+  /** Every stored key. */
+  list(): Promise<StoredSigningKey[]>
+  /** Inserts or replaces the key with `key.kid`. */
+  put(key: StoredSigningKey): Promise<void>
+  /** Removes a key; removing a missing key is not an error. */
+  delete(kid: string): Promise<void>
+}
+
+/** Encrypts private keys at rest; `unseal` returns `null` for anything it cannot open. */
+export interface KeySealer {
+  seal(plaintext: string): string
+  unseal(sealed: string): string | null
+}
+
+/** The key a token is signed with. */
+export interface SigningKey {
+  readonly kid: string
+  readonly alg: JWSAlgorithm
+  /** Private key (asymmetric) or secret key (HS256). Never log or serialize it. */
+  readonly privateKey: KeyObject
+}
+
+/** What `keys list` shows about a key: no key material. */
+export interface KeyInfo {
+  kid: string
+  alg: JWSAlgorithm
+  status: KeyStatus
+  createdAt: number | null
+  activatedAt: number | null
+  retiredAt: number | null
+}
+
+/** A set of signing keys: one signs, the others verify. */
+export interface KeySet {
+  /** The algorithm new tokens are signed with. */
+  readonly algorithm: JWSAlgorithm
+  /** Loads the keys, creating the first current and next keys when storage is empty. */
+  load(): Promise<void>
+  /** Reloads from storage when the last load is older than the reload interval. */
+  refreshIfStale(): Promise<void>
+  /** The key that signs now. @throws TesseraError `config_invalid` before {@link KeySet.load} */
+  signingKey(): SigningKey
+  /** The verification key named `kid`, or `undefined`. Synchronous: the hot path. */
+  verificationKey(kid: string | undefined): PinnedKey | undefined
+  /** The public keys (next, current, previous) as a JWKS. Empty for HS256. */
+  jwks(): JWKS
+  /** The keys without their material, newest first. */
+  list(): KeyInfo[]
+  /**
+   * Promotes next to current, makes a new next, and deletes previous keys whose tokens have all
+   * expired.
+   */
+  rotate(): Promise<KeyInfo[]>
+}
+
+/** Options of {@link createKeySet}. */
+export interface KeySetOptions {
+  /** Where keys are kept. */
+  storage: KeyStorage
+  /** Seals private keys before they reach storage (the keyring's `seal` purpose). */
+  sealer: KeySealer
+  /** Algorithm of new keys. @default 'EdDSA' */
+  algorithm?: AsymmetricAlgorithm
+  /** RSA modulus length in bits, 2048 or more. @default 2048 */
+  rsaModulusLength?: number
+  /**
+   * How long a retired key keeps verifying, in seconds: the longest access-token lifetime plus
+   * the leeway. @default 960 (15 minutes + 60 s)
+   */
+  retainFor?: number
+  /** How often other processes' rotations are picked up, in seconds. @default 60 */
+  reloadInterval?: number
+  /** Clock in epoch milliseconds. @default Date.now */
+  now?: () => number
+}
+
+interface LoadedKey {
+  info: KeyInfo
+  pinned: PinnedKey
+  publicJwk: PublicJWK
+  privateKey: KeyObject
+}
+
+/**
+ * Creates an asymmetric key set over a {@link KeyStorage}. Call `load()` once before use.
+ *
+ * @throws TesseraError `config_invalid` for an unknown algorithm or a short RSA modulus
+ * @example
+ * ```ts
+ * const keys = createKeySet({ storage: createMemoryKeyStorage(), sealer })
+ * await keys.load()
+ * app.get('/.well-known/jwks.json', (c) => c.json(keys.jwks()))
+ * ```
+ */
+export function createKeySet(options: KeySetOptions): KeySet {
+  const algorithm = options.algorithm ?? 'EdDSA'
+  if (algorithm !== 'EdDSA' && algorithm !== 'ES256' && algorithm !== 'RS256') {
+    throw new TesseraError('config_invalid', 'algorithm must be "EdDSA", "ES256" or "RS256"')
+  }
+  const modulusLength = options.rsaModulusLength ?? 2048
+  if (!Number.isInteger(modulusLength) || modulusLength < 2048) {
+    throw new TesseraError('config_invalid', 'rsaModulusLength must be an integer of 2048 or more')
+  }
+  const retainFor = options.retainFor ?? 960
+  if (!(retainFor > 0)) throw new TesseraError('config_invalid', 'retainFor must be positive')
+  const reloadInterval = options.reloadInterval ?? 60
+  const { storage, sealer } = options
+  const now = options.now ?? Date.now
+
+  let loaded: LoadedKey[] = []
+  let byKid = new Map<string, LoadedKey>()
+  let signer: LoadedKey | undefined
+  let loadedAt = -Infinity
+  let loading: Promise<void> | undefined
+
+  function generate(status: KeyStatus, at: number): StoredSigningKey {
+    const { privateKey } =
+      algorithm === 'EdDSA'
+        ? generateKeyPairSync('ed25519')
+        : algorithm === 'ES256'
+          ? generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+          : generateKeyPairSync('rsa', { modulusLength })
+    const kid = thumbprint(privateKey)
+    return {
+      kid,
+      alg: algorithm,
+      status,
+      publicJwk: JSON.stringify(exportPublicJWK(kid, algorithm, privateKey)),
+      // SECURITY: the private key leaves this function only sealed (ASVS 6.4.1).
+      sealedPrivateKey: sealer.seal(JSON.stringify(privateKey.export({ format: 'jwk' }))),
+      createdAt: at,
+      activatedAt: status === 'current' ? at : null,
+      retiredAt: null,
+    }
+  }
+
+  function open(stored: StoredSigningKey): LoadedKey {
+    const plaintext = sealer.unseal(stored.sealedPrivateKey)
+    if (plaintext === null) {
+      throw new TesseraError(
+        'config_invalid',
+        `signing key "${stored.kid}" cannot be unsealed: was the secret changed without keeping the old one in TESSERA_SECRET_FALLBACKS?`,
+      )
+    }
+    let privateKey: KeyObject
+    try {
+      privateKey = createPrivateKey({ key: JSON.parse(plaintext) as JsonWebKey, format: 'jwk' })
+    } catch (cause) {
+      throw new TesseraError('config_invalid', `signing key "${stored.kid}" is corrupt`, { cause })
+    }
+    const pinned = pinKey(stored.kid, stored.alg, createPublicKey(privateKey))
+    return {
+      info: {
+        kid: stored.kid,
+        alg: stored.alg,
+        status: stored.status,
+        createdAt: stored.createdAt,
+        activatedAt: stored.activatedAt,
+        retiredAt: stored.retiredAt,
+      },
+      pinned,
+      publicJwk: JSON.parse(stored.publicJwk) as PublicJWK,
+      privateKey,
+    }
+  }
+
+  function install(records: StoredSigningKey[]): void {
+    const next = records.map(open)
+    next.sort((a, b) => (b.info.activatedAt ?? Infinity) - (a.info.activatedAt ?? Infinity))
+    loaded = next
+    byKid = new Map(next.map((key) => [key.info.kid, key]))
+    // Two processes starting at once may each create a current key: the newest signs, the
+    // other still verifies.
+    signer = next
+      .filter((key) => key.info.status === 'current')
+      .sort((a, b) => (b.info.activatedAt ?? 0) - (a.info.activatedAt ?? 0))[0]
+    loadedAt = now()
+  }
+
+  async function expire(records: StoredSigningKey[], at: number): Promise<StoredSigningKey[]> {
+    const kept: StoredSigningKey[] = []
+    for (const record of records) {
+      if (
+        record.status === 'previous' &&
+        record.retiredAt !== null &&
+        at >= record.retiredAt + retainFor * 1000
+      ) {
+        await storage.delete(record.kid)
+      } else {
+        kept.push(record)
+      }
+    }
+    return kept
+  }
+
+  async function doLoad(): Promise<void> {
+    const at = now()
+    let records = await expire(await storage.list(), at)
+    if (!records.some((record) => record.status === 'current')) {
+      const promoted = records.find((record) => record.status === 'next')
+      const current = promoted
+        ? { ...promoted, status: 'current' as const, activatedAt: at }
+        : generate('current', at)
+      await storage.put(current)
+      records = [...records.filter((record) => record.kid !== current.kid), current]
+    }
+    if (!records.some((record) => record.status === 'next')) {
+      const next = generate('next', at)
+      await storage.put(next)
+      records = [...records, next]
+    }
+    install(records)
+  }
+
+  function load(): Promise<void> {
+    loading ??= doLoad().finally(() => {
+      loading = undefined
+    })
+    return loading
+  }
+
+  return {
+    algorithm,
+    load,
+    async refreshIfStale(): Promise<void> {
+      if (now() - loadedAt >= reloadInterval * 1000) await load()
+    },
+    signingKey(): SigningKey {
+      if (signer === undefined) {
+        throw new TesseraError('config_invalid', 'the key set is not loaded: call load() first')
+      }
+      return { kid: signer.info.kid, alg: signer.info.alg, privateKey: signer.privateKey }
+    },
+    verificationKey(kid: string | undefined): PinnedKey | undefined {
+      return kid === undefined ? undefined : byKid.get(kid)?.pinned
+    },
+    jwks(): JWKS {
+      return { keys: loaded.map((key) => ({ ...key.publicJwk })) }
+    },
+    list(): KeyInfo[] {
+      return loaded.map((key) => ({ ...key.info }))
+    },
+    async rotate(): Promise<KeyInfo[]> {
+      await load()
+      const at = now()
+      const records = await storage.list()
+      for (const record of records) {
+        if (record.status === 'current') {
+          await storage.put({ ...record, status: 'previous', retiredAt: at })
+        }
+      }
+      const next = records.find((record) => record.status === 'next')
+      if (next) await storage.put({ ...next, status: 'current', activatedAt: at })
+      await storage.put(generate('next', at))
+      await doLoad()
+      return loaded.map((key) => ({ ...key.info }))
+    },
+  }
+}
+
+/**
+ * A key set for HS256 from the keyring's `jwt-hs256` purpose: for a single service that both
+ * issues and verifies, with no JWKS. The current secret signs; fallback secrets verify. Rotate
+ * by rotating the secret.
+ */
+export function createHmacKeySet(keyring: Keyring): KeySet {
+  const keys = keyring.keys('jwt-hs256')
+  const pinned = new Map(keys.map((key) => [key.kid, pinKey(key.kid, 'HS256', key.keyObject)]))
+  const current = keyring.key('jwt-hs256')
+  return {
+    algorithm: 'HS256',
+    load: () => Promise.resolve(),
+    refreshIfStale: () => Promise.resolve(),
+    signingKey: () => ({ kid: current.kid, alg: 'HS256', privateKey: current.keyObject }),
+    verificationKey: (kid) => (kid === undefined ? undefined : pinned.get(kid)),
+    // SECURITY: an HMAC secret is never published.
+    jwks: () => ({ keys: [] }),
+    list: () =>
+      keys.map((key) => ({
+        kid: key.kid,
+        alg: 'HS256' as const,
+        status: key.current ? ('current' as const) : ('previous' as const),
+        createdAt: null,
+        activatedAt: null,
+        retiredAt: null,
+      })),
+    rotate: () =>
+      Promise.reject(
+        new TesseraError(
+          'config_invalid',
+          'HS256 keys come from the secret: rotate TESSERA_SECRET (keep the old one in TESSERA_SECRET_FALLBACKS)',
+        ),
+      ),
+  }
+}
+
+/** Key storage in process memory, for tests and single-process development. */
+export function createMemoryKeyStorage(): KeyStorage {
+  const keys = new Map<string, StoredSigningKey>()
+  return {
+    list: () => Promise.resolve([...keys.values()].map((key) => ({ ...key }))),
+    put: (key) => {
+      keys.set(key.kid, { ...key })
+      return Promise.resolve()
+    },
+    delete: (kid) => {
+      keys.delete(kid)
+      return Promise.resolve()
+    },
+  }
+}

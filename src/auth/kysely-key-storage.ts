@@ -1,0 +1,127 @@
+import { sql, type Kysely } from 'kysely'
+import { TesseraError } from '../core/errors.js'
+import type { AsymmetricAlgorithm, KeyStatus, KeyStorage, StoredSigningKey } from './keys.js'
+
+/** The signing-key table. Times are epoch milliseconds. */
+export interface SigningKeyTable {
+  kid: string
+  alg: string
+  status: string
+  public_jwk: string
+  sealed_private_key: string
+  created_at: number | string | bigint
+  activated_at: number | string | bigint | null
+  retired_at: number | string | bigint | null
+}
+
+/** Options of {@link createKyselyKeyStorage}. */
+export interface KyselyKeyStorageOptions {
+  /** Table name. @default 'tessera_signing_keys' */
+  table?: string
+}
+
+/** A {@link KeyStorage} over a Kysely database, with its own idempotent migration. */
+export interface KyselyKeyStorage extends KeyStorage {
+  /** Creates the table when it does not exist. Safe to run on every start. */
+  migrate(): Promise<void>
+}
+
+type Database = Record<string, SigningKeyTable>
+
+/**
+ * Stores signing keys in a table of a Kysely database (SQLite or PostgreSQL). The private key
+ * column holds only the sealed text the key set gives it.
+ *
+ * @example
+ * ```ts
+ * const storage = createKyselyKeyStorage(db)
+ * await storage.migrate()
+ * const keys = createKeySet({ storage, sealer })
+ * ```
+ */
+export function createKyselyKeyStorage(
+  // The caller's database type is theirs; this module only touches its own table.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  database: Kysely<any>,
+  options: KyselyKeyStorageOptions = {},
+): KyselyKeyStorage {
+  const table = options.table ?? 'tessera_signing_keys'
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(table)) {
+    throw new TesseraError('config_invalid', 'table must be a lower-case SQL identifier')
+  }
+  const db = database as Kysely<Database>
+
+  async function guard<T>(what: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work()
+    } catch (cause) {
+      throw new TesseraError('store_unavailable', `signing keys: ${what} failed`, { cause })
+    }
+  }
+
+  return {
+    migrate: () =>
+      guard('migrate', async () => {
+        await db.schema
+          .createTable(table)
+          .ifNotExists()
+          .addColumn('kid', 'varchar(128)', (column) => column.primaryKey())
+          .addColumn('alg', 'varchar(16)', (column) => column.notNull())
+          .addColumn('status', 'varchar(16)', (column) => column.notNull())
+          .addColumn('public_jwk', 'text', (column) => column.notNull())
+          .addColumn('sealed_private_key', 'text', (column) => column.notNull())
+          .addColumn('created_at', 'bigint', (column) => column.notNull())
+          .addColumn('activated_at', 'bigint')
+          .addColumn('retired_at', 'bigint')
+          .execute()
+      }),
+    list: () =>
+      guard('list', async () => {
+        const rows = await db.selectFrom(table).selectAll().execute()
+        return rows.map(toKey)
+      }),
+    put: (key) =>
+      guard('put', async () => {
+        const row = {
+          kid: key.kid,
+          alg: key.alg,
+          status: key.status,
+          public_jwk: key.publicJwk,
+          sealed_private_key: key.sealedPrivateKey,
+          created_at: key.createdAt,
+          activated_at: key.activatedAt,
+          retired_at: key.retiredAt,
+        }
+        await db
+          .insertInto(table)
+          .values(row)
+          .onConflict((conflict) =>
+            conflict.column('kid').doUpdateSet({
+              status: sql`excluded.status`,
+              activated_at: sql`excluded.activated_at`,
+              retired_at: sql`excluded.retired_at`,
+            }),
+          )
+          .execute()
+      }),
+    delete: (kid) =>
+      guard('delete', async () => {
+        await db.deleteFrom(table).where('kid', '=', kid).execute()
+      }),
+  }
+}
+
+function toKey(row: SigningKeyTable): StoredSigningKey {
+  const time = (value: number | string | bigint | null): number | null =>
+    value === null ? null : Number(value)
+  return {
+    kid: row.kid,
+    alg: row.alg as AsymmetricAlgorithm,
+    status: row.status as KeyStatus,
+    publicJwk: row.public_jwk,
+    sealedPrivateKey: row.sealed_private_key,
+    createdAt: Number(row.created_at),
+    activatedAt: time(row.activated_at),
+    retiredAt: time(row.retired_at),
+  }
+}
