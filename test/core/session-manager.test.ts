@@ -166,7 +166,7 @@ describe('createSessionManager: validate', () => {
     const otherKeyring = createKeyring(OLD_SECRET)
     const forged = [
       signValue(otherKeyring, 'session', token), // right token, wrong key
-      signValue(createKeyring(SECRET), 'csrf', token), // right key, wrong purpose
+      signValue(createKeyring(SECRET), 'reset', token), // right key, wrong purpose
       token, // unsigned token
       `${token}.AAAAAAAA.${'A'.repeat(43)}`,
       '',
