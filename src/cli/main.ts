@@ -1,16 +1,19 @@
 import { isTesseraError } from '../core/errors.js'
 import { secretCommand, UsageError } from './commands/secret.js'
+import { serveCommand } from './commands/serve.js'
 
 type Command = (args: readonly string[], out: (line: string) => void) => number | Promise<number>
 
 const COMMANDS: Record<string, Command> = {
   secret: secretCommand,
+  serve: serveCommand,
 }
 
 const HELP = `Usage: tessera <command> [options]
 
 Commands:
   secret [--hex]   print a new random server secret
+  serve [--port N] run the server (see docs/configuration.md)
 
 Run "tessera <command> --help" for a command's options.`
 

@@ -55,11 +55,17 @@ export function parseCookieHeader(
   const text = header.length > maxLength ? header.slice(0, maxLength) : header
   let pairs = 0
   let start = 0
+  // The next '=' at or after `start`, found once and reused until passed: searching for it from
+  // every segment would rescan a long '='-less tail again and again (quadratic on ";;;;…=").
+  let eq = -1
   while (start < text.length && pairs < maxPairs) {
+    if (eq < start) {
+      eq = text.indexOf('=', start)
+      if (eq === -1) break
+    }
     let end = text.indexOf(';', start)
     if (end === -1) end = text.length
-    const eq = text.indexOf('=', start)
-    if (eq !== -1 && eq < end) {
+    if (eq < end) {
       pairs++
       const name = text.slice(start, eq).trim()
       if (name.length > 0 && !(name in cookies)) {
@@ -168,4 +174,215 @@ export function serializeDeletedCookie(name: string, attributes: CookieAttribute
 
 function cookieError(message: string): TesseraError {
   return new TesseraError('cookie_invalid', message)
+}
+
+/** The per-cookie limit browsers enforce (RFC 6265bis 5.6: name + value ≤ 4096 bytes). */
+export const MAX_COOKIE_SIZE = 4096
+
+/** Default budget, in bytes, for what one chunked cookie adds to the request's `Cookie` header. */
+export const DEFAULT_COOKIE_BUDGET = 8192
+
+/** Default most chunks one value may be split into. */
+export const DEFAULT_MAX_CHUNKS = 10
+
+/** Options of {@link serializeChunkedCookie}. */
+export interface ChunkedCookieOptions {
+  /**
+   * The request's cookies (from {@link parseCookieHeader}): chunks of an earlier, longer value
+   * that the new value no longer needs are deleted. Without it nothing is deleted.
+   */
+  existing?: Readonly<Record<string, string>>
+  /**
+   * Most bytes of one whole `Set-Cookie` line (name, value and attributes). Counting the
+   * attributes too keeps every browser's way of measuring under its limit.
+   * @default 4096
+   */
+  maxCookieSize?: number
+  /**
+   * Most bytes the cookie (all its chunks, with the `; ` between them) may add to the `Cookie`
+   * request header. Proxies refuse long header lines (nginx: 8 KiB by default) and Node refuses
+   * more than 16 KiB of request headers in all, so a bigger session breaks far from its cause.
+   * @default 8192
+   */
+  maxTotalSize?: number
+  /** Most chunks. @default 10 */
+  maxChunks?: number
+}
+
+/** Options of {@link joinCookieChunks}. */
+export interface JoinCookieOptions {
+  /** Most chunks; a chunk numbered at or above this makes the cookie unreadable. @default 10 */
+  maxChunks?: number
+}
+
+/**
+ * Serializes a cookie whose value may be longer than one cookie can hold.
+ *
+ * A value that fits is set under `name` itself. A longer one is split, in order, into
+ * `name.0`, `name.1`, … each filling one cookie up to `maxCookieSize`; {@link joinCookieChunks}
+ * puts it back together. With `options.existing`, the cookies of the other form and chunks past
+ * the new end are deleted, so a shrinking value leaves nothing stale behind.
+ *
+ * @returns `Set-Cookie` header values: the cookies to set, then the deletions
+ * @throws TesseraError `cookie_too_large` when the value needs more than `maxTotalSize` bytes of
+ *   the `Cookie` header or more than `maxChunks` chunks; the message gives sizes, never the value
+ * @throws TesseraError `cookie_invalid` as {@link serializeCookie} does
+ * @example
+ * ```ts
+ * const cookies = parseCookieHeader(request.headers.get('cookie'))
+ * const sealed = sealValue(keyring, 'session', JSON.stringify(session), { ttl: 86_400 })
+ * for (const line of serializeChunkedCookie('app_session', sealed, { secure: true }, { existing: cookies })) {
+ *   response.headers.append('Set-Cookie', line)
+ * }
+ * ```
+ */
+export function serializeChunkedCookie(
+  name: string,
+  value: string,
+  attributes: CookieAttributes = {},
+  options: ChunkedCookieOptions = {},
+): string[] {
+  const maxCookieSize = positiveInteger(options.maxCookieSize, MAX_COOKIE_SIZE, 'maxCookieSize')
+  const maxTotalSize = positiveInteger(options.maxTotalSize, DEFAULT_COOKIE_BUDGET, 'maxTotalSize')
+  const maxChunks = positiveInteger(options.maxChunks, DEFAULT_MAX_CHUNKS, 'maxChunks')
+  const single = serializeCookie(name, value, attributes)
+  // A value longer than the budget can never fit: refuse before splitting it.
+  if (name.length + 1 + value.length > maxTotalSize) {
+    throw tooLarge(name, name.length + 1 + value.length, maxTotalSize, 'at least')
+  }
+
+  const set: string[] = []
+  let total: number
+  let chunkCount = 0
+  if (single.length <= maxCookieSize) {
+    set.push(single)
+    total = name.length + 1 + value.length
+  } else {
+    total = 0
+    let offset = 0
+    while (offset < value.length) {
+      if (chunkCount === maxChunks) {
+        throw new TesseraError(
+          'cookie_too_large',
+          `cookie "${name}" (${value.length} bytes) needs more than maxChunks (${maxChunks}) chunks of at most ${maxCookieSize} bytes; store less in it or use a server-side session store`,
+        )
+      }
+      const chunkName = `${name}.${chunkCount}`
+      const room = maxCookieSize - serializeCookie(chunkName, '', attributes).length
+      if (room < 1) {
+        throw new TesseraError(
+          'cookie_too_large',
+          `the attributes of cookie "${name}" leave no room for a value within maxCookieSize (${maxCookieSize} bytes)`,
+        )
+      }
+      const part = value.slice(offset, offset + room)
+      set.push(serializeCookie(chunkName, part, attributes))
+      total += (chunkCount === 0 ? 0 : 2) + chunkName.length + 1 + part.length
+      offset += part.length
+      chunkCount++
+    }
+  }
+  if (total > maxTotalSize) throw tooLarge(name, total, maxTotalSize, '')
+
+  const deletions: string[] = []
+  const existing = options.existing
+  if (existing !== undefined) {
+    if (chunkCount > 0 && existing[name] !== undefined) {
+      deletions.push(serializeDeletedCookie(name, attributes))
+    }
+    for (const suffix of chunkSuffixes(existing, name)) {
+      if (!CANONICAL_INDEX.test(suffix) || Number(suffix) >= chunkCount) {
+        deletions.push(serializeDeletedCookie(`${name}.${suffix}`, attributes))
+      }
+    }
+  }
+  return set.concat(deletions)
+}
+
+/**
+ * Reads back a cookie written by {@link serializeChunkedCookie} from a parsed `Cookie` header:
+ * the value of `name`, or its chunks `name.0` … `name.N` joined in order.
+ *
+ * Returns `null` when the cookie is absent or its chunks do not make one value: a missing or
+ * empty chunk, a chunk numbered at or above `maxChunks`, a non-canonical number (`name.01`),
+ * or both the plain and the chunked form at once. Names such as `name.sig` are not chunks and
+ * are ignored. Never throws.
+ */
+export function joinCookieChunks(
+  cookies: Readonly<Record<string, string>>,
+  name: string,
+  options: JoinCookieOptions = {},
+): string | null {
+  const maxChunks = options.maxChunks ?? DEFAULT_MAX_CHUNKS
+  const prefix = `${name}.`
+  let count = 0
+  for (const key in cookies) {
+    if (!key.startsWith(prefix)) continue
+    const suffix = key.slice(prefix.length)
+    if (!DIGITS.test(suffix)) continue
+    // SECURITY: bounded: a forged header cannot make us join more than maxChunks parts.
+    if (!CANONICAL_INDEX.test(suffix) || suffix.length > 6 || Number(suffix) >= maxChunks) {
+      return null
+    }
+    count++
+  }
+  const plain = Object.hasOwn(cookies, name) ? cookies[name] : undefined
+  if (count === 0) return plain ?? null
+  if (plain !== undefined) return null
+  let joined = ''
+  for (let index = 0; index < count; index++) {
+    const part = Object.hasOwn(cookies, `${prefix}${index}`)
+      ? cookies[`${prefix}${index}`]
+      : undefined
+    if (part === undefined || part.length === 0) return null
+    joined += part
+  }
+  return joined
+}
+
+/**
+ * `Set-Cookie` values that delete a cookie written by {@link serializeChunkedCookie}: `name`
+ * itself and every chunk of it found in the request's cookies. Pass the attributes it was set
+ * with (path, domain, secure).
+ */
+export function serializeDeletedChunkedCookie(
+  name: string,
+  existing: Readonly<Record<string, string>>,
+  attributes: CookieAttributes = {},
+): string[] {
+  const lines = [serializeDeletedCookie(name, attributes)]
+  for (const suffix of chunkSuffixes(existing, name)) {
+    lines.push(serializeDeletedCookie(`${name}.${suffix}`, attributes))
+  }
+  return lines
+}
+
+const DIGITS = /^[0-9]+$/
+const CANONICAL_INDEX = /^(?:0|[1-9][0-9]*)$/
+
+/** The chunk numbers of `name` present in `cookies`, canonical or not (all are ours to delete). */
+function chunkSuffixes(cookies: Readonly<Record<string, string>>, name: string): string[] {
+  const prefix = `${name}.`
+  const found: string[] = []
+  for (const key in cookies) {
+    if (key.startsWith(prefix) && DIGITS.test(key.slice(prefix.length))) {
+      found.push(key.slice(prefix.length))
+    }
+  }
+  return found
+}
+
+function tooLarge(name: string, size: number, budget: number, qualifier: string): TesseraError {
+  return new TesseraError(
+    'cookie_too_large',
+    `cookie "${name}" needs ${qualifier === '' ? '' : `${qualifier} `}${size} bytes of the Cookie header, over maxTotalSize (${budget} bytes); store less in it or use a server-side session store`,
+  )
+}
+
+function positiveInteger(value: number | undefined, fallback: number, option: string): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new TesseraError('invalid_argument', `${option} must be a positive whole number`)
+  }
+  return value
 }

@@ -9,6 +9,8 @@ export const ERROR_CODES = [
   'cookie_too_large',
   'store_unavailable',
   'store_conflict',
+  'conflict',
+  'not_found',
   'token_invalid',
   'token_reused',
   'jwks_unavailable',

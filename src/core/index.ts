@@ -24,3 +24,46 @@ export {
   type ParseCookieOptions,
 } from './cookie.js'
 export type { JSONValue, SessionMeta, SessionRecord, SessionStore } from './session-store.js'
+export {
+  sealValue,
+  unsealValue,
+  type SealOptions,
+  type UnsealOptions,
+  type UnsealedValue,
+} from './sealing.js'
+export {
+  serializeChunkedCookie,
+  serializeDeletedChunkedCookie,
+  joinCookieChunks,
+  MAX_COOKIE_SIZE,
+  DEFAULT_COOKIE_BUDGET,
+  DEFAULT_MAX_CHUNKS,
+  type ChunkedCookieOptions,
+  type JoinCookieOptions,
+} from './cookie.js'
+export {
+  checkCrossSite,
+  createTrustedOrigins,
+  createCSRFToken,
+  verifyCSRFToken,
+  isJSONContentType,
+  isSafeMethod,
+  type CrossSiteRequest,
+  type CrossSiteDecision,
+  type CrossSiteAllowedReason,
+  type CrossSiteRefusedReason,
+  type TrustedOrigins,
+} from './csrf.js'
+export {
+  createSessionManager,
+  toPublicSession,
+  hashToken,
+  type Session,
+  type SessionManager,
+  type SessionManagerOptions,
+  type SessionDataChanges,
+  type IssuedSession,
+  type ValidatedSession,
+  type PublicSession,
+} from './session-manager.js'
+export { clientIp, normalizeIp, parseTrustedProxies, type TrustedProxies } from './client-ip.js'

@@ -1,0 +1,141 @@
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationResult } from 'kysely'
+import type { Pool } from 'pg'
+import type { Database as SqliteDatabase } from 'better-sqlite3'
+import { TesseraError } from '../../core/errors.js'
+import { migrationProvider } from './migrations.js'
+import type { TesseraDatabase } from './schema.js'
+
+/** The Kysely instance the accounts layer runs on. */
+export type TesseraDB = Kysely<TesseraDatabase>
+
+/**
+ * Where the accounts database lives.
+ *
+ * - `'sqlite:./data/tessera.db'`, `'sqlite::memory:'`: SQLite through better-sqlite3;
+ * - `'postgres://user@host:5432/db'` (or `postgresql://`): PostgreSQL through a new pg `Pool`;
+ * - an object naming the dialect, to pass an open better-sqlite3 database or pg pool, or a
+ *   PostgreSQL `schema` (sets the connection's `search_path`).
+ */
+export type DatabaseConfig =
+  | string
+  | { dialect: 'sqlite'; filename: string }
+  | { dialect: 'sqlite'; database: SqliteDatabase }
+  | { dialect: 'postgres'; connectionString: string; schema?: string; max?: number }
+  | { dialect: 'postgres'; pool: Pool }
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+
+/**
+ * Builds a Kysely for the accounts layer from a URL or a dialect object. SQLite connections get
+ * `foreign_keys=ON`, `busy_timeout=5000` and WAL for files. The drivers are loaded on demand, so
+ * an application using one database does not need the other's driver installed.
+ *
+ * `db.destroy()` closes what this function opened (and, per Kysely, a pool you passed).
+ *
+ * @throws TesseraError `config_invalid` for an unknown URL scheme or a bad schema name.
+ * @example
+ * ```ts
+ * const db = await createDatabase(process.env.DATABASE_URL ?? 'sqlite:./data/tessera.db')
+ * await migrateToLatest(db)
+ * ```
+ */
+export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB> {
+  const resolved: Exclude<DatabaseConfig, string> =
+    typeof config === 'string' ? parseDatabaseUrl(config) : config
+  if (resolved.dialect === 'sqlite') {
+    let database: SqliteDatabase
+    let isFile = false
+    if ('database' in resolved) {
+      database = resolved.database
+    } else {
+      const { default: BetterSqlite3 } = await import('better-sqlite3')
+      database = new BetterSqlite3(resolved.filename)
+      isFile = resolved.filename !== ':memory:' && resolved.filename !== ''
+    }
+    database.pragma('foreign_keys = ON')
+    database.pragma('busy_timeout = 5000')
+    if (isFile) database.pragma('journal_mode = WAL')
+    return new Kysely<TesseraDatabase>({ dialect: new SqliteDialect({ database }) })
+  }
+  if ('pool' in resolved) {
+    return new Kysely<TesseraDatabase>({ dialect: new PostgresDialect({ pool: resolved.pool }) })
+  }
+  if (resolved.schema !== undefined && !SCHEMA_NAME.test(resolved.schema)) {
+    throw new TesseraError(
+      'config_invalid',
+      'database schema must be a plain identifier (letters, digits, underscore)',
+    )
+  }
+  const pg = await import('pg')
+  const pool = new pg.default.Pool({
+    connectionString: resolved.connectionString,
+    max: resolved.max ?? 10,
+    connectionTimeoutMillis: 5000,
+    ...(resolved.schema === undefined ? {} : { options: `-c search_path=${resolved.schema}` }),
+  })
+  return new Kysely<TesseraDatabase>({ dialect: new PostgresDialect({ pool }) })
+}
+
+/**
+ * Parses `sqlite:path`, `sqlite://path`, `postgres://…` and `postgresql://…`.
+ *
+ * @throws TesseraError `config_invalid` for anything else.
+ */
+export function parseDatabaseUrl(
+  url: string,
+): { dialect: 'sqlite'; filename: string } | { dialect: 'postgres'; connectionString: string } {
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    return { dialect: 'postgres', connectionString: url }
+  }
+  if (url.startsWith('sqlite:')) {
+    let filename = url.slice('sqlite:'.length)
+    if (filename.startsWith('//')) filename = filename.slice(2)
+    if (filename === '') {
+      throw new TesseraError('config_invalid', 'database URL sqlite: needs a file path or :memory:')
+    }
+    return { dialect: 'sqlite', filename }
+  }
+  throw new TesseraError(
+    'config_invalid',
+    'database URL must start with sqlite: or postgres:// (e.g. sqlite:./data/tessera.db)',
+  )
+}
+
+/** What {@link migrateToLatest} applied. */
+export interface MigrationReport {
+  /** Names of the migrations applied by this call, oldest first. */
+  applied: string[]
+}
+
+/**
+ * Applies every pending migration, in order, each in a transaction, under Kysely's migration
+ * lock (two processes starting together apply each migration once).
+ *
+ * @throws TesseraError `store_unavailable` when a migration fails, with the cause attached.
+ */
+export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
+  const migrator = new Migrator({ db, provider: migrationProvider })
+  const { error, results } = await migrator.migrateToLatest()
+  if (error !== undefined) {
+    const failed = results?.find((r: MigrationResult) => r.status === 'Error')
+    throw new TesseraError(
+      'store_unavailable',
+      `database migration ${failed?.migrationName ?? ''} failed`.replace('  ', ' '),
+      { cause: error },
+    )
+  }
+  return {
+    applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
+  }
+}
+
+/** True when `error` is a unique-constraint violation on SQLite or PostgreSQL. */
+export function isUniqueViolation(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const code = (error as { code?: unknown }).code
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  )
+}

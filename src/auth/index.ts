@@ -1,0 +1,73 @@
+/**
+ * `tessera/auth`: accounts, permissions, the auth service (signup, login, logout, password
+ * change and reset), the audit log, mail transports and the accounts database.
+ */
+export {
+  createAccounts,
+  isPermissionCodename,
+  type Accounts,
+  type AccountsOptions,
+  type ActionContext,
+  type CreateUserInput,
+  type Group,
+  type ListUsersOptions,
+  type Permission,
+  type SessionRevoker,
+  type User,
+  type UserWithPermissions,
+} from './accounts.js'
+export {
+  createAuditLog,
+  sanitizeAuditDetail,
+  type AuditDetailValue,
+  type AuditEvent,
+  type AuditEventInput,
+  type AuditEventType,
+  type AuditLog,
+  type AuditLogOptions,
+  type AuditOutcome,
+  type AuditQuery,
+  type RequestContext,
+} from './audit.js'
+export { normalizeEmail, parseEmail } from './email.js'
+export {
+  createConsoleMailer,
+  createFileOutboxMailer,
+  createSmtpMailer,
+  type ConsoleMailerOptions,
+  type FileOutboxMailerOptions,
+  type MailMessage,
+  type Mailer,
+  type MailerBaseOptions,
+  type SmtpMailerOptions,
+} from './mailer.js'
+export { RESET_TOKEN_TTL_SECONDS, hashResetToken, pruneResetTokens } from './reset.js'
+export {
+  createAuthService,
+  type AuthFailure,
+  type AuthService,
+  type AuthServiceOptions,
+  type AuthSuccess,
+  type ChangePasswordResult,
+  type ConfirmResetResult,
+  type LimitDecision,
+  type LoginAttempt,
+  type LoginLimiter,
+  type LoginResult,
+  type PasswordHasher,
+  type SessionContext,
+  type SessionIssuer,
+  type SignupResult,
+} from './service.js'
+export {
+  createDatabase,
+  isUniqueViolation,
+  migrateToLatest,
+  parseDatabaseUrl,
+  type DatabaseConfig,
+  type MigrationReport,
+  type TesseraDB,
+} from './db/database.js'
+export { MIGRATIONS, migrationProvider } from './db/migrations.js'
+export { newId } from './db/ids.js'
+export { toBool, toMillis, toMillisOrNull, type TesseraDatabase } from './db/schema.js'

@@ -1,0 +1,550 @@
+import { hash, randomBytes } from 'node:crypto'
+import { serializeCookie, serializeDeletedCookie } from './cookie.js'
+import type { CookieAttributes } from './cookie.js'
+import { TesseraError } from './errors.js'
+import type { KeyPurpose, Keyring } from './keyring.js'
+import type { JSONValue, SessionMeta, SessionRecord, SessionStore } from './session-store.js'
+import { signValue, verifyValue } from './signing.js'
+
+/** Options of {@link createSessionManager}. Durations are seconds. */
+export interface SessionManagerOptions {
+  /**
+   * Cookie name. The default is `tessera_session`, or `__Host-tessera_session` with `secure`
+   * (`__Secure-tessera_session` when a `domain` or a path other than `/` rules out `__Host-`).
+   * @default 'tessera_session'
+   */
+  cookieName?: string
+  /** Send the cookie over HTTPS only (`Secure`); turn on whenever the site is served over https. @default false */
+  secure?: boolean
+  /** Cookie `Domain`; leave unset for a host-only cookie. */
+  domain?: string
+  /** Cookie `Path`. @default '/' */
+  path?: string
+  /** Cookie `SameSite`. @default 'Lax' */
+  sameSite?: 'Strict' | 'Lax' | 'None'
+  /** A session ends after this many seconds without a request (sliding). @default 604800 (7 days) */
+  idleTimeout?: number
+  /** A session ends this many seconds after it was created, however active. @default 2592000 (30 days) */
+  absoluteTimeout?: number
+  /**
+   * The idle expiry is pushed forward (one store write) at most once per this many seconds.
+   * @default idleTimeout / 10
+   */
+  touchInterval?: number
+  /** Keyring purpose of the cookie signature; admin sessions use `'admin-session'`. @default 'session' */
+  purpose?: KeyPurpose
+  /**
+   * How many times {@link SessionManager.update} tries its compare-and-set before giving up
+   * with `store_conflict`. Retries after the first wait a short random time.
+   * @default 32
+   */
+  maxUpdateAttempts?: number
+  /** Clock in epoch milliseconds. @default Date.now */
+  now?: () => number
+}
+
+/**
+ * A live session as the application sees it. It never contains the token; `id` is a public
+ * handle (the first 22 characters, 128 bits, of the stored SHA-256 of the token) that is safe
+ * to show and log, and that cannot be used to look a record up in the store.
+ * Times are epoch milliseconds.
+ */
+export interface Session {
+  readonly id: string
+  readonly userId: string | null
+  readonly createdAt: number
+  readonly lastSeenAt: number
+  /** When the session ends unless there is activity before: min(idle expiry, absolute expiry). */
+  readonly expiresAt: number
+  /** When the session ends whatever the activity. */
+  readonly absoluteExpiresAt: number
+  readonly data: Readonly<Record<string, JSONValue>>
+  readonly meta: Readonly<SessionMeta>
+}
+
+/** The public JSON shape of a session (API.md): ISO 8601 times, no token, no stored id. */
+export interface PublicSession {
+  id: string
+  createdAt: string
+  lastSeenAt: string
+  expiresAt: string
+  absoluteExpiresAt: string
+}
+
+/** A new session: send `setCookie` as a `Set-Cookie` header, or hand `token` to a non-browser client. */
+export interface IssuedSession {
+  session: Session
+  /** The bearer secret. Never log or store it; the store keeps only its SHA-256. */
+  token: string
+  setCookie: string
+}
+
+/** A session that validated, and a `Set-Cookie` to send when the cookie must be re-issued. */
+export interface ValidatedSession {
+  session: Session
+  /** Present when the cookie was signed with a fallback key and is re-signed with the current one. */
+  setCookie?: string
+}
+
+/** Changes to a session's data: a key set to `undefined` is removed. */
+export type SessionDataChanges = Record<string, JSONValue | undefined>
+
+/** The server-side session API. Built by {@link createSessionManager}. */
+export interface SessionManager {
+  /** The cookie name in use (prefix included). */
+  readonly cookieName: string
+  /**
+   * Starts a session for `userId` (`null` for an anonymous session).
+   * @throws TesseraError `store_unavailable` when the store cannot be reached
+   */
+  create(
+    userId: string | null,
+    options?: { data?: Record<string, JSONValue>; meta?: SessionMeta },
+  ): Promise<IssuedSession>
+  /**
+   * The session of a request's `Cookie` header, or `null` when there is none, it is forged, or
+   * it has expired. Never throws on untrusted input.
+   * @throws TesseraError `store_unavailable` when the store cannot be reached (never `null`)
+   */
+  validate(cookieHeader: string | null | undefined): Promise<ValidatedSession | null>
+  /** {@link SessionManager.validate} for an already parsed cookie value. */
+  validateCookie(cookieValue: string | null | undefined): Promise<ValidatedSession | null>
+  /**
+   * The session of a raw token (an `Authorization: Bearer` header, a non-cookie transport),
+   * without the cookie signature.
+   * @throws TesseraError `store_unavailable` when the store cannot be reached
+   */
+  validateToken(token: string | null | undefined): Promise<{ session: Session } | null>
+  /**
+   * Merges `changes` into the stored data key by key with compare-and-set, retrying on conflict,
+   * so concurrent updates of different keys all survive. Returns the updated session, or `null`
+   * when the session was revoked or expired meanwhile (it is never recreated).
+   * @throws TesseraError `store_conflict` when the retry budget runs out, `store_unavailable`
+   */
+  update(session: Session, changes: SessionDataChanges): Promise<Session | null>
+  /**
+   * A new token for the same session data, and the old one deleted. Call it on login and on
+   * any privilege change. Returns `null` when the session is gone.
+   * @throws TesseraError `store_unavailable`
+   */
+  regenerate(session: Session): Promise<IssuedSession | null>
+  /** Deletes the session. @throws TesseraError `store_unavailable` */
+  revoke(session: Session): Promise<void>
+  /**
+   * Deletes one of `userId`'s sessions by its public id; false when the user has no such
+   * session (another user's id included). @throws TesseraError `store_unavailable`
+   */
+  revokeById(userId: string, sessionId: string): Promise<boolean>
+  /**
+   * Deletes every session of the user, except `options.except`; returns how many.
+   * @throws TesseraError `store_unavailable`
+   */
+  revokeAll(userId: string, options?: { except?: Session }): Promise<number>
+  /** The user's live sessions, most recently seen first. @throws TesseraError `store_unavailable` */
+  list(userId: string): Promise<Session[]>
+  /** A `Set-Cookie` value that deletes the session cookie (same name, path, domain and prefix). */
+  clearCookie(): string
+}
+
+const DEFAULT_IDLE = 7 * 86_400
+const DEFAULT_ABSOLUTE = 30 * 86_400
+const TOKEN_BYTES = 32
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/
+const PUBLIC_ID_LENGTH = 22
+
+/**
+ * Builds the server-side session manager over a store and a keyring.
+ *
+ * A token is 32 random bytes (base64url). The cookie carries the token and its HMAC signature
+ * (keyring purpose `session`); the store holds only SHA-256(token). Expiry (idle and absolute)
+ * is decided here from the record and the injected clock, never from cookie attributes or store
+ * TTLs. The cookie's `Max-Age` is the time left until the absolute expiry, so a browser drops it
+ * no earlier than the server would.
+ *
+ * @throws TesseraError `config_invalid` for a bad option (checked here, not on the first request)
+ * @example
+ * ```ts
+ * const sessions = createSessionManager(createMemoryStore(), keyring, { secure: true })
+ * const { setCookie } = await sessions.create(user.id, { meta: { ip, userAgent } })
+ * const current = await sessions.validate(request.headers.get('cookie'))
+ * ```
+ */
+export function createSessionManager(
+  store: SessionStore,
+  keyring: Keyring,
+  options: SessionManagerOptions = {},
+): SessionManager {
+  const idleSeconds = positiveSeconds(options.idleTimeout ?? DEFAULT_IDLE, 'idleTimeout')
+  const absoluteSeconds = positiveSeconds(
+    options.absoluteTimeout ?? DEFAULT_ABSOLUTE,
+    'absoluteTimeout',
+  )
+  const touchSeconds = options.touchInterval ?? idleSeconds / 10
+  if (!Number.isFinite(touchSeconds) || touchSeconds < 0 || touchSeconds >= idleSeconds) {
+    throw new TesseraError(
+      'config_invalid',
+      'session manager: touchInterval must be seconds >= 0 and below idleTimeout',
+    )
+  }
+  const maxAttempts = options.maxUpdateAttempts ?? 32
+  if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
+    throw new TesseraError(
+      'config_invalid',
+      'session manager: maxUpdateAttempts must be a whole number >= 1',
+    )
+  }
+  const idleMs = idleSeconds * 1000
+  const absoluteMs = absoluteSeconds * 1000
+  const touchMs = touchSeconds * 1000
+  const purpose = options.purpose ?? 'session'
+  const now = options.now ?? Date.now
+  keyring.key(purpose) // fail fast on an invalid purpose
+
+  const path = options.path ?? '/'
+  const secure = options.secure ?? false
+  const attributes: CookieAttributes = {
+    path,
+    secure,
+    httpOnly: true,
+    sameSite: options.sameSite ?? 'Lax',
+  }
+  if (options.domain !== undefined) attributes.domain = options.domain
+  const cookieName =
+    options.cookieName ??
+    (!secure
+      ? 'tessera_session'
+      : options.domain === undefined && path === '/'
+        ? '__Host-tessera_session'
+        : '__Secure-tessera_session')
+  try {
+    serializeCookie(cookieName, 'x', attributes)
+  } catch (error) {
+    throw new TesseraError(
+      'config_invalid',
+      `session manager: cookie options are unusable: ${(error as Error).message}`,
+      { cause: error },
+    )
+  }
+
+  // Internal state of the sessions handed out: the stored id and the version they were read at.
+  // A WeakMap keeps both out of JSON, logs and spreads of the public object.
+  const internals = new WeakMap<Session, { storeId: string }>()
+
+  function toSession(record: SessionRecord): Session {
+    const session: Session = {
+      id: record.id.slice(0, PUBLIC_ID_LENGTH),
+      userId: record.userId,
+      createdAt: record.createdAt,
+      lastSeenAt: record.lastSeenAt,
+      expiresAt: record.expiresAt,
+      absoluteExpiresAt: record.absoluteExpiresAt,
+      data: record.data,
+      meta: record.meta,
+    }
+    internals.set(session, { storeId: record.id })
+    return session
+  }
+
+  function storeIdOf(session: Session): string {
+    const internal = internals.get(session)
+    if (internal === undefined) {
+      throw new TesseraError(
+        'invalid_argument',
+        'session manager: pass a session object returned by this manager',
+      )
+    }
+    return internal.storeId
+  }
+
+  function cookieFor(token: string, absoluteExpiresAt: number, at: number): string {
+    return serializeCookie(cookieName, signValue(keyring, purpose, token), {
+      ...attributes,
+      maxAge: Math.ceil((absoluteExpiresAt - at) / 1000),
+    })
+  }
+
+  function isExpired(record: SessionRecord, at: number): boolean {
+    // SECURITY: the absolute limit ends a session however active it is (OWASP ASVS 3.3.1,
+    // 3.3.2); both limits are read from the record, never from the cookie.
+    return at >= record.expiresAt || at >= record.absoluteExpiresAt
+  }
+
+  function touched(record: SessionRecord, at: number): SessionRecord {
+    return {
+      ...record,
+      version: record.version + 1,
+      lastSeenAt: at,
+      expiresAt: Math.min(at + idleMs, record.absoluteExpiresAt),
+    }
+  }
+
+  /**
+   * Reads, changes and compare-and-sets a record until the write lands. `change` returns the
+   * record to write, or `null` when no write is needed. Returns the record as stored, or `null`
+   * when it is gone or expired.
+   */
+  async function mutate(
+    storeId: string,
+    change: (record: SessionRecord, at: number) => SessionRecord | null,
+    first?: SessionRecord,
+  ): Promise<SessionRecord | null> {
+    let current: SessionRecord | null | undefined = first
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      if (attempt > 1) await backoff(attempt)
+      current ??= await store.get(storeId)
+      const at = now()
+      if (current === null || isExpired(current, at)) return null
+      const next = change(current, at)
+      if (next === null) return current
+      if (await store.update(next, current.version)) return next
+      current = undefined
+    }
+    throw new TesseraError(
+      'store_conflict',
+      `session update lost the compare-and-set ${maxAttempts} times to concurrent writers`,
+    )
+  }
+
+  async function issue(record: SessionRecord, token: string, at: number): Promise<IssuedSession> {
+    await store.create(record)
+    return {
+      session: toSession(record),
+      token,
+      setCookie: cookieFor(token, record.absoluteExpiresAt, at),
+    }
+  }
+
+  async function lookup(token: string): Promise<SessionRecord | null> {
+    const storeId = hashToken(token)
+    const record = await store.get(storeId)
+    if (record === null) return null
+    if (record.id !== storeId) return null
+    if (isExpired(record, now())) {
+      await store.delete(storeId)
+      return null
+    }
+    const at = now()
+    if (at - record.lastSeenAt < touchMs) return record
+    // The idle expiry moves at most once per touch interval: one write per interval, not one
+    // per request. A lost compare-and-set means another request touched or updated it.
+    return mutate(
+      storeId,
+      (current, time) => (time - current.lastSeenAt < touchMs ? null : touched(current, time)),
+      record,
+    )
+  }
+
+  async function validateCookie(
+    cookieValue: string | null | undefined,
+  ): Promise<ValidatedSession | null> {
+    if (typeof cookieValue !== 'string' || cookieValue.length === 0) return null
+    // SECURITY: the signature is checked before any store lookup, so forged or garbage cookies
+    // cost one HMAC and never reach the store (no store amplification, no lookup timing oracle).
+    const verified = verifyValue(keyring, purpose, cookieValue)
+    if (verified === null || !TOKEN_PATTERN.test(verified.value)) return null
+    const record = await lookup(verified.value)
+    if (record === null) return null
+    const session = toSession(record)
+    if (!verified.needsResign) return { session }
+    // Signed with a fallback secret: re-sign with the current one so the fallback can retire.
+    return { session, setCookie: cookieFor(verified.value, record.absoluteExpiresAt, now()) }
+  }
+
+  return {
+    cookieName,
+
+    async create(userId, createOptions = {}): Promise<IssuedSession> {
+      if (userId !== null && (typeof userId !== 'string' || userId.length === 0)) {
+        throw new TesseraError(
+          'invalid_argument',
+          'session create: userId must be a non-empty string or null',
+        )
+      }
+      const token = randomBytes(TOKEN_BYTES).toString('base64url')
+      const at = now()
+      const absoluteExpiresAt = at + absoluteMs
+      // SECURITY: the store keeps only SHA-256(token): a leaked store or backup yields no
+      // usable cookie (OWASP ASVS 3.2.2 / 2.9).
+      const record: SessionRecord = {
+        id: hashToken(token),
+        userId,
+        version: 1,
+        createdAt: at,
+        lastSeenAt: at,
+        expiresAt: Math.min(at + idleMs, absoluteExpiresAt),
+        absoluteExpiresAt,
+        data: { ...(createOptions.data ?? {}) },
+        meta: { ...(createOptions.meta ?? {}) },
+      }
+      return issue(record, token, at)
+    },
+
+    validate(cookieHeader): Promise<ValidatedSession | null> {
+      if (typeof cookieHeader !== 'string' || cookieHeader.length === 0)
+        return Promise.resolve(null)
+      return validateCookie(readCookie(cookieHeader, cookieName))
+    },
+
+    validateCookie,
+
+    async validateToken(token): Promise<{ session: Session } | null> {
+      if (typeof token !== 'string' || !TOKEN_PATTERN.test(token)) return null
+      const record = await lookup(token)
+      return record === null ? null : { session: toSession(record) }
+    },
+
+    async update(session, changes): Promise<Session | null> {
+      const storeId = storeIdOf(session)
+      if (changes === null || typeof changes !== 'object' || Array.isArray(changes)) {
+        throw new TesseraError('invalid_argument', 'session update: changes must be an object')
+      }
+      const keys = Object.keys(changes)
+      // SECURITY: the compare-and-set never recreates a deleted record, so a request racing a
+      // logout cannot resurrect the session (logout wins).
+      const record = await mutate(storeId, (current, at) => {
+        const data: Record<string, JSONValue> = { ...current.data }
+        for (const key of keys) {
+          const value = changes[key]
+          if (value === undefined) delete data[key]
+          else setOwn(data, key, value)
+        }
+        return { ...touched(current, at), data }
+      })
+      return record === null ? null : toSession(record)
+    },
+
+    async regenerate(session): Promise<IssuedSession | null> {
+      const oldId = storeIdOf(session)
+      const old = await store.get(oldId)
+      const at = now()
+      if (old === null || isExpired(old, at)) return null
+      const token = randomBytes(TOKEN_BYTES).toString('base64url')
+      // SECURITY: a new token, and the old record deleted, so a token planted before login or
+      // a privilege change is worthless after it (session fixation, OWASP ASVS 3.2.1). The
+      // absolute expiry is kept: regenerating never extends a session's lifetime.
+      const issued = await issue(
+        {
+          ...old,
+          id: hashToken(token),
+          version: 1,
+          lastSeenAt: at,
+          expiresAt: Math.min(at + idleMs, old.absoluteExpiresAt),
+        },
+        token,
+        at,
+      )
+      await store.delete(oldId)
+      return issued
+    },
+
+    async revoke(session): Promise<void> {
+      await store.delete(storeIdOf(session))
+    },
+
+    async revokeById(userId, sessionId): Promise<boolean> {
+      if (typeof sessionId !== 'string' || sessionId.length !== PUBLIC_ID_LENGTH) return false
+      // Looked up through the user's own list: one user can never address another's session.
+      for (const record of await store.listByUser(userId)) {
+        if (record.userId === userId && record.id.slice(0, PUBLIC_ID_LENGTH) === sessionId) {
+          await store.delete(record.id)
+          return true
+        }
+      }
+      return false
+    },
+
+    async revokeAll(userId, revokeOptions = {}): Promise<number> {
+      const except = revokeOptions.except
+      return store.deleteByUser(userId, except === undefined ? {} : { except: storeIdOf(except) })
+    },
+
+    async list(userId): Promise<Session[]> {
+      const at = now()
+      return (await store.listByUser(userId))
+        .filter((record) => record.userId === userId && !isExpired(record, at))
+        .sort((a, b) => b.lastSeenAt - a.lastSeenAt)
+        .map(toSession)
+    },
+
+    clearCookie(): string {
+      return serializeDeletedCookie(cookieName, attributes)
+    },
+  }
+}
+
+/** The public JSON shape of a session for API responses (API.md `session`). */
+export function toPublicSession(session: Session): PublicSession {
+  return {
+    id: session.id,
+    createdAt: new Date(session.createdAt).toISOString(),
+    lastSeenAt: new Date(session.lastSeenAt).toISOString(),
+    expiresAt: new Date(session.expiresAt).toISOString(),
+    absoluteExpiresAt: new Date(session.absoluteExpiresAt).toISOString(),
+  }
+}
+
+/** SHA-256 of a token, base64url: the id a store keeps. */
+export function hashToken(token: string): string {
+  // One-shot hash: about a third cheaper than createHash().update().digest() per validate.
+  return hash('sha256', token, 'base64url')
+}
+
+/**
+ * The value of the first cookie called `name` in a `Cookie` header, read the way
+ * `parseCookieHeader` reads it (same bounds, trimming, quotes and escapes) but without building
+ * a record of every cookie: the validate path needs one.
+ */
+export function readCookie(header: string, name: string): string | undefined {
+  const text = header.length > 65_536 ? header.slice(0, 65_536) : header
+  let pairs = 0
+  let start = 0
+  while (start < text.length && pairs < 256) {
+    let end = text.indexOf(';', start)
+    if (end === -1) end = text.length
+    const eq = text.indexOf('=', start)
+    if (eq !== -1 && eq < end) {
+      pairs++
+      if (text.slice(start, eq).trim() === name) {
+        let value = text.slice(eq + 1, end).trim()
+        if (value.length >= 2 && value.charCodeAt(0) === 34 && value.endsWith('"')) {
+          value = value.slice(1, -1)
+        }
+        if (!value.includes('%')) return value
+        try {
+          return decodeURIComponent(value)
+        } catch {
+          return value
+        }
+      }
+    }
+    start = end + 1
+  }
+  return undefined
+}
+
+function positiveSeconds(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new TesseraError(
+      'config_invalid',
+      `session manager: ${name} must be a positive number of seconds`,
+    )
+  }
+  return value
+}
+
+function setOwn(target: Record<string, JSONValue>, key: string, value: JSONValue): void {
+  if (key === '__proto__') {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    })
+  } else target[key] = value
+}
+
+function backoff(attempt: number): Promise<void> {
+  // Random delay up to 2^attempt ms (capped at 50 ms), so writers that collided spread out.
+  const ceiling = Math.min(50, 2 ** attempt)
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling))
+}

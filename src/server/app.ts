@@ -1,0 +1,189 @@
+import { Hono, type Context } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { secureHeaders } from 'hono/secure-headers'
+import type { Logger } from 'pino'
+import { isTesseraError } from '../core/errors.js'
+import { errorBody, HTTPError, TESSERA_ERROR_STATUS, type ErrorStatus } from './http-error.js'
+import type { ServerMetrics } from './metrics.js'
+
+/** Hono environment of the tessera app: what middleware leaves on the context. */
+export interface AppEnv {
+  Variables: {
+    /** The route label for logs and metrics when no route matched. */
+    routeLabel: string
+  }
+}
+
+/** The Hono app type the route modules register on. */
+export type TesseraApp = Hono<AppEnv>
+
+/** One dependency `/readyz` checks, such as a database or Redis. */
+export interface ReadinessCheck {
+  /** Short name shown in `/readyz`, e.g. `sqlite`, `postgres`, `redis`. */
+  name: string
+  /** Resolves when the dependency answers; rejects (or times out) when it does not. */
+  ping(): Promise<void>
+}
+
+/** The part of the configuration the app itself reads. */
+export interface AppConfig {
+  /** True when the public URL is https: adds `Strict-Transport-Security`. */
+  https: boolean
+}
+
+/** What {@link createApp} is built from; every service is built by the caller. */
+export interface AppDeps {
+  config: AppConfig
+  logger: Logger
+  metrics: ServerMetrics
+  /** Checked by `/readyz`. @default [] */
+  readiness?: readonly ReadinessCheck[]
+  /** How long `/readyz` waits for one check, in milliseconds. @default 2000 */
+  readinessTimeoutMs?: number
+  /** Register the API routes; called in order after the operational routes. @default [] */
+  routes?: ReadonlyArray<(app: TesseraApp) => void>
+}
+
+// SECURITY: the API serves JSON only, so its CSP allows nothing at all; no inline script
+// (API.md), no framing (clickjacking: frame-ancestors 'none' plus X-Frame-Options DENY).
+const API_CSP = {
+  defaultSrc: ["'none'"],
+  frameAncestors: ["'none'"],
+  baseUri: ["'none'"],
+  formAction: ["'none'"],
+}
+
+/**
+ * Builds the tessera HTTP app from already-built services. No socket is opened: tests call
+ * `app.request()`, and `main.ts` serves `app.fetch` with `@hono/node-server`.
+ *
+ * Every response carries the security headers and `Cache-Control: no-store` (unless a route
+ * sets its own), every error has the shape `{"error": {"code", "message"}}`, and each request is
+ * logged as one line (method, route, status, duration) and counted in the metrics.
+ *
+ * @example
+ * ```ts
+ * const app = createApp({ config, logger: createLogger('info'), metrics: createMetrics() })
+ * const res = await app.request('/healthz')
+ * ```
+ */
+export function createApp(deps: AppDeps): TesseraApp {
+  const { logger, metrics } = deps
+  const app = new Hono<AppEnv>()
+
+  app.use(async (c, next) => {
+    const started = performance.now()
+    await next()
+    const seconds = (performance.now() - started) / 1000
+    const route = c.get('routeLabel') ?? c.req.routePath
+    const status = c.res.status
+    metrics.observeRequest({ method: c.req.method, route, status }, seconds)
+    // SECURITY: the route pattern, never the URL: paths and queries can carry tokens
+    // (/reset?token=...), and headers (cookies, Authorization) are never logged.
+    logger.info(
+      { method: c.req.method, route, status, ms: Math.round(seconds * 1e4) / 10 },
+      'request',
+    )
+  })
+
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: API_CSP,
+      xFrameOptions: 'DENY',
+      referrerPolicy: 'no-referrer',
+      strictTransportSecurity: deps.config.https ? 'max-age=31536000; includeSubDomains' : false,
+      // A route (the admin panel) may set its own stricter-or-different CSP with nonces.
+      overwrite: false,
+    }),
+  )
+
+  app.use(async (c, next) => {
+    await next()
+    // SECURITY: responses about users and sessions must not be stored by any cache (API.md).
+    if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store')
+  })
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+
+  const checks = deps.readiness ?? []
+  const timeoutMs = deps.readinessTimeoutMs ?? 2000
+  app.get('/readyz', async (c) => {
+    const results = await Promise.all(
+      checks.map(async (check) => [check.name, await pingWithTimeout(check, timeoutMs)] as const),
+    )
+    const down = results.filter(([, ok]) => !ok).map(([name]) => name)
+    const status = Object.fromEntries(
+      results.map(([name, ok]) => [name, ok ? 'ok' : 'unavailable']),
+    )
+    if (down.length === 0) return c.json({ status: 'ok', checks: status })
+    for (const name of down) logger.warn({ check: name }, 'readiness check failed')
+    return c.json(
+      { ...errorBody('unavailable', `not ready: ${down.join(', ')} unreachable`), checks: status },
+      503,
+    )
+  })
+
+  app.get('/metrics', async (c) => {
+    const text = await metrics.render()
+    return c.body(text, 200, { 'Content-Type': metrics.contentType })
+  })
+
+  for (const register of deps.routes ?? []) register(app)
+
+  app.notFound((c) => {
+    c.set('routeLabel', 'unmatched')
+    return c.json(errorBody('not_found', 'no such route'), 404)
+  })
+
+  app.onError((error, c) => errorResponse(error, c, logger))
+
+  return app
+}
+
+async function pingWithTimeout(check: ReadinessCheck, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs)
+  })
+  try {
+    return await Promise.race([check.ping().then(() => true), timeout])
+  } catch {
+    return false
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Turns anything a handler threw into the API's error shape. Expected errors (bad input, a
+ * library error with a row in the table) keep their status; anything else is a bug: logged
+ * with its stack, answered with a generic 500 that reveals nothing.
+ */
+export function errorResponse(error: unknown, c: Context<AppEnv>, logger: Logger): Response {
+  if (error instanceof HTTPError) {
+    return c.json(errorBody(error.code, error.message), error.status, { ...error.headers })
+  }
+  if (isTesseraError(error)) {
+    const mapping = TESSERA_ERROR_STATUS[error.code]
+    if (mapping !== undefined) {
+      if (mapping.status >= 500) logger.warn({ code: error.code, err: error }, 'request failed')
+      const headers: Record<string, string> = {}
+      const retryAfter = (error as { retryAfter?: unknown }).retryAfter
+      if (typeof retryAfter === 'number' && Number.isFinite(retryAfter)) {
+        headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfter)))
+      }
+      return c.json(
+        errorBody(mapping.code, mapping.message ?? error.message),
+        mapping.status,
+        headers,
+      )
+    }
+  }
+  if (error instanceof HTTPException && error.status < 500) {
+    const status = error.status as ErrorStatus
+    if (status === 413) return c.json(errorBody('payload_too_large', 'payload too large'), 413)
+    return c.json(errorBody('invalid_request', error.message || 'invalid request'), status)
+  }
+  logger.error({ err: error }, 'unhandled error')
+  return c.json(errorBody('internal_error', 'internal server error'), 500)
+}

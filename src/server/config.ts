@@ -1,0 +1,464 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { isAbsolute, join, resolve } from 'node:path'
+import { parseEnv } from 'node:util'
+import { parseDuration } from '../core/duration.js'
+import { TesseraError } from '../core/errors.js'
+import { secretWeakness } from '../core/keyring.js'
+
+/** The environment the server runs in; anything but `development` or `test` is production. */
+export type RuntimeMode = 'development' | 'test' | 'production'
+
+/** Where accounts (and, without Redis, sessions) live. */
+export type DatabaseConfig =
+  | { kind: 'sqlite'; /** absolute file path, or `:memory:` */ path: string }
+  | { kind: 'postgres'; url: string }
+
+/** How password-reset and setup e-mails leave the server. */
+export type MailerConfig =
+  | { kind: 'console' }
+  | { kind: 'file'; /** absolute directory */ dir: string }
+  | { kind: 'smtp'; url: string }
+
+/** The JWT signing algorithms the server can issue access tokens with. */
+export type JWTAlgorithm = 'EdDSA' | 'ES256' | 'RS256' | 'HS256'
+
+/** pino log levels accepted in `LOG_LEVEL`. */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+/** Where the current secret came from (never the secret itself). */
+export type SecretSource = 'TESSERA_SECRET' | 'SESSION_SECRET' | 'JWT_SECRET' | 'file' | 'generated'
+
+/** The validated server configuration; see docs/configuration.md. */
+export interface ServerConfig {
+  mode: RuntimeMode
+  /** TCP port; 0 picks a free one. @default 3000 */
+  port: number
+  /** Interface to bind; `undefined` binds every interface. */
+  host: string | undefined
+  /** The current server secret. */
+  secret: string
+  /** Older secrets that still verify. */
+  secretFallbacks: string[]
+  secretSource: SecretSource
+  /** The file the development secret was read from or written to, when it came from one. */
+  secretFile: string | undefined
+  /** `weak` only in development and test. */
+  keyringPolicy: 'strict' | 'weak'
+  /** Public URL without a trailing slash, e.g. `https://auth.example.com`. */
+  publicUrl: string
+  /** Origin of {@link publicUrl}. */
+  publicOrigin: string
+  /** True when the public URL is https: `Secure` cookies, `__Host-` prefix, HSTS. */
+  https: boolean
+  /** Origins trusted for unsafe requests, the public origin first. */
+  trustedOrigins: string[]
+  /** Proxy addresses or CIDR ranges whose `X-Forwarded-For` is believed. */
+  trustedProxies: string[]
+  database: DatabaseConfig
+  /** Redis URL for sessions, refresh tokens and rate limits, or `null`. */
+  redisUrl: string | null
+  /** Seconds. @default 604800 (7 days) */
+  sessionIdle: number
+  /** Seconds. @default 2592000 (30 days) */
+  sessionAbsolute: number
+  /** Seconds. @default 900 (15 minutes) */
+  accessTtl: number
+  signup: 'open' | 'closed'
+  mailer: MailerConfig
+  jwtAlg: JWTAlgorithm
+  logLevel: LogLevel
+}
+
+/** Options of {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** Directory that holds `.env`, `.env.local`, relative paths and the development secret. */
+  cwd: string
+  /** Read `.env` and `.env.local` from `cwd`. @default true */
+  envFiles?: boolean
+  /** Receives one-line notices (secret generated, weak secret accepted, ...). @default no-op */
+  onNotice?: (message: string) => void
+}
+
+const DEFAULT_DATABASE_URL = 'sqlite:./data/tessera.db'
+/** Where the development secret is kept, relative to the working directory (git-ignored). */
+export const DEV_SECRET_FILE = join('data', '.tessera-secret')
+const JWT_ALGORITHMS: readonly JWTAlgorithm[] = ['EdDSA', 'ES256', 'RS256', 'HS256']
+const LOG_LEVELS: readonly LogLevel[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+]
+const SECRET_VARIABLES = ['TESSERA_SECRET', 'SESSION_SECRET', 'JWT_SECRET'] as const
+
+/**
+ * Reads `.env` then `.env.local` from `cwd` (later files win); missing files are skipped.
+ * Parsed with Node's own `util.parseEnv`, so the syntax is Node's `--env-file` syntax.
+ *
+ * @throws TesseraError `config_invalid` when a file exists but cannot be read
+ */
+export function readEnvFiles(cwd: string): Record<string, string> {
+  const merged: Record<string, string> = {}
+  for (const name of ['.env', '.env.local']) {
+    let text: string
+    try {
+      text = readFileSync(join(cwd, name), 'utf8')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue
+      throw new TesseraError('config_invalid', `${name} in ${cwd} cannot be read`, {
+        cause: error,
+      })
+    }
+    for (const [key, value] of Object.entries(parseEnv(text))) {
+      if (value !== undefined) merged[key] = value
+    }
+  }
+  return merged
+}
+
+/**
+ * Builds the server configuration from an environment (normally `process.env`) plus `.env` and
+ * `.env.local` in `cwd`; variables of the real environment win over the files.
+ *
+ * In development and test, with no secret set, a random one is generated once into
+ * `data/.tessera-secret` (mode 0600, git-ignored) and reused on later starts, so restarts keep
+ * sessions. In production a missing or weak secret stops the start.
+ *
+ * @throws TesseraError `config_invalid` naming the variable that is wrong and what was expected
+ * @example
+ * ```ts
+ * const config = loadConfig(process.env, { cwd: process.cwd(), onNotice: (m) => logger.info(m) })
+ * ```
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  options: LoadConfigOptions,
+): ServerConfig {
+  const cwd = options.cwd
+  const notice = options.onNotice ?? ((): void => {})
+  const fileEnv = options.envFiles === false ? {} : readEnvFiles(cwd)
+  const get = (key: string): string | undefined => {
+    const value = env[key] ?? fileEnv[key]
+    return value === undefined || value.trim() === '' ? undefined : value.trim()
+  }
+
+  const mode = parseMode(get('NODE_ENV'))
+  const port = parsePort(get('PORT'))
+  const host = get('HOST')
+  const publicUrl = parsePublicUrl(get('TESSERA_PUBLIC_URL'), port)
+  const publicOrigin = new URL(publicUrl).origin
+  const https = publicUrl.startsWith('https:')
+  if (mode === 'production' && !https && !isLoopbackUrl(publicUrl)) {
+    notice(
+      `TESSERA_PUBLIC_URL is ${publicOrigin} (plain http) in production: cookies are sent without Secure; serve it over https`,
+    )
+  }
+
+  const secret = resolveSecret(get, mode, cwd, notice)
+  const secretFallbacks = splitList(get('TESSERA_SECRET_FALLBACKS'))
+  secretFallbacks.forEach((fallback, index) => {
+    const weakness = secretWeakness(fallback)
+    if (weakness === null) return
+    if (mode === 'production') {
+      throw new TesseraError(
+        'config_invalid',
+        `TESSERA_SECRET_FALLBACKS entry ${index + 1} ${weakness}; remove it or replace it (make new secrets with \`npx tessera secret\`)`,
+      )
+    }
+    notice(`TESSERA_SECRET_FALLBACKS entry ${index + 1} ${weakness}; accepted in ${mode} only`)
+  })
+
+  const trustedOrigins = [publicOrigin]
+  for (const entry of splitList(get('TESSERA_TRUSTED_ORIGINS'))) {
+    const origin = parseOrigin(entry)
+    if (!trustedOrigins.includes(origin)) trustedOrigins.push(origin)
+  }
+
+  const trustedProxies = splitList(get('TESSERA_TRUSTED_PROXIES')).map(parseProxyEntry)
+  const database = parseDatabaseUrl(get('DATABASE_URL') ?? DEFAULT_DATABASE_URL, cwd)
+  const redisUrl = parseRedisUrl(get('REDIS_URL'))
+  const sessionIdle = parseDuration(get('TESSERA_SESSION_IDLE') ?? '7d', 'TESSERA_SESSION_IDLE')
+  const sessionAbsolute = parseDuration(
+    get('TESSERA_SESSION_ABSOLUTE') ?? '30d',
+    'TESSERA_SESSION_ABSOLUTE',
+  )
+  const accessTtl = parseDuration(get('TESSERA_ACCESS_TTL') ?? '15m', 'TESSERA_ACCESS_TTL')
+  const signup = parseChoice(get('TESSERA_SIGNUP') ?? 'open', 'TESSERA_SIGNUP', [
+    'open',
+    'closed',
+  ] as const)
+  const mailer = parseMailer(get('TESSERA_MAILER'), cwd, mode, notice)
+  const jwtAlg = parseChoice(get('TESSERA_JWT_ALG') ?? 'EdDSA', 'TESSERA_JWT_ALG', JWT_ALGORITHMS)
+  const logLevel = parseChoice((get('LOG_LEVEL') ?? 'info').toLowerCase(), 'LOG_LEVEL', LOG_LEVELS)
+
+  return {
+    mode,
+    port,
+    host,
+    secret: secret.value,
+    secretFallbacks,
+    secretSource: secret.source,
+    secretFile: secret.file,
+    keyringPolicy: mode === 'production' ? 'strict' : 'weak',
+    publicUrl,
+    publicOrigin,
+    https,
+    trustedOrigins,
+    trustedProxies,
+    database,
+    redisUrl,
+    sessionIdle,
+    sessionAbsolute,
+    accessTtl,
+    signup,
+    mailer,
+    jwtAlg,
+    logLevel,
+  }
+}
+
+function invalid(message: string, cause?: unknown): TesseraError {
+  return new TesseraError('config_invalid', message, cause === undefined ? {} : { cause })
+}
+
+function parseMode(value: string | undefined): RuntimeMode {
+  // SECURITY: fail closed. Only the two explicit names relax the secret policy; an unset
+  // NODE_ENV is development (a fresh clone's `npm start`), any other value is production.
+  if (value === undefined || value === 'development') return 'development'
+  if (value === 'test') return 'test'
+  return 'production'
+}
+
+function parsePort(value: string | undefined): number {
+  if (value === undefined) return 3000
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535) {
+    throw invalid('PORT must be a whole number from 0 to 65535')
+  }
+  return Number(value)
+}
+
+function parsePublicUrl(value: string | undefined, port: number): string {
+  if (value === undefined) return `http://localhost:${port}`
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch (error) {
+    throw invalid(
+      'TESSERA_PUBLIC_URL must be an absolute http(s) URL such as https://auth.example.com',
+      error,
+    )
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw invalid('TESSERA_PUBLIC_URL must start with http:// or https://')
+  }
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw invalid('TESSERA_PUBLIC_URL must not contain credentials, a query or a fragment')
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
+}
+
+function isLoopbackUrl(value: string): boolean {
+  const host = new URL(value).hostname
+  return host === 'localhost' || host === '127.0.0.1' || host === '[::1]'
+}
+
+function parseOrigin(entry: string): string {
+  let url: URL
+  try {
+    url = new URL(entry)
+  } catch (error) {
+    throw invalid(
+      `TESSERA_TRUSTED_ORIGINS entries must be origins such as https://app.example.com (got "${entry}")`,
+      error,
+    )
+  }
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.origin !== entry.replace(/\/$/, '')
+  ) {
+    throw invalid(
+      `TESSERA_TRUSTED_ORIGINS entries must be origins (scheme://host[:port], no path) such as https://app.example.com (got "${entry}")`,
+    )
+  }
+  return url.origin
+}
+
+function parseProxyEntry(entry: string): string {
+  const [address, prefix, ...rest] = entry.split('/')
+  const family = isIP(address ?? '')
+  const maxPrefix = family === 4 ? 32 : 128
+  const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix)
+  if (family === 0 || rest.length > 0 || !prefixOk) {
+    throw invalid(
+      `TESSERA_TRUSTED_PROXIES entries must be IP addresses or CIDR ranges such as 10.0.0.0/8 (got "${entry}")`,
+    )
+  }
+  return entry
+}
+
+function parseDatabaseUrl(value: string, cwd: string): DatabaseConfig {
+  if (value.startsWith('sqlite:')) {
+    let path = value.slice('sqlite:'.length)
+    if (path.startsWith('//')) path = path.slice(2)
+    if (path === '')
+      throw invalid('DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/tessera.db')
+    if (path === ':memory:') return { kind: 'sqlite', path }
+    return { kind: 'sqlite', path: isAbsolute(path) ? path : resolve(cwd, path) }
+  }
+  if (value.startsWith('postgres://') || value.startsWith('postgresql://')) {
+    try {
+      new URL(value)
+    } catch (error) {
+      throw invalid('DATABASE_URL is not a valid postgres:// URL', error)
+    }
+    return { kind: 'postgres', url: value }
+  }
+  throw invalid(
+    'DATABASE_URL must start with sqlite: (e.g. sqlite:./data/tessera.db) or postgres:// (e.g. postgres://user@host:5432/db)',
+  )
+}
+
+function parseRedisUrl(value: string | undefined): string | null {
+  if (value === undefined) return null
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch (error) {
+    throw invalid('REDIS_URL must be a redis:// or rediss:// URL', error)
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw invalid('REDIS_URL must be a redis:// or rediss:// URL')
+  }
+  return value
+}
+
+function parseMailer(
+  value: string | undefined,
+  cwd: string,
+  mode: RuntimeMode,
+  notice: (message: string) => void,
+): MailerConfig {
+  if (value === undefined) {
+    if (mode === 'production') {
+      notice(
+        'TESSERA_MAILER is not set: password-reset links are written to the server log; set TESSERA_MAILER=smtp://... in production',
+      )
+    }
+    return { kind: 'console' }
+  }
+  if (value === 'console') return { kind: 'console' }
+  if (value.startsWith('file:')) {
+    const dir = value.slice('file:'.length)
+    if (dir === '') throw invalid('TESSERA_MAILER file: needs a directory, e.g. file:./data/outbox')
+    return { kind: 'file', dir: isAbsolute(dir) ? dir : resolve(cwd, dir) }
+  }
+  if (value.startsWith('smtp://') || value.startsWith('smtps://')) {
+    try {
+      new URL(value)
+    } catch (error) {
+      throw invalid('TESSERA_MAILER is not a valid smtp:// URL', error)
+    }
+    return { kind: 'smtp', url: value }
+  }
+  throw invalid('TESSERA_MAILER must be console, file:<directory> or smtp://user:pass@host:port')
+}
+
+function parseChoice<T extends string>(value: string, key: string, choices: readonly T[]): T {
+  const found = choices.find((choice) => choice === value)
+  if (found === undefined) throw invalid(`${key} must be one of ${choices.join(', ')}`)
+  return found
+}
+
+function splitList(value: string | undefined): string[] {
+  if (value === undefined) return []
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+}
+
+interface ResolvedSecret {
+  value: string
+  source: SecretSource
+  file: string | undefined
+}
+
+function resolveSecret(
+  get: (key: string) => string | undefined,
+  mode: RuntimeMode,
+  cwd: string,
+  notice: (message: string) => void,
+): ResolvedSecret {
+  const set = SECRET_VARIABLES.filter((key) => get(key) !== undefined)
+  const first = set[0]
+  if (first !== undefined) {
+    const value = get(first) ?? ''
+    const differing = set.filter((key) => get(key) !== value)
+    if (differing.length > 0) {
+      notice(
+        `${first} is used as the server secret; ${differing.join(' and ')} (different) ignored`,
+      )
+    }
+    const weakness = secretWeakness(value)
+    if (weakness !== null) {
+      // SECURITY: ASVS 2.10.4 / 6.4: no known or short secret signs anything in production.
+      if (mode === 'production') {
+        throw invalid(
+          `${first} ${weakness}; make a strong one with \`npx tessera secret\` and put it in ${first}`,
+        )
+      }
+      notice(`${first} ${weakness}; accepted because NODE_ENV is ${mode}, refused in production`)
+    }
+    return { value, source: first, file: undefined }
+  }
+  if (mode === 'production') {
+    throw invalid(
+      'TESSERA_SECRET is not set and NODE_ENV is production; make one with `npx tessera secret` and set TESSERA_SECRET (SESSION_SECRET and JWT_SECRET are accepted too)',
+    )
+  }
+  return developmentSecret(cwd, notice)
+}
+
+function developmentSecret(cwd: string, notice: (message: string) => void): ResolvedSecret {
+  const file = resolve(cwd, DEV_SECRET_FILE)
+  const existing = readSecretFile(file)
+  if (existing !== null) return { value: existing, source: 'file', file }
+  const generated = randomBytes(32).toString('base64url')
+  mkdirSync(resolve(cwd, 'data'), { recursive: true, mode: 0o700 })
+  try {
+    // `wx`: when two processes start at once, the second reads the first one's secret.
+    writeFileSync(file, `${generated}\n`, { mode: 0o600, flag: 'wx' })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      const raced = readSecretFile(file)
+      if (raced !== null) return { value: raced, source: 'file', file }
+    }
+    throw invalid(`TESSERA_SECRET is not set and ${file} cannot be written`, error)
+  }
+  notice(
+    `TESSERA_SECRET is not set: generated a development secret into ${file} (git-ignored, reused on restart); set TESSERA_SECRET in production`,
+  )
+  return { value: generated, source: 'generated', file }
+}
+
+function readSecretFile(file: string): string | null {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw invalid(`the development secret file ${file} cannot be read`, error)
+  }
+  const value = text.trim()
+  if (secretWeakness(value) !== null) {
+    throw invalid(
+      `the development secret file ${file} holds a weak secret; delete it to generate a new one`,
+    )
+  }
+  return value
+}

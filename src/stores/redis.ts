@@ -1,0 +1,303 @@
+import { createHash } from 'node:crypto'
+import { ErrorReply } from 'redis'
+import { TesseraError } from '../core/errors.js'
+import type { SessionRecord, SessionStore } from '../core/session-store.js'
+import { timeoutMs, withDeadline } from './deadline.js'
+import { checkRecord, deathTime } from './record-codec.js'
+
+/** The per-command options the store passes to node-redis (v6 honours `timeout`). */
+interface CommandOptions {
+  timeout?: number
+}
+
+/** A node-redis v6 client (`createClient()` of the `redis` package), as the store uses it. */
+export interface RedisClientLike {
+  sendCommand(args: string[], options?: CommandOptions): Promise<unknown>
+}
+
+/** A node-redis v6 cluster client (`createCluster()` of the `redis` package), as the store uses it. */
+export interface RedisClusterLike {
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+    options?: CommandOptions,
+  ): Promise<unknown>
+  readonly masters: readonly unknown[]
+}
+
+/** Options of {@link createRedisStore}. */
+export interface RedisStoreOptions {
+  /**
+   * Prepended to every key. Use one per application (and per test) on a shared server; it must
+   * not contain `{` or `}` (they would pin every key to one cluster slot). @default 'tessera:'
+   */
+  prefix?: string
+  /** Clock in epoch milliseconds, for key TTLs and `listByUser`. @default Date.now */
+  now?: () => number
+  /**
+   * Seconds one Redis command may take, queueing included, before the store call rejects with
+   * `store_unavailable`. Passed to node-redis as the command's `timeout` (so a command still
+   * queued is dropped) and enforced by the store as well. @default 1
+   */
+  timeout?: number
+}
+
+/**
+ * A session store in Redis or Redis Cluster, over a node-redis v6 client the caller created,
+ * connected and owns.
+ *
+ * Layout (with the default prefix):
+ * - `tessera:s:{<id>}`: one hash per session (`r` the record as JSON, `v` its version, `u` its
+ *   user), with a TTL at the record's next expiry, `min(expiresAt, absoluteExpiresAt)`.
+ *   Requests look sessions up by id alone, so the id is the hash tag; every single-session
+ *   operation, compare-and-set included, is one Lua script on this one key, hence atomic and
+ *   valid on a cluster.
+ * - `tessera:u:{<userId>}`: the set of a user's session ids, with a TTL at the latest absolute
+ *   expiry of its members. Per-user keys carry the user id as hash tag, so they share a slot.
+ *   The set is written before the session on create and update (a live session is always in its
+ *   user's set) and cleaned of dead ids whenever it is listed.
+ *
+ * Configure the client for failures (see docs/stores.md): `socket.connectTimeout: 1000`,
+ * `disableOfflineQueue: true`, `commandOptions: { timeout: 1000 }`, and an `error` listener.
+ * Whatever the client does, every store call settles within about `timeout` per command.
+ *
+ * @throws TesseraError `config_invalid` for a prefix with `{` or `}`, or a bad timeout.
+ * Operations throw `store_unavailable` when Redis cannot be reached or does not answer in time
+ * (also `CLUSTERDOWN`, `LOADING`, `TRYAGAIN`, `MASTERDOWN`, `READONLY` replies); other error
+ * replies are thrown as they are.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from 'redis'
+ * import { createRedisStore } from 'tessera/stores/redis'
+ *
+ * const client = createClient({
+ *   url: process.env.REDIS_URL,
+ *   socket: { connectTimeout: 1000 },
+ *   disableOfflineQueue: true,
+ *   commandOptions: { timeout: 1000 },
+ * })
+ * client.on('error', (error) => console.error('redis', error))
+ * await client.connect()
+ * const store = createRedisStore(client, { prefix: 'myapp:sess:' })
+ * ```
+ */
+export function createRedisStore(
+  client: RedisClientLike | RedisClusterLike,
+  options: RedisStoreOptions = {},
+): SessionStore {
+  const prefix = options.prefix ?? 'tessera:'
+  if (/[{}]/.test(prefix)) {
+    throw new TesseraError(
+      'config_invalid',
+      'createRedisStore options.prefix must not contain { or }',
+    )
+  }
+  const now = options.now ?? Date.now
+  const deadline = timeoutMs('createRedisStore options.timeout', options.timeout ?? 1)
+  const commandOptions: CommandOptions = { timeout: deadline }
+  const cluster = 'masters' in client
+
+  const sessionKey = (id: string): string => `${prefix}s:{${id}}`
+  const userKey = (userId: string): string => `${prefix}u:{${userId}}`
+
+  /** One command on `key`'s slot, bounded by the timeout, errors mapped. */
+  async function send(key: string, args: string[]): Promise<unknown> {
+    try {
+      // SECURITY: every read goes to the master (isReadonly false): a replica can lag behind a
+      // logout and hand out a revoked session.
+      const reply = cluster
+        ? client.sendCommand(key, false, args, commandOptions)
+        : client.sendCommand(args, commandOptions)
+      return await withDeadline(reply, deadline, 'Redis')
+    } catch (error) {
+      throw toStoreError(error)
+    }
+  }
+
+  /** Runs a script by its digest, loading it once per node when the node does not know it. */
+  async function script(lua: Script, key: string, args: string[]): Promise<unknown> {
+    try {
+      return await send(key, ['EVALSHA', lua.sha, '1', key, ...args])
+    } catch (error) {
+      if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error
+      return send(key, ['EVAL', lua.source, '1', key, ...args])
+    }
+  }
+
+  /** Adds `id` to the user's set and makes the set live at least until `until`. */
+  async function index(userId: string, id: string, until: number): Promise<void> {
+    const ttl = until - now()
+    if (ttl <= 0) return
+    await script(INDEX, userKey(userId), [id, String(ttl)])
+  }
+
+  return {
+    async get(id: string): Promise<SessionRecord | null> {
+      const json = await send(sessionKey(id), ['HGET', sessionKey(id), 'r'])
+      return typeof json === 'string' ? (JSON.parse(json) as SessionRecord) : null
+    },
+
+    async create(record: SessionRecord): Promise<void> {
+      checkRecord(record)
+      const ttl = deathTime(record) - now()
+      if (ttl <= 0) return // already dead: nothing to keep
+      if (record.userId !== null) await index(record.userId, record.id, record.absoluteExpiresAt)
+      await script(CREATE, sessionKey(record.id), [
+        JSON.stringify(record),
+        String(record.version),
+        ...owner(record.userId),
+        String(ttl),
+      ])
+    },
+
+    async update(record: SessionRecord, expectedVersion: number): Promise<boolean> {
+      checkRecord(record, expectedVersion)
+      // The user's set first: if the compare-and-set wins, the session is already listed.
+      if (record.userId !== null) await index(record.userId, record.id, record.absoluteExpiresAt)
+      const reply = await script(UPDATE, sessionKey(record.id), [
+        String(expectedVersion),
+        String(record.version),
+        JSON.stringify(record),
+        ...owner(record.userId),
+        String(deathTime(record) - now()),
+      ])
+      const result: unknown[] = Array.isArray(reply) ? reply : []
+      const [won, previousUser] = result
+      if (won !== 1) return false
+      if (typeof previousUser === 'string' && previousUser !== record.userId) {
+        await send(userKey(previousUser), ['SREM', userKey(previousUser), record.id])
+      }
+      return true
+    },
+
+    async delete(id: string): Promise<void> {
+      const userId = await script(DELETE, sessionKey(id), [])
+      if (typeof userId === 'string') await send(userKey(userId), ['SREM', userKey(userId), id])
+    },
+
+    async listByUser(userId: string): Promise<SessionRecord[]> {
+      const key = userKey(userId)
+      const ids = await members(key)
+      const found = await Promise.all(
+        ids.map(async (id) => {
+          const json = await send(sessionKey(id), ['HGET', sessionKey(id), 'r'])
+          return typeof json === 'string' ? (JSON.parse(json) as SessionRecord) : null
+        }),
+      )
+      const live: SessionRecord[] = []
+      const stale: string[] = []
+      const t = now()
+      found.forEach((record, position) => {
+        if (record === null || record.userId !== userId) stale.push(ids[position] as string)
+        else if (deathTime(record) > t) live.push(record)
+      })
+      if (stale.length > 0) await send(key, ['SREM', key, ...stale])
+      return live
+    },
+
+    async deleteByUser(userId: string, deleteOptions: { except?: string } = {}): Promise<number> {
+      const key = userKey(userId)
+      const ids = (await members(key)).filter((id) => id !== deleteOptions.except)
+      const deleted = await Promise.all(
+        ids.map((id) => script(DELETE_OWNED, sessionKey(id), [userId])),
+      )
+      if (ids.length > 0) await send(key, ['SREM', key, ...ids])
+      return deleted.filter((reply) => reply === 1).length
+    },
+  }
+
+  async function members(key: string): Promise<string[]> {
+    const reply = await send(key, ['SMEMBERS', key])
+    return Array.isArray(reply) ? reply.filter((member) => typeof member === 'string') : []
+  }
+}
+
+/** The script arguments naming a session's user: a flag, then the id (empty for anonymous). */
+function owner(userId: string | null): [string, string] {
+  return userId === null ? ['0', ''] : ['1', userId]
+}
+
+interface Script {
+  source: string
+  sha: string
+}
+
+function defineScript(source: string): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex') }
+}
+
+// ARGV: record JSON, version, has-user flag, user id, TTL ms. Replaces whatever was there.
+const CREATE = defineScript(`
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'r', ARGV[1], 'v', ARGV[2])
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'u', ARGV[4]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+`)
+
+// Compare-and-set. ARGV: expected version, new version, record JSON, has-user flag, user id,
+// TTL ms. Returns {0} when the key is gone or its version moved (never recreating it), else
+// {1, previous user or nil}. A TTL of zero or less deletes the record: it is dead.
+const UPDATE = defineScript(`
+local version = redis.call('HGET', KEYS[1], 'v')
+if (not version) or version ~= ARGV[1] then return {0} end
+local previous = redis.call('HGET', KEYS[1], 'u')
+redis.call('HSET', KEYS[1], 'r', ARGV[3], 'v', ARGV[2])
+if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'u', ARGV[5]) else redis.call('HDEL', KEYS[1], 'u') end
+if tonumber(ARGV[6]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+else
+  redis.call('DEL', KEYS[1])
+end
+return {1, previous}
+`)
+
+// Deletes a session; returns its user id (nil for none or anonymous) so the caller can clean
+// the user's set.
+const DELETE = defineScript(`
+local user = redis.call('HGET', KEYS[1], 'u')
+redis.call('DEL', KEYS[1])
+return user
+`)
+
+// Deletes a session only if it belongs to ARGV[1]; returns 1 when it did.
+const DELETE_OWNED = defineScript(`
+if redis.call('HGET', KEYS[1], 'u') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Adds ARGV[1] to the set and extends its TTL to at least ARGV[2] ms (never shortens it).
+const INDEX = defineScript(`
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`)
+
+// Replies that mean "the server (or cluster) cannot serve this now", not "your command is wrong".
+const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|BUSY|READONLY|NOREPLICAS)\b/
+
+function isReply(error: unknown): error is Error {
+  if (error instanceof ErrorReply) return true
+  // A client from another copy of the redis package: look at the class names.
+  for (let proto: unknown = error; proto !== null && typeof proto === 'object';) {
+    proto = Object.getPrototypeOf(proto)
+    const name = (proto as { constructor?: { name?: unknown } } | null)?.constructor?.name
+    if (name === 'ErrorReply') return true
+  }
+  return false
+}
+
+function toStoreError(error: unknown): unknown {
+  if (error instanceof TesseraError) return error
+  if (isReply(error)) {
+    if (!UNAVAILABLE_REPLY.test(error.message)) return error
+  } else if (error instanceof TypeError || error instanceof RangeError) {
+    return error // a bug in the call, not the network
+  }
+  // Everything else a node-redis call rejects with is about the connection: closed, offline,
+  // socket closed unexpectedly, connect or command timeout, a cluster that cannot route.
+  const reason = error instanceof Error && error.message !== '' ? error.message : String(error)
+  return new TesseraError('store_unavailable', `Redis session store: ${reason}`, { cause: error })
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest'
+import { isTesseraError } from '../../../src/core/errors.js'
+import { createDatabase, migrateToLatest, parseDatabaseUrl } from '../../../src/auth/db/database.js'
+import { newId } from '../../../src/auth/db/ids.js'
+import { toMillis } from '../../../src/auth/db/schema.js'
+import { describeEachDatabase } from '../../helpers/databases.js'
+
+describe('parseDatabaseUrl', () => {
+  it('reads sqlite and postgres URLs', () => {
+    expect(parseDatabaseUrl('sqlite:./data/t.db')).toEqual({
+      dialect: 'sqlite',
+      filename: './data/t.db',
+    })
+    expect(parseDatabaseUrl('sqlite://tmp/t.db')).toEqual({
+      dialect: 'sqlite',
+      filename: 'tmp/t.db',
+    })
+    expect(parseDatabaseUrl('sqlite::memory:')).toEqual({ dialect: 'sqlite', filename: ':memory:' })
+    expect(parseDatabaseUrl('postgres://u@h:5432/d')).toEqual({
+      dialect: 'postgres',
+      connectionString: 'postgres://u@h:5432/d',
+    })
+    expect(parseDatabaseUrl('postgresql://h/d').dialect).toBe('postgres')
+  })
+
+  it('refuses other schemes and an empty sqlite path', () => {
+    for (const url of ['mysql://h/d', 'sqlite:', 'file.db', '']) {
+      let caught: unknown
+      try {
+        parseDatabaseUrl(url)
+      } catch (error) {
+        caught = error
+      }
+      expect(isTesseraError(caught, 'config_invalid'), url).toBe(true)
+    }
+  })
+
+  it('refuses a PostgreSQL schema name that is not an identifier', async () => {
+    await expect(
+      createDatabase({ dialect: 'postgres', connectionString: 'postgres://h/d', schema: 'a;drop' }),
+    ).rejects.toMatchObject({ code: 'config_invalid' })
+  })
+})
+
+describe('newId', () => {
+  it('is a UUIDv7 that sorts by time', () => {
+    const a = newId(1_700_000_000_000)
+    const b = newId(1_700_000_000_001)
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(a < b).toBe(true)
+    expect(a.slice(0, 13).replace('-', '')).toBe((1_700_000_000_000).toString(16).padStart(12, '0'))
+    expect(newId(5)).not.toBe(newId(5))
+  })
+})
+
+describe('toMillis', () => {
+  it('reads numbers and pg int8 strings alike', () => {
+    expect(toMillis(1_700_000_000_123)).toBe(1_700_000_000_123)
+    expect(toMillis('1700000000123')).toBe(1_700_000_000_123)
+    expect(toMillis(1_700_000_000_123n)).toBe(1_700_000_000_123)
+  })
+})
+
+describeEachDatabase('migrations', (open) => {
+  it('applies every migration once; a second run applies none', async () => {
+    const db = await open() // already migrated by the fixture
+    expect(await migrateToLatest(db)).toEqual({ applied: [] })
+    const tables = (await db.introspection.getTables()).map((t) => t.name).sort()
+    expect(tables).toEqual(
+      expect.arrayContaining([
+        'audit_events',
+        'group_permissions',
+        'groups',
+        'password_reset_tokens',
+        'permissions',
+        'user_groups',
+        'user_permissions',
+        'users',
+      ]),
+    )
+  })
+
+  it('round-trips epoch milliseconds past 2^32 and 0/1 flags', async () => {
+    const db = await open()
+    const at = 4_102_444_800_123 // 2100-01-01, well past 32 bits
+    await db
+      .insertInto('users')
+      .values({
+        id: 'u1',
+        email: 'a@x.io',
+        password_hash: null,
+        is_admin: 1,
+        is_active: 0,
+        created_at: at,
+        last_login_at: null,
+        password_changed_at: at,
+      })
+      .execute()
+    const row = await db
+      .selectFrom('users')
+      .selectAll()
+      .where('id', '=', 'u1')
+      .executeTakeFirstOrThrow()
+    expect(toMillis(row.created_at)).toBe(at)
+    expect(Number(row.is_admin)).toBe(1)
+    expect(Number(row.is_active)).toBe(0)
+    expect(row.last_login_at).toBeNull()
+  })
+
+  it('enforces one row per normalised e-mail', async () => {
+    const db = await open()
+    const row = {
+      email: 'a@x.io',
+      password_hash: null,
+      created_at: 1,
+      last_login_at: null,
+      password_changed_at: null,
+    }
+    await db
+      .insertInto('users')
+      .values({ id: 'u1', ...row })
+      .execute()
+    await expect(
+      db
+        .insertInto('users')
+        .values({ id: 'u2', ...row })
+        .execute(),
+    ).rejects.toThrow()
+  })
+})

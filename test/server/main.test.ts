@@ -1,0 +1,188 @@
+import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { spawnEntry, type ServerProcess } from './process.js'
+
+const running: ServerProcess[] = []
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((server) => server.cleanup()))
+})
+
+async function start(
+  entry: string,
+  options: Parameters<typeof spawnEntry>[1] = {},
+): Promise<ServerProcess> {
+  const server = await spawnEntry(entry, options)
+  running.push(server)
+  return server
+}
+
+/** Raw bytes over a fresh TCP connection; resolves with everything the server sent back. */
+function rawExchange(
+  port: number,
+  send: (socket: import('node:net').Socket) => void,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let received = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      received += chunk
+    })
+    socket.on('error', reject)
+    socket.on('close', () => resolve(received))
+    socket.on('connect', () => send(socket))
+  })
+}
+
+describe('the server on a real socket', () => {
+  it('finishes a request in flight when SIGTERM arrives, then exits 0', async () => {
+    const server = await start('test/server/fixtures/serve.ts')
+    const body = JSON.stringify({ hello: 'world' })
+    const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: server.port,
+          method: 'POST',
+          path: '/slow',
+          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
+        },
+        (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (chunk: string) => (text += chunk))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+        },
+      )
+      req.on('error', reject)
+      // Half the body now; the rest only after the server has begun shutting down.
+      req.write(body.slice(0, 5))
+      void server
+        .waitForLine(
+          (line) => line.msg === 'shutting down: no new connections, finishing requests in flight',
+        )
+        .then(() => req.end(body.slice(5)))
+    })
+    await server.waitForLine((line) => line.msg === 'slow request started')
+    server.child.kill('SIGTERM')
+    const answered = await response
+    expect(answered.status).toBe(200)
+    expect(JSON.parse(answered.body)).toEqual({ received: { hello: 'world' } })
+    expect(await server.exited).toBe(0)
+    const messages = server.lines.map((line) => line.msg)
+    expect(messages).toContain('stopped')
+    expect(messages.indexOf('request')).toBeLessThan(messages.indexOf('stopped'))
+  })
+
+  it('refuses new connections once stopping', async () => {
+    const server = await start('test/server/fixtures/serve.ts')
+    // Hold the server open with a request in flight, so it is stopping but not stopped.
+    const held = rawExchange(server.port, (socket) => {
+      socket.write(
+        'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n',
+      )
+      void server
+        .waitForLine(
+          (line) => line.msg === 'shutting down: no new connections, finishing requests in flight',
+        )
+        .then(() => {
+          const refused = new Promise<string>((resolve) => {
+            const probe = connect(server.port, '127.0.0.1')
+            probe.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'))
+            probe.on('connect', () => resolve('connected'))
+          })
+          void refused.then((result) => {
+            expect(result).toBe('ECONNREFUSED')
+            socket.end('{}')
+          })
+        })
+    })
+    await server.waitForLine((line) => line.msg === 'slow request started')
+    server.child.kill('SIGTERM')
+    expect(await held).toMatch(/^HTTP\/1.1 200/)
+    expect(await server.exited).toBe(0)
+  })
+
+  it('refuses a chunked body over 64 KiB with 413, and a slow client is cut off', async () => {
+    const server = await start('test/server/fixtures/serve.ts', {
+      env: { FIXTURE_HEADERS_TIMEOUT: '500' },
+    })
+    const reply = await rawExchange(server.port, (socket) => {
+      socket.write(
+        'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n',
+      )
+      const chunk = 'x'.repeat(8192)
+      for (let index = 0; index < 10; index++) {
+        socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`)
+      }
+      socket.write('0\r\n\r\n')
+    })
+    expect(reply).toMatch(/^HTTP\/1.1 413/)
+    expect(reply).toContain('"payload_too_large"')
+
+    // Headers never finished: the server answers 408 and closes instead of waiting forever.
+    const slow = await rawExchange(server.port, (socket) => {
+      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n')
+    })
+    expect(slow).toMatch(/^HTTP\/1.1 408/)
+  })
+})
+
+describe('tessera serve', () => {
+  it('serves /healthz, logs each request as JSON, and stops on SIGINT with exit 0', async () => {
+    const server = await start('test/server/fixtures/cli.ts', { args: ['serve'] })
+    const response = await fetch(`http://127.0.0.1:${server.port}/healthz`)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('x-frame-options')).toBe('DENY')
+    await server.waitForLine((line) => line.msg === 'request' && line.route === '/healthz')
+    server.child.kill('SIGINT')
+    expect(await server.exited).toBe(0)
+  })
+
+  it('says it generated a development secret, once', async () => {
+    const first = await start('test/server/fixtures/cli.ts', {
+      args: ['serve'],
+      env: { NODE_ENV: 'development' },
+    })
+    const notice = await first.waitForLine(
+      (line) => typeof line.msg === 'string' && line.msg.includes('generated a development secret'),
+    )
+    expect(notice.level).toBe(40)
+    first.child.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+
+    const second = await start('test/server/fixtures/cli.ts', {
+      args: ['serve'],
+      cwd: first.cwd,
+      env: { NODE_ENV: 'development' },
+    })
+    second.child.kill('SIGTERM')
+    expect(await second.exited).toBe(0)
+    expect(second.lines.some((line) => String(line.msg).includes('generated'))).toBe(false)
+  })
+
+  it('refuses to start in production without a secret, in one line that says what to do', async () => {
+    const server = await start('test/server/fixtures/cli.ts', {
+      args: ['serve'],
+      env: { NODE_ENV: 'production' },
+      waitForListening: false,
+    })
+    expect(await server.exited).toBe(1)
+    const stderr = server.stderr().trim()
+    expect(stderr.split('\n')).toHaveLength(1)
+    expect(stderr).toContain('npx tessera secret')
+    expect(stderr).toContain('TESSERA_SECRET')
+  })
+
+  it('refuses a bad variable naming it', async () => {
+    const server = await start('test/server/fixtures/cli.ts', {
+      args: ['serve'],
+      env: { PORT: 'http' },
+      waitForListening: false,
+    })
+    expect(await server.exited).toBe(1)
+    expect(server.stderr()).toContain('PORT')
+  })
+})
