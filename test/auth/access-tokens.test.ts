@@ -7,9 +7,10 @@ import {
   createMemoryKeyStorage,
   type AsymmetricAlgorithm,
   type KeySet,
+  createKeyringSealer,
 } from '../../src/auth/keys.js'
 import { createVerifier } from '../../src/jwt/verifier.js'
-import { testKeyring, testSealer } from '../helpers/tokens.js'
+import { testKeyring } from '../helpers/tokens.js'
 
 const ISS = 'https://auth.test'
 const AUD = 'api'
@@ -20,7 +21,7 @@ async function keySet(
 ): Promise<KeySet> {
   const keys = createKeySet({
     storage: createMemoryKeyStorage(),
-    sealer: testSealer(testKeyring()),
+    sealer: createKeyringSealer(testKeyring()),
     ...options,
   })
   await keys.load()

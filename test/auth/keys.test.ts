@@ -7,20 +7,24 @@ import {
   createKeySet,
   createMemoryKeyStorage,
   type KeyStorage,
+  createKeyringSealer,
 } from '../../src/auth/keys.js'
 import { createKyselyKeyStorage } from '../../src/auth/kysely-key-storage.js'
 import { isTesseraError } from '../../src/core/errors.js'
 import { createKeyring } from '../../src/core/keyring.js'
 import { importPublicJWK } from '../../src/jwt/jwk.js'
 import { describeWithService, uniqueName } from '../helpers/services.js'
-import { testKeyring, testSealer } from '../helpers/tokens.js'
+import { testKeyring } from '../helpers/tokens.js'
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']
 
 describe('createKeySet', () => {
   it('creates a current and a next key on first load, both published, public only', async () => {
     const keyring = testKeyring()
-    const keys = createKeySet({ storage: createMemoryKeyStorage(), sealer: testSealer(keyring) })
+    const keys = createKeySet({
+      storage: createMemoryKeyStorage(),
+      sealer: createKeyringSealer(keyring),
+    })
     await keys.load()
     const list = keys.list()
     expect(list.map((key) => key.status).sort()).toEqual(['current', 'next'])
@@ -45,7 +49,7 @@ describe('createKeySet', () => {
         return inner.put(key)
       },
     }
-    const keys = createKeySet({ storage, sealer: testSealer(keyring) })
+    const keys = createKeySet({ storage, sealer: createKeyringSealer(keyring) })
     await keys.load()
     await keys.rotate()
     const d = keys.signingKey().privateKey.export({ format: 'jwk' }).d as string
@@ -61,7 +65,7 @@ describe('createKeySet', () => {
     let now = 1_000_000
     const keys = createKeySet({
       storage: createMemoryKeyStorage(),
-      sealer: testSealer(testKeyring()),
+      sealer: createKeyringSealer(testKeyring()),
       retainFor: 960,
       now: () => now,
     })
@@ -91,8 +95,8 @@ describe('createKeySet', () => {
   it('a second process over the same storage loads the same keys', async () => {
     const keyring = testKeyring()
     const storage = createMemoryKeyStorage()
-    const a = createKeySet({ storage, sealer: testSealer(keyring) })
-    const b = createKeySet({ storage, sealer: testSealer(keyring) })
+    const a = createKeySet({ storage, sealer: createKeyringSealer(keyring) })
+    const b = createKeySet({ storage, sealer: createKeyringSealer(keyring) })
     await a.load()
     await b.load()
     expect(b.signingKey().kid).toBe(a.signingKey().kid)
@@ -111,8 +115,8 @@ describe('createKeySet', () => {
 
   it('refuses to load keys sealed under another secret, naming the fallback setting', async () => {
     const storage = createMemoryKeyStorage()
-    await createKeySet({ storage, sealer: testSealer(testKeyring()) }).load()
-    const other = createKeySet({ storage, sealer: testSealer(testKeyring()) })
+    await createKeySet({ storage, sealer: createKeyringSealer(testKeyring()) }).load()
+    const other = createKeySet({ storage, sealer: createKeyringSealer(testKeyring()) })
     await expect(other.load()).rejects.toThrow(/TESSERA_SECRET_FALLBACKS/)
   })
 
@@ -123,7 +127,7 @@ describe('createKeySet', () => {
     ] as const) {
       const keys = createKeySet({
         storage: createMemoryKeyStorage(),
-        sealer: testSealer(testKeyring()),
+        sealer: createKeyringSealer(testKeyring()),
         algorithm,
       })
       await keys.load()
@@ -132,7 +136,7 @@ describe('createKeySet', () => {
   })
 
   it('fails fast on an RSA modulus under 2048 bits or an unknown algorithm', () => {
-    const sealer = testSealer(testKeyring())
+    const sealer = createKeyringSealer(testKeyring())
     const storage = createMemoryKeyStorage()
     expect(() =>
       createKeySet({ storage, sealer, algorithm: 'RS256', rsaModulusLength: 1024 }),
@@ -145,7 +149,7 @@ describe('createKeySet', () => {
   it('signingKey before load is a configuration error', () => {
     const keys = createKeySet({
       storage: createMemoryKeyStorage(),
-      sealer: testSealer(testKeyring()),
+      sealer: createKeyringSealer(testKeyring()),
     })
     expect(() => keys.signingKey()).toThrow(/load/)
   })
@@ -190,10 +194,10 @@ function storageSuite(
       await storage.migrate()
       await storage.migrate()
       const keyring = testKeyring()
-      const keys = createKeySet({ storage, sealer: testSealer(keyring) })
+      const keys = createKeySet({ storage, sealer: createKeyringSealer(keyring) })
       await keys.load()
       await keys.rotate()
-      const reloaded = createKeySet({ storage, sealer: testSealer(keyring) })
+      const reloaded = createKeySet({ storage, sealer: createKeyringSealer(keyring) })
       await reloaded.load()
       expect(reloaded.signingKey().kid).toBe(keys.signingKey().kid)
       expect(

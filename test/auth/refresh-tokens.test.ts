@@ -1,8 +1,76 @@
-import { interimMemoryStore } from '../helpers/tokens.js'
+import Database from 'better-sqlite3'
+import pg from 'pg'
+import { createClient, type RedisClientType } from 'redis'
+import { afterAll, beforeAll } from 'vitest'
+import { createMemoryStore } from '../../src/stores/memory.js'
+import { createPostgresStore } from '../../src/stores/postgres.js'
+import { createRedisStore } from '../../src/stores/redis.js'
+import { createSQLiteStore } from '../../src/stores/sqlite.js'
+import { describeWithService, uniqueName } from '../helpers/services.js'
 import { refreshTokenSuite } from './refresh-suite.js'
 
-// The memory store of the sessions branch replaces the interim one when it is merged; SQLite,
-// Redis and PostgreSQL join here as the stores branch lands.
-refreshTokenSuite('an interim memory store', () =>
-  Promise.resolve({ store: interimMemoryStore(), close: () => Promise.resolve() }),
-)
+refreshTokenSuite('the memory store', (now) => {
+  const store = createMemoryStore({ now })
+  return Promise.resolve({ store, close: () => store.close() })
+})
+
+refreshTokenSuite('the SQLite store', (now) => {
+  const db = new Database(':memory:')
+  const store = createSQLiteStore(db, { now })
+  return Promise.resolve({
+    store,
+    close: () => {
+      db.close()
+      return Promise.resolve()
+    },
+  })
+})
+
+describeWithService('redis', 'Redis', (url) => {
+  let client: RedisClientType
+  beforeAll(async () => {
+    client = createClient({ url, socket: { connectTimeout: 5000 } })
+    client.on('error', () => undefined)
+    await client.connect()
+  })
+  afterAll(() => {
+    client.destroy()
+  })
+  refreshTokenSuite('the Redis store', (now) => {
+    const prefix = `${uniqueName('tessera_tokens')}:`
+    const store = createRedisStore(client, { prefix, now, timeout: 10 })
+    return Promise.resolve({
+      store,
+      close: async () => {
+        for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+          if (keys.length > 0) await client.del(keys)
+        }
+      },
+    })
+  })
+})
+
+describeWithService('postgres', 'PostgreSQL', (url) => {
+  const schema = uniqueName('tessera_tokens')
+  let pool: pg.Pool
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 5000 })
+    pool.on('error', () => undefined)
+    await pool.query(`CREATE SCHEMA "${schema}"`)
+  })
+  afterAll(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+    await pool.end()
+  })
+  refreshTokenSuite('the PostgreSQL store', async (now) => {
+    const table = uniqueName('refresh')
+    const store = createPostgresStore(pool, { schema, table, now, timeout: 10 })
+    await store.migrate()
+    return {
+      store,
+      close: async () => {
+        await pool.query(`DROP TABLE IF EXISTS "${schema}"."${table}"`)
+      },
+    }
+  })
+})

@@ -2,10 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createAccessTokens } from '../../src/auth/access-tokens.js'
-import { createKeySet, createMemoryKeyStorage, type KeySet } from '../../src/auth/keys.js'
+import {
+  createKeySet,
+  createMemoryKeyStorage,
+  type KeySet,
+  createKeyringSealer,
+} from '../../src/auth/keys.js'
 import { createVerifier, maxCacheAge } from '../../src/jwt/verifier.js'
 import { signRaw } from '../helpers/jws.js'
-import { testKeyring, testSealer } from '../helpers/tokens.js'
+import { testKeyring } from '../helpers/tokens.js'
 
 const ISS = 'https://auth.test'
 const AUD = 'api'
@@ -44,7 +49,7 @@ function jwksHandler(keys: KeySet, cacheControl?: string): Handler {
 async function issuer(now: () => number): Promise<{ keys: KeySet; issue: () => Promise<string> }> {
   const keys = createKeySet({
     storage: createMemoryKeyStorage(),
-    sealer: testSealer(testKeyring()),
+    sealer: createKeyringSealer(testKeyring()),
     now,
   })
   await keys.load()
