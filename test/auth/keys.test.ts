@@ -13,6 +13,8 @@ import { createKyselyKeyStorage } from '../../src/auth/kysely-key-storage.js'
 import { isTesseraError } from '../../src/core/errors.js'
 import { createKeyring } from '../../src/core/keyring.js'
 import { importPublicJWK } from '../../src/jwt/jwk.js'
+import { migrateToLatest } from '../../src/auth/db/database.js'
+import { describeEachDatabase } from '../helpers/databases.js'
 import { describeWithService, uniqueName } from '../helpers/services.js'
 import { testKeyring } from '../helpers/tokens.js'
 
@@ -251,5 +253,20 @@ describeWithService('postgres', 'createKyselyKeyStorage (PostgreSQL)', (url) => 
         await admin.end()
       },
     }
+  })
+})
+
+describeEachDatabase('accounts migration 0002_signing_keys', (open) => {
+  it('creates the signing-key table the default storage uses; storage migrate() is then a no-op', async () => {
+    const db = await open()
+    const storage = createKyselyKeyStorage(db)
+    // The table is there from migrateToLatest alone.
+    expect(await storage.list()).toEqual([])
+    await storage.migrate()
+    const keyring = testKeyring()
+    const keys = createKeySet({ storage, sealer: createKeyringSealer(keyring) })
+    await keys.load()
+    expect(await storage.list()).toHaveLength(2)
+    expect(await migrateToLatest(db)).toEqual({ applied: [] })
   })
 })
