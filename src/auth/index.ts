@@ -71,3 +71,43 @@ export {
 export { MIGRATIONS, migrationProvider } from './db/migrations.js'
 export { newId } from './db/ids.js'
 export { toBool, toMillis, toMillisOrNull, type TesseraDatabase } from './db/schema.js'
+export {
+  createHmacKeySet,
+  createKeyringSealer,
+  createKeySet,
+  createMemoryKeyStorage,
+  type AsymmetricAlgorithm,
+  type KeyInfo,
+  type KeySealer,
+  type KeySet,
+  type KeySetOptions,
+  type KeyStatus,
+  type KeyStorage,
+  type SigningKey,
+  type StoredSigningKey,
+} from './keys.js'
+export {
+  createKyselyKeyStorage,
+  createSigningKeyTable,
+  type KyselyKeyStorage,
+  type KyselyKeyStorageOptions,
+  type SigningKeyTable,
+} from './kysely-key-storage.js'
+export {
+  ACCESS_TOKEN_TYPE,
+  createAccessTokens,
+  type AccessTokenClaims,
+  type AccessTokenOptions,
+  type AccessTokenResult,
+  type AccessTokens,
+  type IssuedAccessToken,
+} from './access-tokens.js'
+export {
+  createRefreshTokens,
+  type RefreshRejection,
+  type RefreshResult,
+  type RefreshReuseEvent,
+  type RefreshTokenOptions,
+  type RefreshTokens,
+  type TokenPair,
+} from './refresh-tokens.js'
