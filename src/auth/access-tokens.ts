@@ -158,7 +158,13 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     },
     verifySync,
     async verify(token: string): Promise<AccessTokenResult> {
-      const result = verifySync(token)
+      let result = verifySync(token)
+      if (!result.ok && result.reason === 'unknown_key') {
+        // Another process may have rotated keys since this one loaded them: reload (at most
+        // once per reload interval, from our own storage only) and try once more.
+        await keys.refreshIfStale()
+        result = verifySync(token)
+      }
       if (!result.ok || isSessionAlive === undefined) return result
       // SECURITY: strict mode fails closed: a store error propagates (503), never a pass.
       const alive = await isSessionAlive(result.claims.sid)

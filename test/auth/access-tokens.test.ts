@@ -197,3 +197,25 @@ describe('createAccessTokens', () => {
     expect(await tokens.verify(token)).toMatchObject({ ok: false, reason: 'algorithm_mismatch' })
   })
 })
+
+describe('several processes over one key storage', () => {
+  it('a process picks up keys rotated by another when it meets their kid (after the reload interval)', async () => {
+    let now = START
+    const storage = createMemoryKeyStorage()
+    const keyring = testKeyring()
+    const options = { storage, sealer: createKeyringSealer(keyring), now: () => now }
+    const a = createKeySet(options)
+    const b = createKeySet(options)
+    await a.load()
+    await b.load()
+    const issuerA = createAccessTokens({ keys: a, issuer: ISS, audience: AUD, now: () => now })
+    const verifierB = createAccessTokens({ keys: b, issuer: ISS, audience: AUD, now: () => now })
+    await a.rotate()
+    await a.rotate()
+    const { token } = await issuerA.issue('u', 's')
+    // Within the reload interval B does not hit storage again: unknown for now.
+    expect(await verifierB.verify(token)).toMatchObject({ ok: false, reason: 'unknown_key' })
+    now += 60_000
+    expect((await verifierB.verify(token)).ok).toBe(true)
+  })
+})
