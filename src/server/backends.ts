@@ -104,7 +104,7 @@ async function open(
     sessionStore = createSQLiteStore(sqlite, { table: SESSIONS_TABLE })
     refreshStore = createSQLiteStore(sqlite, { table: REFRESH_TABLE })
     // better-sqlite3's `transaction` generic is narrower than the store's structural type.
-    const limits = createSQLiteRateLimitStore(sqlite as unknown as SQLiteDatabaseLike)
+    const limits = createSQLiteRateLimitStore(sqlite)
     await limits.migrate()
     rateLimitStore = limits
     const count = sqlite.prepare(`SELECT COUNT(*) AS n FROM "${SESSIONS_TABLE}" WHERE dies_at > ?`)
