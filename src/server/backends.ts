@@ -12,7 +12,6 @@ import { createRedisRateLimitStore } from '../auth/rate-limit-redis.js'
 import {
   createPostgresRateLimitStore,
   createSQLiteRateLimitStore,
-  type SQLiteDatabaseLike,
 } from '../auth/rate-limit-sql.js'
 import { TesseraError } from '../core/errors.js'
 import type { SessionStore } from '../core/session-store.js'
