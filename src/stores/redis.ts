@@ -143,6 +143,8 @@ export function createRedisStore(
       checkRecord(record)
       const ttl = deathTime(record) - now()
       if (ttl <= 0) return // already dead: nothing to keep
+      // SECURITY: the user's set is written before the session, so a live session is always in
+      // it and "log out everywhere" (deleteByUser) cannot miss one (OWASP ASVS 3.3.3).
       if (record.userId !== null) await index(record.userId, record.id, record.absoluteExpiresAt)
       await script(CREATE, sessionKey(record.id), [
         JSON.stringify(record),
@@ -154,7 +156,8 @@ export function createRedisStore(
 
     async update(record: SessionRecord, expectedVersion: number): Promise<boolean> {
       checkRecord(record, expectedVersion)
-      // The user's set first: if the compare-and-set wins, the session is already listed.
+      // SECURITY: the user's set first (see create): if the compare-and-set wins, the session
+      // is already listed, also when this update moves it to another user.
       if (record.userId !== null) await index(record.userId, record.id, record.absoluteExpiresAt)
       const reply = await script(UPDATE, sessionKey(record.id), [
         String(expectedVersion),

@@ -1,6 +1,6 @@
 import { createCluster, type RedisClusterType } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisStore } from '../../src/stores/redis.js'
+import { createRedisStore, type RedisClusterLike } from '../../src/stores/redis.js'
 import { describeStoreConformance } from '../../src/testing/store-conformance.js'
 import { startPrivateRedisCluster, type PrivateRedisCluster } from '../helpers/private-servers.js'
 import { uniqueName } from '../helpers/services.js'
@@ -29,6 +29,37 @@ describe('Redis store on Redis Cluster (3 masters)', () => {
     // The cluster is private to this file, so a fresh prefix per case is all the isolation needed.
     const store = createRedisStore(client, { prefix: `${uniqueName('t')}:`, now, timeout: 10 })
     return { store, cleanup: () => undefined }
+  })
+
+  it('SECURITY: every command goes to a master, never a possibly lagging replica', async () => {
+    const flags: (boolean | undefined)[] = []
+    const observed: RedisClusterLike = {
+      masters: client.masters,
+      sendCommand: (firstKey, isReadonly, args, options) => {
+        flags.push(isReadonly)
+        return client.sendCommand(firstKey, isReadonly, args, options)
+      },
+    }
+    const store = createRedisStore(observed, { prefix: `${uniqueName('t')}:`, timeout: 10 })
+    const t = Date.now()
+    const session = {
+      id: uniqueName('id'),
+      userId: 'reader',
+      version: 1,
+      createdAt: t,
+      lastSeenAt: t,
+      expiresAt: t + 60_000,
+      absoluteExpiresAt: t + 60_000,
+      data: {},
+      meta: {},
+    }
+    await store.create(session)
+    await store.get(session.id)
+    await store.listByUser('reader')
+    await store.update({ ...session, version: 2 }, 1)
+    await store.deleteByUser('reader')
+    expect(flags.length).toBeGreaterThan(5)
+    expect(flags.every((flag) => flag === false)).toBe(true)
   })
 
   it('spreads sessions over the masters and keeps a user set in its own slot', async () => {
