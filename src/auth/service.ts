@@ -381,8 +381,9 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         ticket = check.ticket
       }
 
-      const found = email === null ? null : await accounts.findUserByEmail(email)
-      const hash = found === null ? null : await accounts.getPasswordHash(found.id)
+      const credentials = email === null ? null : await accounts.findCredentialsByEmail(email)
+      const found = credentials?.user ?? null
+      const hash = credentials?.passwordHash ?? null
       let verified = false
       if (found === null || hash === null) {
         // SECURITY: unknown accounts cost one verification too, so timing does not tell which

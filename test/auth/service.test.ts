@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
+import fc from 'fast-check'
 import { expect, it, onTestFinished } from 'vitest'
 import { toPublicUser } from '../../src/auth/accounts.js'
 import type { TesseraDB } from '../../src/auth/db/database.js'
@@ -107,6 +108,45 @@ describeEachDatabase('auth service', (open) => {
     expect(live?.session.userId).toBe(result.user.id)
     expect(live?.session.meta).toEqual({ ip: '192.0.2.7', userAgent: 'test' })
     expect(result.setCookie).toMatch(/^tessera_session=/)
+  })
+
+  it('signup ignores any extra fields (property)', async () => {
+    const t = setup(await open())
+    const key = fc.oneof(
+      fc.constantFrom('isAdmin', 'is_admin', '__proto__', 'constructor', 'prototype', 'id'),
+      fc.constantFrom('isActive', 'groups', 'permissions', 'passwordHash', 'password_hash'),
+      fc.string({ maxLength: 12 }),
+    )
+    let n = 0
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(key, fc.jsonValue({ maxDepth: 2 })), { maxLength: 6 }),
+        async (extras) => {
+          n += 1
+          const email = `user${n}@example.com`
+          const fields = extras
+            .filter(([k]) => k !== 'email' && k !== 'password')
+            .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`)
+          const body: unknown = JSON.parse(
+            `{${[...fields, `"email":"${email}"`, `"password":"${PASSWORD}"`].join(',')}}`,
+          )
+          const result = await t.auth.signup(body)
+          expect(result.ok).toBe(true)
+          if (!result.ok) return
+          expect(result.user).toMatchObject({
+            email,
+            isAdmin: false,
+            isActive: true,
+            groups: [],
+            permissions: [],
+          })
+          expect(await t.auth.accounts.hasPermission(result.user, 'admin.access')).toBe(false)
+          expect(Object.keys(Object.prototype)).toEqual([])
+          expect(({} as Record<string, unknown>).isAdmin).toBeUndefined()
+        },
+      ),
+      { numRuns: 15 },
+    )
   })
 
   it('signup refuses weak passwords, taken e-mails (any variant), bad input and closed signup', async () => {
