@@ -166,7 +166,9 @@ export function checkCrossSite(request: CrossSiteRequest): CrossSiteDecision {
       message: 'cross-site request refused (Origin is not a trusted origin)',
     }
   }
-  if (request.hasSessionCookie !== true) return { allowed: true, reason: 'no_session' }
+  // SECURITY: fail closed for JavaScript callers: anything truthy (a cookie string passed by
+  // mistake) counts as a session; only an explicit `true` counts as a valid token.
+  if (!request.hasSessionCookie) return { allowed: true, reason: 'no_session' }
   if (site === 'same-origin') return { allowed: true, reason: 'same_origin' }
   if (origin !== null) return { allowed: true, reason: 'trusted_origin' }
   if (request.csrfTokenValid === true) return { allowed: true, reason: 'valid_token' }

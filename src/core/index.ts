@@ -67,3 +67,16 @@ export {
   type PublicSession,
 } from './session-manager.js'
 export { clientIp, normalizeIp, parseTrustedProxies, type TrustedProxies } from './client-ip.js'
+export {
+  createCookieSessions,
+  type CookieSession,
+  type CookieSessions,
+  type CookieSessionOptions,
+  type CookieSessionResult,
+} from './cookie-session.js'
+export {
+  createMemoryGenerationStore,
+  createStoreGenerationStore,
+  type SessionGenerationStore,
+  type StoreGenerationOptions,
+} from './session-generations.js'

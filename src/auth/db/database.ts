@@ -1,4 +1,12 @@
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationResult } from 'kysely'
+import {
+  Kysely,
+  Migrator,
+  PostgresAdapter,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type MigrationResult,
+} from 'kysely'
 import type { Pool } from 'pg'
 import type { Database as SqliteDatabase } from 'better-sqlite3'
 import { TesseraError } from '../../core/errors.js'
@@ -114,7 +122,21 @@ export interface MigrationReport {
  * @throws TesseraError `store_unavailable` when a migration fails, with the cause attached.
  */
 export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
-  const migrator = new Migrator({ db, provider: migrationProvider })
+  // Our own migration tables, so an application's Kysely migrations in the same database never
+  // mix with ours; and on PostgreSQL pinned to the connection's schema, because Kysely otherwise
+  // finds a migration table of the same name in any schema and skips creating its own.
+  const schema =
+    db.getExecutor().adapter instanceof PostgresAdapter
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]
+          ?.schema
+      : undefined
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider,
+    migrationTableName: 'tessera_migration',
+    migrationLockTableName: 'tessera_migration_lock',
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  })
   const { error, results } = await migrator.migrateToLatest()
   if (error !== undefined) {
     const failed = results?.find((r: MigrationResult) => r.status === 'Error')
