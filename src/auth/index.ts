@@ -50,13 +50,8 @@ export {
   type AuthSuccess,
   type ChangePasswordResult,
   type ConfirmResetResult,
-  type LimitDecision,
-  type LoginAttempt,
-  type LoginLimiter,
   type LoginResult,
-  type PasswordHasher,
   type SessionContext,
-  type SessionIssuer,
   type SignupResult,
 } from './service.js'
 export {
@@ -71,6 +66,19 @@ export {
 export { MIGRATIONS, migrationProvider } from './db/migrations.js'
 export { newId } from './db/ids.js'
 export { toBool, toMillis, toMillisOrNull, type TesseraDatabase } from './db/schema.js'
+// Login protection lives beside the passwords module; re-exported here because the auth service
+// takes a limiter.
+export {
+  createLoginLimiter,
+  createMemoryRateLimitStore,
+  type LoginCheck,
+  type LoginLimiter,
+  type LoginLimiterOptions,
+  type LoginTicket,
+  type RateLimitStore,
+} from './rate-limit.js'
+export { createPostgresRateLimitStore, createSQLiteRateLimitStore } from './rate-limit-sql.js'
+export { createRedisRateLimitStore } from './rate-limit-redis.js'
 export {
   createHmacKeySet,
   createKeyringSealer,
