@@ -67,3 +67,19 @@ export {
   type PublicSession,
 } from './session-manager.js'
 export { clientIp, normalizeIp, parseTrustedProxies, type TrustedProxies } from './client-ip.js'
+export {
+  createRequestAuth,
+  refusalBody,
+  refusalOfError,
+  checkPermissionName,
+  type RequestAuth,
+  type RequestAuthOptions,
+  type RequestAuthState,
+  type RequestDescription,
+  type AuthenticateResult,
+  type AuthRefusal,
+  type AuthUser,
+  type BearerVerifier,
+  type PermissionSource,
+  type SignInOptions,
+} from './request-auth.js'
