@@ -1,4 +1,10 @@
-import express from 'express'
+import { createRequire } from 'node:module'
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
 import {
@@ -12,23 +18,40 @@ import {
 import type { RequestAuthOptions } from '../../src/core/request-auth.js'
 import { describeAdapterScenarios, type BuildApp, type Reply } from './scenarios.js'
 
+// Express 4 (installed as the alias `express4`) has no types of its own; its API is the subset
+// of Express 5's that these apps use.
+const express4 = createRequire(import.meta.url)('express4') as typeof express
+
+/** Express 4 does not catch a rejected handler: pass the rejection to next(), as Express 4 apps do. */
+function wrap(handler: (req: Request, res: Response) => Promise<void>): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    handler(req, res).catch(next)
+  }
+}
+
 /** The scenario app on Express, through the adapter only. */
-function buildExpressApp(options: RequestAuthOptions): express.Express {
+function buildExpressApp(factory: typeof express, options: RequestAuthOptions): express.Express {
   const auth = tessera(options)
-  const app = express()
+  const app = factory()
   app.use(auth.middleware)
-  app.use(express.json())
-  app.post('/login', async (req, res) => {
-    const body = req.body as { userId: string; permissions?: string[] }
-    const session = await signIn(req, res, body.userId, {
-      data: body.permissions === undefined ? {} : { permissions: body.permissions },
-    })
-    res.json({ id: session.id })
-  })
-  app.post('/logout', async (req, res) => {
-    await signOut(req, res)
-    res.status(204).end()
-  })
+  app.use(factory.json())
+  app.post(
+    '/login',
+    wrap(async (req, res) => {
+      const body = req.body as { userId: string; permissions?: string[] }
+      const session = await signIn(req, res, body.userId, {
+        data: body.permissions === undefined ? {} : { permissions: body.permissions },
+      })
+      res.json({ id: session.id })
+    }),
+  )
+  app.post(
+    '/logout',
+    wrap(async (req, res) => {
+      await signOut(req, res)
+      res.status(204).end()
+    }),
+  )
   app.get('/me', auth.requireAuth, (req, res) => {
     const user = currentUser(req)
     res.json({ user: { id: user?.id, permissions: user?.permissions, via: user?.via } })
@@ -66,21 +89,30 @@ function toReply(response: request.Response): Reply {
   }
 }
 
-const build: BuildApp = (options) => {
-  const app = buildExpressApp(options)
-  const agent = request(app)
-  return Promise.resolve({
-    async send(method, path, { headers = {}, json } = {}) {
-      let test = agent[method.toLowerCase() as 'get' | 'post'](path)
-      for (const [name, value] of Object.entries(headers)) test = test.set(name, value)
-      if (json !== undefined) test = test.send(json as object)
-      return toReply(await test)
-    },
-    close: () => Promise.resolve(),
-  })
-}
+const builder =
+  (factory: typeof express): BuildApp =>
+  (options) => {
+    const app = buildExpressApp(factory, options)
+    const agent = request(app)
+    return Promise.resolve({
+      async send(method, path, { headers = {}, json } = {}) {
+        let test = agent[method.toLowerCase() as 'get' | 'post'](path)
+        for (const [name, value] of Object.entries(headers)) test = test.set(name, value)
+        if (json !== undefined) test = test.send(json as object)
+        return toReply(await test)
+      },
+      close: () => Promise.resolve(),
+    })
+  }
 
-describeAdapterScenarios('Express 5', build)
+describeAdapterScenarios('Express 5', builder(express))
+describeAdapterScenarios('Express 4', builder(express4))
+
+it('runs the Express 4 suite on Express 4 indeed', () => {
+  const version = (createRequire(import.meta.url)('express4/package.json') as { version: string })
+    .version
+  expect(version.startsWith('4.')).toBe(true)
+})
 
 describe('Express adapter setup', () => {
   it('fails at setup on a bad permission name, not on the first request', async () => {
