@@ -4,7 +4,7 @@
 // 'tessera', 'tessera/fastify' and 'tessera/stores/memory'.
 import { randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
-import { signIn, signOut, tesseraPlugin } from '../../src/adapters/fastify.js'
+import { currentUser, signIn, signOut, tesseraPlugin } from '../../src/adapters/fastify.js'
 import { createKeyring } from '../../src/core/keyring.js'
 import { createSessionManager } from '../../src/core/session-manager.js'
 import { createMemoryStore } from '../../src/stores/memory.js'
@@ -26,7 +26,9 @@ app.post('/logout', async (request, reply) => {
   await signOut(request)
   return reply.code(204).send()
 })
-app.get('/me', { preHandler: app.tessera.requireAuth }, (request) => ({ user: request.user }))
+app.get('/me', { preHandler: app.tessera.requireAuth }, (request) => ({
+  user: currentUser(request),
+}))
 app.get('/notes', { preHandler: app.tessera.requirePermission('notes.read') }, () => ({
   notes: ['hello'],
 }))

@@ -45,12 +45,12 @@ declare module 'fastify' {
     tessera: TesseraFastify
   }
   interface FastifyRequest {
-    /** tessera's authentication of this request (`null` only before the plugin's hook ran). */
+    /**
+     * tessera's authentication of this request: `.session`, `.user` (`null` only before the
+     * plugin's hook ran). Named `tessera`, not `session` or `user`, so it never clashes with
+     * @fastify/session's `request.session` or @fastify/jwt's `request.user`.
+     */
     tessera: RequestAuthState | null
-    /** The validated session, or `null`. */
-    session: Session | null
-    /** The signed-in user, or `null`. */
-    user: AuthUser | null
   }
 }
 
@@ -89,19 +89,7 @@ function stateOf(request: FastifyRequest): RequestAuthState {
 
 function plugin(fastify: FastifyInstance, options: TesseraFastifyOptions): Promise<void> {
   const auth = createRequestAuth(options)
-  // Getters read the state the hook set, so `request.session` and `request.user` follow
-  // signIn / signOut made later in the same request.
   fastify.decorateRequest('tessera', null)
-  fastify.decorateRequest('session', {
-    getter(this: FastifyRequest): Session | null {
-      return this.tessera?.session ?? null
-    },
-  })
-  fastify.decorateRequest('user', {
-    getter(this: FastifyRequest): AuthUser | null {
-      return this.tessera?.user ?? null
-    },
-  })
 
   // onRequest: before the body is read or parsed, so a refused request costs no parsing.
   fastify.addHook('onRequest', async (request, reply) => {
@@ -147,14 +135,15 @@ function plugin(fastify: FastifyInstance, options: TesseraFastifyOptions): Promi
 
 /**
  * tessera for Fastify 5: a plugin (fastify-plugin, so it applies to the whole instance) that
- * authenticates each request in `onRequest`, decorates `request.tessera`, `request.session`
- * and `request.user`, and `fastify.tessera.requireAuth` / `requirePermission()` guards.
+ * authenticates each request in `onRequest`, decorates `request.tessera` (with `.session` and
+ * `.user`; also {@link currentUser} / {@link currentSession}) and `fastify.tessera.requireAuth` /
+ * `requirePermission()` guards.
  *
  * @throws TesseraError `config_invalid` for bad options, when the plugin is registered
  * @example
  * ```ts
  * await app.register(tesseraPlugin, { sessions, keyring, trustedOrigins: ['https://app.example.com'] })
- * app.get('/me', { preHandler: app.tessera.requireAuth }, (request) => ({ user: request.user }))
+ * app.get('/me', { preHandler: app.tessera.requireAuth }, (request) => ({ user: currentUser(request) }))
  * app.post('/login', async (request) => { await signIn(request, user.id); return { ok: true } })
  * ```
  */
@@ -181,4 +170,14 @@ export async function signOut(request: FastifyRequest): Promise<void> {
 /** A CSRF token for the `X-CSRF-Token` header, bound to the request's session. */
 export function csrfToken(request: FastifyRequest): string {
   return stateOf(request).csrfToken()
+}
+
+/** The signed-in user of the request, or `null`. */
+export function currentUser(request: FastifyRequest): AuthUser | null {
+  return request.tessera?.user ?? null
+}
+
+/** The session of the request, or `null`. */
+export function currentSession(request: FastifyRequest): Session | null {
+  return request.tessera?.session ?? null
 }

@@ -1,6 +1,12 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { describe, expect, it } from 'vitest'
-import { csrfToken, signIn, signOut, tesseraPlugin } from '../../src/adapters/fastify.js'
+import {
+  csrfToken,
+  currentUser,
+  signIn,
+  signOut,
+  tesseraPlugin,
+} from '../../src/adapters/fastify.js'
 import { createKeyring } from '../../src/core/keyring.js'
 import type { RequestAuthOptions } from '../../src/core/request-auth.js'
 import { createSessionManager } from '../../src/core/session-manager.js'
@@ -23,13 +29,13 @@ async function buildFastifyApp(options: RequestAuthOptions): Promise<FastifyInst
     return reply.code(204).send()
   })
   app.get('/me', { preHandler: app.tessera.requireAuth }, (request) => {
-    const user = request.user
+    const user = currentUser(request)
     return { user: { id: user?.id, permissions: user?.permissions, via: user?.via } }
   })
   app.get('/admin', { preHandler: app.tessera.requirePermission('admin.read') }, () => ({
     ok: true,
   }))
-  app.post('/echo', (request) => ({ user: request.user?.id ?? null }))
+  app.post('/echo', (request) => ({ user: currentUser(request)?.id ?? null }))
   app.get('/csrf', (request) => ({ token: csrfToken(request) }))
   await app.ready()
   return app
