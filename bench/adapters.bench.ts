@@ -12,7 +12,8 @@
  * counted during the run).
  *
  * Run alone: `npx tsx bench/adapters.bench.ts`. Env: BENCH_DURATION (s per run, default 3),
- * BENCH_ROUNDS (default 2), BENCH_CONNECTIONS (default 50), TESSERA_BENCH_REDIS_URL or
+ * BENCH_ROUNDS (default 2), BENCH_CONNECTIONS (default 50), BENCH_ONLY (a target prefix: express,
+ * fastify, hono), TESSERA_BENCH_REDIS_URL or
  * TESSERA_TEST_REDIS_URL (default redis://127.0.0.1:6379). Keys use a unique prefix and are
  * deleted afterwards.
  */
@@ -280,10 +281,13 @@ function median(values: number[]): number {
 /** Runs the adapter benchmark and prints req/s and the ratio to the bare framework. */
 export async function run(): Promise<void> {
   const prefix = `bench_${randomBytes(6).toString('hex')}:`
+  // BENCH_ONLY=fastify (a name prefix) runs one framework's targets.
+  const only = process.env.BENCH_ONLY ?? ''
+  const selected = TARGETS.filter((target) => target.name.startsWith(only))
   const children: Child[] = []
   try {
     // One at a time: tsx start-up on a busy box is slow enough without eight in parallel.
-    for (const target of TARGETS) children.push(await startChild(target.name, prefix))
+    for (const target of selected) children.push(await startChild(target.name, prefix))
     for (const child of children) {
       const check = await fetch(`http://127.0.0.1:${child.ready.port}/me`, {
         headers: { cookie: child.ready.cookie },
@@ -307,7 +311,7 @@ export async function run(): Promise<void> {
     }
     const rps = new Map([...samples].map(([name, values]) => [name, median(values)]))
     console.table(
-      TARGETS.map((target) => {
+      selected.map((target) => {
         const value = rps.get(target.name) ?? 0
         const floor = rps.get(target.floor) ?? 1
         return {

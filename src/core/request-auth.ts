@@ -255,7 +255,9 @@ export function createRequestAuth(options: RequestAuthOptions): RequestAuth {
     claims: Readonly<Record<string, unknown>> | null,
   ): Promise<AuthUser | null> {
     if (userId === null) return null
-    const permissions = await permissionsOf({ userId, session, claims })
+    const found = permissionsOf({ userId, session, claims })
+    // Awaited only when it is a promise: the default reads the session and costs no tick.
+    const permissions = Array.isArray(found) ? (found as readonly string[]) : await found
     return claims === null
       ? { id: userId, permissions, via: 'session' }
       : { id: userId, permissions, via: 'bearer', claims }
@@ -361,9 +363,10 @@ export function createRequestAuth(options: RequestAuthOptions): RequestAuth {
       return { ok: false, refusal: refusal(403, 'csrf_failed', early.message) }
     }
     let session: Session | null = null
-    if (cookieHeader !== null && readCookie(cookieHeader, cookieName) !== undefined) {
+    const cookieValue = cookieHeader === null ? undefined : readCookie(cookieHeader, cookieName)
+    if (cookieValue !== undefined) {
       try {
-        const validated = await sessions.validate(cookieHeader)
+        const validated = await sessions.validateCookie(cookieValue)
         if (validated !== null) {
           session = validated.session
           if (validated.setCookie !== undefined) emit(validated.setCookie)
