@@ -127,6 +127,13 @@ export function describeAdapterScenarios(name: string, build: BuildApp): void {
           json: { userId: 'u1' },
         })
         expect(login.status).toBe(503)
+        // SECURITY: the cross-site rule runs before the store: a refused request never gets
+        // as far as the (unreachable) store, so it is a 403, not a 503.
+        const cross = await app.send('POST', '/echo', {
+          headers: { cookie, 'sec-fetch-site': 'cross-site' },
+        })
+        expect(cross.status).toBe(403)
+        expect(errorCode(cross)).toBe('csrf_failed')
       } finally {
         await app.close()
         down.destroy()
