@@ -2,6 +2,11 @@
  * Session validation throughput, side by side with the libraries users would pick instead:
  *   - memory store: tessera `validate(cookieHeader)` vs express-session's path (cookie parse +
  *     cookie-signature `unsign` + MemoryStore `get`).
+ *   - stateless: tessera cookie-session `validate(cookieHeader)` (parse, unseal AES-256-GCM,
+ *     expiry checks) vs iron-session `unsealData` (the unseal alone, no cookie parsing).
+ *   - Redis (real server at TESSERA_TEST_REDIS_URL, default redis://127.0.0.1:6379, under a
+ *     unique key prefix that is deleted afterwards): tessera Redis-store `validate` vs
+ *     connect-redis 9 `get` (alone, and with express-session's unsign), 50 concurrent callers.
  *
  * Run alone: `npx tsx bench/sessions.bench.ts` (BENCH_TIME=ms per task, default 1000).
  * Each task runs a batch of operations per sample so timer overhead does not dominate;
@@ -10,11 +15,17 @@
 import { parse as parseCookie } from 'cookie'
 import signature from 'cookie-signature'
 import session from 'express-session'
+import { RedisStore as ConnectRedisStore } from 'connect-redis'
+import { sealData, unsealData } from 'iron-session'
+import { randomBytes } from 'node:crypto'
+import { createClient } from 'redis'
 import { pathToFileURL } from 'node:url'
 import { Bench } from 'tinybench'
+import { createCookieSessions } from '../src/core/cookie-session.js'
 import { createKeyring } from '../src/core/keyring.js'
 import { createSessionManager } from '../src/core/session-manager.js'
 import { createMemoryStore } from '../src/stores/memory.js'
+import { createRedisStore } from '../src/stores/redis.js'
 
 const SECRET = 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
 const TIME = Number(process.env.BENCH_TIME ?? 1000)
@@ -114,10 +125,151 @@ async function memoryBench(): Promise<void> {
   await store.close()
 }
 
+async function statelessBench(): Promise<void> {
+  const data = { userId: 'user500', role: 'member', cart: [1, 2, 3], theme: 'dark' }
+  const sessions = createCookieSessions(createKeyring(SECRET))
+  const { setCookie } = await sessions.create('user500', { data })
+  const header = `theme=dark; ${setCookie[0]!.split(';')[0]}; lang=en`
+  if ((await sessions.validate(header)) === null) throw new Error('tessera stateless failed')
+
+  const password = SECRET
+  const seal = await sealData(data, { password, ttl: 30 * 86_400 })
+  if ((await unsealData<typeof data>(seal, { password })).role !== 'member') {
+    throw new Error('iron-session unseal failed')
+  }
+
+  const rows = [
+    await measure('tessera stateless validate', BATCH, async () => {
+      for (let i = 0; i < BATCH; i++) await sessions.validate(header)
+    }),
+    await measure('iron-session unsealData', 20, async () => {
+      for (let i = 0; i < 20; i++) await unsealData(seal, { password })
+    }),
+  ]
+  print('Stateless: open a sealed session cookie (one caller, sequential)', rows, [
+    ['tessera stateless validate', 'iron-session unsealData', 20],
+  ])
+}
+
+const CONCURRENCY = 50
+const ROUNDS = 4
+
+/** `CONCURRENCY` callers, each running `ROUNDS` operations back to back. */
+function concurrently(
+  op: (caller: number, round: number) => Promise<unknown>,
+): () => Promise<void> {
+  return async () => {
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async (_, caller) => {
+        for (let round = 0; round < ROUNDS; round++) await op(caller, round)
+      }),
+    )
+  }
+}
+
+async function redisBench(): Promise<void> {
+  const url = process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+  const ours = createClient({ url, socket: { connectTimeout: 2000 } })
+  const theirs = createClient({ url, socket: { connectTimeout: 2000 } })
+  ours.on('error', () => undefined)
+  theirs.on('error', () => undefined)
+  try {
+    await ours.connect()
+    await theirs.connect()
+  } catch {
+    console.log(`\nRedis: skipped (no server at ${url})`)
+    ours.destroy()
+    theirs.destroy()
+    return
+  }
+  const tag = `tessera_bench_${randomBytes(6).toString('hex')}`
+  const prefix = `${tag}:`
+  const connectPrefix = `${tag}_cr:`
+  try {
+    const manager = createSessionManager(
+      createRedisStore(ours, { prefix, timeout: 5 }),
+      createKeyring(SECRET),
+    )
+    const expressStore = new ConnectRedisStore({ client: theirs, prefix: connectPrefix })
+    const data = { role: 'member', cart: [1, 2, 3] }
+    const headers: string[] = []
+    const expressHeaders: string[] = []
+    for (let i = 0; i < 200; i++) {
+      const issued = await manager.create(`user${i}`, { data })
+      headers.push(`theme=dark; ${issued.setCookie.split(';')[0]}; lang=en`)
+      const sid = randomBytes(24).toString('base64url')
+      const sess = {
+        cookie: { originalMaxAge: 604_800_000, httpOnly: true, path: '/' },
+        userId: `user${i}`,
+        ...data,
+      } as unknown as session.SessionData
+      await expressStore.set(sid, sess)
+      expressHeaders.push(
+        `theme=dark; connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}; lang=en`,
+      )
+    }
+    const pick = (list: string[], caller: number, round: number): string =>
+      list[(caller * ROUNDS + round) % list.length] as string
+    async function expressValidate(header: string): Promise<unknown> {
+      const raw = parseCookie(header)['connect.sid']
+      if (raw === undefined || !raw.startsWith('s:')) return null
+      const sid = signature.unsign(raw.slice(2), SECRET)
+      return sid === false ? null : expressStore.get(sid)
+    }
+    const sid0 = signature.unsign(
+      (parseCookie(expressHeaders[0]!)['connect.sid'] ?? '').slice(2),
+      SECRET,
+    )
+    if (
+      (await manager.validate(headers[0])) === null ||
+      (await expressValidate(expressHeaders[0]!)) === null ||
+      sid0 === false
+    ) {
+      throw new Error('Redis bench setup failed')
+    }
+    const sids = expressHeaders.map(
+      (h) => signature.unsign((parseCookie(h)['connect.sid'] ?? '').slice(2), SECRET) as string,
+    )
+
+    const batch = CONCURRENCY * ROUNDS
+    const rows = [
+      await measure(
+        'tessera Redis validate',
+        batch,
+        concurrently((c, r) => manager.validate(pick(headers, c, r))),
+      ),
+      await measure(
+        'connect-redis get + unsign',
+        batch,
+        concurrently((c, r) => expressValidate(pick(expressHeaders, c, r))),
+      ),
+      await measure(
+        'connect-redis get',
+        batch,
+        concurrently((c, r) => expressStore.get(pick(sids, c, r))),
+      ),
+    ]
+    print(`Redis store: validate at ${CONCURRENCY} concurrent callers (real Redis)`, rows, [
+      ['tessera Redis validate', 'connect-redis get + unsign', 2],
+      ['tessera Redis validate', 'connect-redis get', 2],
+    ])
+  } finally {
+    for (const p of [prefix, connectPrefix]) {
+      for await (const keys of ours.scanIterator({ MATCH: `${p}*`, COUNT: 1000 })) {
+        if (keys.length > 0) await ours.del(keys)
+      }
+    }
+    ours.destroy()
+    theirs.destroy()
+  }
+}
+
 /** Runs every session benchmark and prints a table per comparison. */
 export async function run(): Promise<void> {
   console.log(`sessions bench: node ${process.version}, ${TIME} ms per task`)
   await memoryBench()
+  await statelessBench()
+  await redisBench()
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

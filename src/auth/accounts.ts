@@ -40,11 +40,11 @@ export interface Permission {
 
 /**
  * What the accounts layer needs from the session layer: ending every session of a user.
- * `createSessionManager(...)` satisfies it.
+ * The session manager (`createSessionManager`) satisfies it.
  */
 export interface SessionRevoker {
-  /** Deletes every session of the user except `options.except` (a session id); returns how many. */
-  revokeAll(userId: string, options?: { except?: string }): Promise<number>
+  /** Deletes every session of the user; returns how many. */
+  revokeAll(userId: string): Promise<number>
 }
 
 /** Options of {@link createAccounts}. */

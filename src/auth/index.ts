@@ -50,13 +50,8 @@ export {
   type AuthSuccess,
   type ChangePasswordResult,
   type ConfirmResetResult,
-  type LimitDecision,
-  type LoginAttempt,
-  type LoginLimiter,
   type LoginResult,
-  type PasswordHasher,
   type SessionContext,
-  type SessionIssuer,
   type SignupResult,
 } from './service.js'
 export {
@@ -71,3 +66,56 @@ export {
 export { MIGRATIONS, migrationProvider } from './db/migrations.js'
 export { newId } from './db/ids.js'
 export { toBool, toMillis, toMillisOrNull, type TesseraDatabase } from './db/schema.js'
+// Login protection lives beside the passwords module; re-exported here because the auth service
+// takes a limiter.
+export {
+  createLoginLimiter,
+  createMemoryRateLimitStore,
+  type LoginCheck,
+  type LoginLimiter,
+  type LoginLimiterOptions,
+  type LoginTicket,
+  type RateLimitStore,
+} from './rate-limit.js'
+export { createPostgresRateLimitStore, createSQLiteRateLimitStore } from './rate-limit-sql.js'
+export { createRedisRateLimitStore } from './rate-limit-redis.js'
+export {
+  createHmacKeySet,
+  createKeyringSealer,
+  createKeySet,
+  createMemoryKeyStorage,
+  type AsymmetricAlgorithm,
+  type KeyInfo,
+  type KeySealer,
+  type KeySet,
+  type KeySetOptions,
+  type KeyStatus,
+  type KeyStorage,
+  type SigningKey,
+  type StoredSigningKey,
+} from './keys.js'
+export {
+  createKyselyKeyStorage,
+  createSigningKeyTable,
+  type KyselyKeyStorage,
+  type KyselyKeyStorageOptions,
+  type SigningKeyTable,
+} from './kysely-key-storage.js'
+export {
+  ACCESS_TOKEN_TYPE,
+  createAccessTokens,
+  type AccessTokenClaims,
+  type AccessTokenOptions,
+  type AccessTokenResult,
+  type AccessTokens,
+  type IssuedAccessToken,
+} from './access-tokens.js'
+export {
+  createRefreshTokens,
+  type RefreshRejection,
+  type RefreshResult,
+  type RefreshReuseEvent,
+  type RefreshTokenOptions,
+  type RefreshTokens,
+  type TokenPair,
+} from './refresh-tokens.js'

@@ -8,7 +8,7 @@ import {
   type Options as Argon2Options,
 } from '@node-rs/argon2'
 import { verify as bcryptVerify } from '@node-rs/bcrypt'
-import { TesseraError } from '../core/errors.js'
+import { TesseraError, isTesseraError } from '../core/errors.js'
 import { isWellFormedPassword, normalizePassword } from './password-policy.js'
 
 export {
@@ -51,6 +51,13 @@ export interface PasswordHasherOptions {
    * @default the number of cores (`os.availableParallelism()`), at most 4 (libuv's default pool)
    */
   concurrency?: number
+  /**
+   * Most computations waiting for a slot; past it, hashing and verifying throw `overloaded` at
+   * once instead of queueing, so that a storm gets fast 503s rather than ever longer waits (at
+   * 40 verifications per second, 1000 waiting is 25 s).
+   * @default 1000
+   */
+  maxQueued?: number
 }
 
 /** A configured hasher; {@link hashPassword} and friends use one with the default options. */
@@ -110,10 +117,16 @@ class Semaphore {
   private running = 0
   private readonly waiting: Array<() => void> = []
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly maxQueued: number,
+  ) {}
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.running >= this.limit) {
+      if (this.waiting.length >= this.maxQueued) {
+        throw new TesseraError('overloaded', 'password hashing queue is full (maxQueued)')
+      }
       await new Promise<void>((resolve) => this.waiting.push(resolve))
     } else {
       this.running++
@@ -379,8 +392,12 @@ export function createPasswordHasher(options: PasswordHasherOptions = {}): Passw
     options.concurrency ?? Math.min(availableParallelism(), 4),
     256,
   )
+  const maxQueued = options.maxQueued ?? 1000
+  if (!Number.isInteger(maxQueued) || maxQueued < 0) {
+    throw new TesseraError('config_invalid', 'maxQueued must be a non-negative integer')
+  }
   const argon2Options: Argon2Options = { ...params, algorithm: ARGON2ID, outputLen: 32 }
-  const semaphore = new Semaphore(concurrency)
+  const semaphore = new Semaphore(concurrency, maxQueued)
   let dummy: Promise<string> | undefined
 
   const hasher: PasswordHasher = {
@@ -398,8 +415,10 @@ export function createPasswordHasher(options: PasswordHasherOptions = {}): Passw
       for (const candidate of candidates(password)) {
         try {
           if (await semaphore.run(() => verifyParsed(parsed, candidate))) return true
-        } catch {
-          // A stored value the library cannot read is a non-match, never an exception.
+        } catch (error) {
+          // SECURITY: an overloaded hasher is not a wrong password (it must not count as a failed
+          // login); anything else is a stored value the library cannot read: a non-match.
+          if (isTesseraError(error, 'overloaded')) throw error
           return false
         }
       }
@@ -457,7 +476,8 @@ function pick(options: PasswordCallOptions | undefined): PasswordHasher {
  * off the event loop. The password is NFKC-normalised first and never truncated; check it with
  * {@link checkPasswordPolicy} before.
  *
- * @throws TesseraError `invalid_argument` when `password` is not a well-formed string.
+ * @throws TesseraError `invalid_argument` when `password` is not a well-formed string;
+ *   `overloaded` when more than `maxQueued` computations are waiting.
  * @example
  * ```ts
  * import { hashPassword, verifyPassword } from 'tessera/password'
@@ -474,6 +494,8 @@ export function hashPassword(password: string, options?: PasswordCallOptions): P
  * `bcrypt_sha256$` and `scrypt$`, and passlib's `$scrypt$`. Unknown or malformed stored values
  * give `false`, never an exception. bcrypt hashes never match a password over 72 bytes.
  *
+ * @throws TesseraError `overloaded` when more than `maxQueued` computations are waiting (never
+ *   because of the stored value).
  * @example
  * ```ts
  * if (await verifyPassword(password, user.passwordHash) && needsRehash(user.passwordHash)) {

@@ -71,7 +71,7 @@ export interface SQLiteDatabaseLike {
     get(...params: unknown[]): unknown
   }
   exec(sql: string): unknown
-  transaction<F extends (...args: never[]) => unknown>(fn: F): F & { immediate: F }
+  transaction<T>(fn: () => T): { immediate(): T }
 }
 
 /** Options of {@link createSQLiteRateLimitStore}. */

@@ -1,3 +1,4 @@
+import { ipRateLimitKey } from '../core/client-ip.js'
 import { TesseraError, isTesseraError } from '../core/errors.js'
 
 /**
@@ -112,8 +113,8 @@ export function applyRefund(stored: RateLimitState | null, now: number): RateLim
 /** Options of {@link createMemoryRateLimitStore}. */
 export interface MemoryRateLimitStoreOptions {
   /**
-   * Most keys kept; past it, expired keys are swept, and if none expired the store refuses new
-   * keys (fail closed) rather than forget a lock.
+   * Most keys kept. Past it, expired keys are swept, then the oldest key that is not locked is
+   * forgotten; only when every key is locked does the store refuse (`store_unavailable`).
    * @default 100000
    */
   maxKeys?: number
@@ -137,7 +138,19 @@ export function createMemoryRateLimitStore(
     if (!map.has(key) && map.size >= maxKeys) {
       for (const [k, state] of map) if (state.expiresAt <= now) map.delete(k)
       if (map.size >= maxKeys) {
-        throw new TesseraError('store_unavailable', 'memory rate-limit store is full (maxKeys)')
+        // Forget the oldest key that is not locked (Map order is insertion order). SECURITY: a
+        // running lock is never forgotten; when every key is locked, fail closed.
+        let evicted = false
+        for (const [k, state] of map) {
+          if (state.blockedUntil <= now) {
+            map.delete(k)
+            evicted = true
+            break
+          }
+        }
+        if (!evicted) {
+          throw new TesseraError('store_unavailable', 'memory rate-limit store is full (maxKeys)')
+        }
       }
     }
     map.set(key, next)
@@ -196,6 +209,12 @@ export interface LoginLimiterOptions {
     limit?: number
     /** Window length in seconds. @default 900 */
     window?: number
+    /**
+     * IPv6 addresses are limited per network of this many bits (one subscriber often holds a
+     * whole /64). IPv4 addresses are limited one by one.
+     * @default 64
+     */
+    ipv6PrefixLength?: number
   }
 }
 
@@ -291,7 +310,12 @@ export function createLoginLimiter(options: LoginLimiterOptions): LoginLimiter {
     windowMs: seconds('ip.window', options.ip?.window ?? 900, { allowZero: false }) * 1000,
   }
   const accountKey = (account: string): string => `${prefix}:acct:${account}`
-  const ipKey = (ip: string): string => `${prefix}:ip:${ip}`
+  const ipv6PrefixLength = options.ip?.ipv6PrefixLength ?? 64
+  if (!Number.isInteger(ipv6PrefixLength) || ipv6PrefixLength < 1 || ipv6PrefixLength > 128) {
+    throw new TesseraError('config_invalid', 'ip.ipv6PrefixLength must be an integer from 1 to 128')
+  }
+  // SECURITY: an IPv6 client rotating addresses inside its /64 is still one client.
+  const ipKey = (ip: string): string => `${prefix}:ip:${ipRateLimitKey(ip, { ipv6PrefixLength })}`
   const toSeconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000))
 
   return {

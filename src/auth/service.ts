@@ -1,15 +1,14 @@
-import type { SessionMeta, SessionRecord } from '../core/session-store.js'
 import { TesseraError } from '../core/errors.js'
-import {
-  createAccounts,
-  type Accounts,
-  type SessionRevoker,
-  type UserWithPermissions,
-} from './accounts.js'
+import type { IssuedSession, Session, SessionManager } from '../core/session-manager.js'
+import type { SessionMeta } from '../core/session-store.js'
+import { createAccounts, type Accounts, type UserWithPermissions } from './accounts.js'
 import { createAuditLog, type AuditLog, type RequestContext } from './audit.js'
 import type { TesseraDB } from './db/database.js'
 import { parseEmail } from './email.js'
 import type { Mailer } from './mailer.js'
+import { checkPasswordPolicy, type PasswordPolicyOptions } from './password-policy.js'
+import { createPasswordHasher, type PasswordHasher } from './passwords.js'
+import type { LoginLimiter, LoginTicket } from './rate-limit.js'
 import {
   RESET_TOKEN_TTL_SECONDS,
   consumeResetToken,
@@ -17,58 +16,24 @@ import {
   peekResetToken,
 } from './reset.js'
 
-/** The password functions the service needs (`tessera/password` provides them). */
-export interface PasswordHasher {
-  hashPassword(password: string): Promise<string>
-  verifyPassword(password: string, hash: string): Promise<boolean>
-  needsRehash(hash: string): boolean
-  /** `{ ok: false, message }` for a password the policy refuses; checked before hashing. */
-  checkPasswordPolicy(password: string): { ok: true } | { ok: false; message: string }
-  /** Spends the time of one verification, for unknown accounts (no user enumeration by timing). */
-  verifyDummy(password: string): Promise<void>
-}
-
-/** The session functions the service needs (the session manager provides them). */
-export interface SessionIssuer extends SessionRevoker {
-  /** Starts a new session; returns the token for the cookie and the stored record. */
-  create(
-    userId: string,
-    options: { meta: SessionMeta },
-  ): Promise<{ token: string; session: SessionRecord }>
-  /** Deletes one session by id; a missing one is not an error. */
-  revoke(sessionId: string): Promise<void>
-  /** The user's live sessions. */
-  list(userId: string): Promise<SessionRecord[]>
-}
-
-/** One login attempt as the limiter sees it. */
-export interface LoginAttempt {
-  /** The normalised e-mail (also for unknown accounts). */
-  account: string
-  ip?: string | undefined
-}
-
-/** What the limiter decides before any hashing. */
-export type LimitDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number }
-
-/** Login throttling (per account and per IP), e.g. over `tessera/password`'s rate limiter. */
-export interface LoginLimiter {
-  check(attempt: LoginAttempt): Promise<LimitDecision>
-  recordFailure(attempt: LoginAttempt): Promise<void>
-  recordSuccess(attempt: LoginAttempt): Promise<void>
-}
-
 /** Options of {@link createAuthService}. */
 export interface AuthServiceOptions {
-  passwords: PasswordHasher
-  sessions: SessionIssuer
+  /** The session manager every login, logout and revocation goes through. */
+  sessions: SessionManager
   mailer: Mailer
+  /** @default createPasswordHasher() (argon2id m=19456 KiB, t=2, p=1) */
+  passwords?: PasswordHasher
+  /** Limits of {@link checkPasswordPolicy} for new passwords. @default 12 to 128, common list */
+  passwordPolicy?: PasswordPolicyOptions
   /**
    * The public origin (and optional base path) links in e-mails are built from, e.g.
    * `https://auth.example.com`. Never derived from a request's `Host`.
    */
   publicUrl: string
-  /** Login throttling; without it nothing is throttled (use only behind another limiter). */
+  /**
+   * Login throttling (`createLoginLimiter`), checked before any hashing on login and password
+   * change. Without it nothing is throttled: use that only behind another limiter.
+   */
   limiter?: LoginLimiter
   /** Defaults to `createAuditLog(db, { now })`. */
   audit?: AuditLog
@@ -93,12 +58,10 @@ export interface AuthFailure<Code extends string> {
   retryAfterSeconds?: number
 }
 
-/** A user signed in: the new session and its token (for the cookie). */
-export interface AuthSuccess {
+/** A user signed in: the new session, its token and the `Set-Cookie` value for it. */
+export interface AuthSuccess extends IssuedSession {
   ok: true
   user: UserWithPermissions
-  token: string
-  session: SessionRecord
 }
 
 export type SignupResult =
@@ -111,10 +74,10 @@ export type ChangePasswordResult =
 export type ConfirmResetResult =
   { ok: true; userId: string } | AuthFailure<'invalid_request' | 'invalid_token' | 'weak_password'>
 
-/** The request a session belongs to. */
+/** The request, and the session it came with when there is one. */
 export interface SessionContext extends RequestContext {
-  /** The id of the session making the request, when there is one. */
-  sessionId?: string | undefined
+  /** The validated session of the request (from `sessions.validate`), if any. */
+  session?: Session | undefined
 }
 
 /** Signing up, in and out, changing and resetting passwords. */
@@ -125,11 +88,12 @@ export interface AuthService {
   signup(body: unknown, context?: SessionContext): Promise<SignupResult>
   /**
    * Checks the limiter before any hashing, verifies (a dummy hash for unknown e-mails, same
-   * answer), upgrades an old hash, and always starts a fresh session. `context.sessionId` (a
+   * answer), upgrades an old hash, and always starts a fresh session. `context.session` (a
    * session sent with the login) is revoked, never reused.
    */
   login(body: unknown, context?: SessionContext): Promise<LoginResult>
-  logout(sessionId: string, context?: RequestContext & { userId?: string | null }): Promise<void>
+  /** Deletes the session from the store (a copy of its cookie stops working). */
+  logout(session: Session, context?: RequestContext): Promise<void>
   /** Needs the current password; revokes every other session of the user. */
   changePassword(
     userId: string,
@@ -142,9 +106,9 @@ export interface AuthService {
    */
   requestPasswordReset(body: unknown, context?: RequestContext): Promise<void>
   confirmPasswordReset(body: unknown, context?: RequestContext): Promise<ConfirmResetResult>
-  /** Revokes one of the user's own sessions; false when it is not theirs (or gone). */
+  /** Revokes one of the user's own sessions by public id; false when it is not theirs (or gone). */
   revokeSession(userId: string, sessionId: string, context?: RequestContext): Promise<boolean>
-  /** Revokes every session of the user except `context.sessionId`; returns how many. */
+  /** Revokes every session of the user except `context.session`; returns how many. */
   revokeOtherSessions(userId: string, context?: SessionContext): Promise<number>
   /** Resolves when background work (reset mail) started so far has finished. */
   idle(): Promise<void>
@@ -225,7 +189,13 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
   if (!Number.isInteger(ttl) || ttl < 60 || ttl > 24 * 3600) {
     throw new TesseraError('config_invalid', 'resetTokenTtlSeconds must be 60 to 86400 seconds')
   }
-  const { passwords, sessions, mailer, limiter } = options
+  const { sessions, mailer, limiter } = options
+  const passwords = options.passwords ?? createPasswordHasher()
+  const policyOptions = options.passwordPolicy ?? {}
+  const checkPolicy = (password: string): { ok: true } | { ok: false; message: string } =>
+    password.length > MAX_PASSWORD_INPUT
+      ? { ok: false, message: 'The password is too long.' }
+      : checkPasswordPolicy(password, policyOptions)
   const audit = options.audit ?? createAuditLog(db, { now })
   const accounts = options.accounts ?? createAccounts(db, { sessions, audit, now })
   const onBackgroundError =
@@ -254,13 +224,11 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
   async function startSession(
     userId: string,
     context: SessionContext | undefined,
-  ): Promise<{ token: string; session: SessionRecord }> {
+  ): Promise<IssuedSession> {
     const created = await sessions.create(userId, { meta: meta(context) })
     // SECURITY: a session presented with the login is never promoted (session fixation,
     // ASVS 3.2.1): the new one replaces it.
-    if (context?.sessionId !== undefined && context.sessionId !== created.session.id) {
-      await sessions.revoke(context.sessionId)
-    }
+    if (context?.session !== undefined) await sessions.revoke(context.session)
     return created
   }
 
@@ -321,10 +289,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       if (email === null || password === undefined) {
         return failure('invalid_request', 'email (a valid address) and password are required')
       }
-      if (password.length > MAX_PASSWORD_INPUT) {
-        return failure('weak_password', 'password is too long')
-      }
-      const policy = passwords.checkPasswordPolicy(password)
+      const policy = checkPolicy(password)
       if (!policy.ok) return failure('weak_password', policy.message)
       if ((await accounts.findUserByEmail(email)) !== null) {
         await audit.record({
@@ -335,7 +300,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         })
         return failure('conflict', 'an account with this email already exists')
       }
-      const passwordHash = await passwords.hashPassword(password)
+      const passwordHash = await passwords.hash(password)
       let userId: string
       try {
         userId = (await accounts.createUser({ email, passwordHash }, ctx)).id
@@ -351,12 +316,12 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         }
         throw error
       }
-      const { token, session } = await startSession(userId, context)
+      const issued = await startSession(userId, context)
       await accounts.recordLogin(userId)
       await audit.record({ type: 'signup', outcome: 'success', userId, ...ctx })
       const user = await accounts.getUserWithPermissions(userId)
       if (user === null) throw new TesseraError('not_found', 'the new account vanished')
-      return { ok: true, user, token, session }
+      return { ok: true, user, ...issued }
     },
 
     async login(body: unknown, context?: SessionContext): Promise<LoginResult> {
@@ -367,40 +332,40 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       }
       const ctx = { ip: context?.ip, userAgent: context?.userAgent }
       const email = parseEmail(rawEmail)
-      const attempt: LoginAttempt = { account: email ?? rawEmail.slice(0, 320), ip: context?.ip }
 
-      // SECURITY: the limiter decides before any hash is computed, and a locked account is
-      // refused even with the right password (ASVS 2.2.1).
-      const decision = (await limiter?.check(attempt)) ?? { allowed: true }
-      if (!decision.allowed) {
-        await audit.record({
-          type: 'rate_limited',
-          outcome: 'denied',
-          ...ctx,
-          detail: { action: 'login', retryAfterSeconds: decision.retryAfterSeconds },
+      // SECURITY: the limiter counts the attempt and decides before any hash is computed; a
+      // locked account is refused even with the right password (ASVS 2.2.1).
+      let ticket: LoginTicket | undefined
+      if (limiter !== undefined) {
+        const check = await limiter.check({
+          account: email ?? rawEmail.slice(0, 320),
+          ...(context?.ip === undefined ? {} : { ip: context.ip }),
         })
-        return failure(
-          'rate_limited',
-          'too many attempts; try again later',
-          decision.retryAfterSeconds,
-        )
+        if (!check.allowed) {
+          await audit.record({
+            type: 'rate_limited',
+            outcome: 'denied',
+            ...ctx,
+            detail: { action: 'login', scope: check.scope, retryAfterSeconds: check.retryAfter },
+          })
+          return failure('rate_limited', 'too many attempts; try again later', check.retryAfter)
+        }
+        ticket = check.ticket
       }
 
       const found = email === null ? null : await accounts.findUserByEmail(email)
       const hash = found === null ? null : await accounts.getPasswordHash(found.id)
       let verified = false
-      if (password.length > MAX_PASSWORD_INPUT) {
-        verified = false
-      } else if (found === null || hash === null) {
+      if (found === null || hash === null) {
         // SECURITY: unknown accounts cost one verification too, so timing does not tell which
         // e-mails have accounts (ASVS 2.2.x / OWASP authentication cheat sheet).
-        await passwords.verifyDummy(password)
+        await passwords.dummyVerify(password)
       } else {
-        verified = await passwords.verifyPassword(password, hash)
+        verified = await passwords.verify(password, hash)
       }
 
       if (found === null || hash === null || !verified || !found.isActive) {
-        await limiter?.recordFailure(attempt)
+        if (ticket !== undefined) await limiter?.failed(ticket)
         await audit.record({
           type: 'login',
           outcome: 'failure',
@@ -416,27 +381,24 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       }
 
       if (passwords.needsRehash(hash)) {
-        const upgraded = await passwords.hashPassword(password)
+        const upgraded = await passwords.hash(password)
         await accounts.upgradePasswordHash(found.id, hash, upgraded)
       }
-      await limiter?.recordSuccess(attempt)
-      const { token, session } = await startSession(found.id, context)
+      if (ticket !== undefined) await limiter?.succeeded(ticket)
+      const issued = await startSession(found.id, context)
       await accounts.recordLogin(found.id)
       await audit.record({ type: 'login', outcome: 'success', userId: found.id, ...ctx })
       const user = await accounts.getUserWithPermissions(found.id)
       if (user === null) return failure('invalid_credentials', INVALID_CREDENTIALS)
-      return { ok: true, user, token, session }
+      return { ok: true, user, ...issued }
     },
 
-    async logout(
-      sessionId: string,
-      context?: RequestContext & { userId?: string | null },
-    ): Promise<void> {
-      await sessions.revoke(sessionId)
+    async logout(session: Session, context?: RequestContext): Promise<void> {
+      await sessions.revoke(session)
       await audit.record({
         type: 'logout',
         outcome: 'success',
-        userId: context?.userId ?? null,
+        userId: session.userId,
         ip: context?.ip,
         userAgent: context?.userAgent,
       })
@@ -457,29 +419,33 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       if (user === null || !user.isActive) {
         return failure('invalid_credentials', 'current password is incorrect')
       }
-      const attempt: LoginAttempt = { account: user.email, ip: context?.ip }
-      const decision = (await limiter?.check(attempt)) ?? { allowed: true }
-      if (!decision.allowed) {
-        await audit.record({
-          type: 'rate_limited',
-          outcome: 'denied',
-          userId,
-          ...ctx,
-          detail: { action: 'change_password', retryAfterSeconds: decision.retryAfterSeconds },
+      let ticket: LoginTicket | undefined
+      if (limiter !== undefined) {
+        // The current password is a guess like a login's: same limiter, same account key.
+        const check = await limiter.check({
+          account: user.email,
+          ...(context?.ip === undefined ? {} : { ip: context.ip }),
         })
-        return failure(
-          'rate_limited',
-          'too many attempts; try again later',
-          decision.retryAfterSeconds,
-        )
+        if (!check.allowed) {
+          await audit.record({
+            type: 'rate_limited',
+            outcome: 'denied',
+            userId,
+            ...ctx,
+            detail: {
+              action: 'change_password',
+              scope: check.scope,
+              retryAfterSeconds: check.retryAfter,
+            },
+          })
+          return failure('rate_limited', 'too many attempts; try again later', check.retryAfter)
+        }
+        ticket = check.ticket
       }
       const hash = await accounts.getPasswordHash(userId)
-      const verified =
-        hash !== null &&
-        currentPassword.length <= MAX_PASSWORD_INPUT &&
-        (await passwords.verifyPassword(currentPassword, hash))
+      const verified = hash !== null && (await passwords.verify(currentPassword, hash))
       if (!verified) {
-        await limiter?.recordFailure(attempt)
+        if (ticket !== undefined) await limiter?.failed(ticket)
         await audit.record({
           type: 'password_changed',
           outcome: 'failure',
@@ -489,16 +455,14 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         })
         return failure('invalid_credentials', 'current password is incorrect')
       }
-      if (newPassword.length > MAX_PASSWORD_INPUT)
-        return failure('weak_password', 'password is too long')
-      const policy = passwords.checkPasswordPolicy(newPassword)
+      if (ticket !== undefined) await limiter?.succeeded(ticket)
+      const policy = checkPolicy(newPassword)
       if (!policy.ok) return failure('weak_password', policy.message)
-      await limiter?.recordSuccess(attempt)
-      await accounts.setPasswordHash(userId, await passwords.hashPassword(newPassword))
+      await accounts.setPasswordHash(userId, await passwords.hash(newPassword))
       // SECURITY: a password change ends every other session (ASVS 3.3.3).
       const revoked = await sessions.revokeAll(
         userId,
-        context?.sessionId === undefined ? undefined : { except: context.sessionId },
+        context?.session === undefined ? undefined : { except: context.session },
       )
       await audit.record({
         type: 'password_changed',
@@ -534,11 +498,9 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       }
       // Checked first, without consuming, so a bad token costs no hash.
       if ((await peekResetToken(db, token, now())) === null) return invalid()
-      if (newPassword.length > MAX_PASSWORD_INPUT)
-        return failure('weak_password', 'password is too long')
-      const policy = passwords.checkPasswordPolicy(newPassword)
+      const policy = checkPolicy(newPassword)
       if (!policy.ok) return failure('weak_password', policy.message)
-      const passwordHash = await passwords.hashPassword(newPassword)
+      const passwordHash = await passwords.hash(newPassword)
       const userId = await consumeResetToken(db, token, passwordHash, now())
       if (userId === null) return invalid()
       // SECURITY: a used reset token ends every session of the user, the current one included.
@@ -558,9 +520,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       sessionId: string,
       context?: RequestContext,
     ): Promise<boolean> {
-      const own = await sessions.list(userId)
-      if (!own.some((s) => s.id === sessionId)) return false
-      await sessions.revoke(sessionId)
+      if (!(await sessions.revokeById(userId, sessionId))) return false
       await audit.record({
         type: 'session_revoked',
         outcome: 'success',
@@ -575,7 +535,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     async revokeOtherSessions(userId: string, context?: SessionContext): Promise<number> {
       const count = await sessions.revokeAll(
         userId,
-        context?.sessionId === undefined ? undefined : { except: context.sessionId },
+        context?.session === undefined ? undefined : { except: context.session },
       )
       await audit.record({
         type: 'session_revoked',

@@ -127,6 +127,31 @@ export function normalizeIp(input: string): string | null {
   return address === null ? null : format(address)
 }
 
+/**
+ * The key under which an address is rate-limited: an IPv4 address as itself, an IPv6 address as
+ * its network of `ipv6PrefixLength` bits (`2001:db8:1:2::/64`), because one subscriber commonly
+ * holds a whole /64 and could otherwise rotate through 2^64 addresses. Text that is not an address
+ * is returned unchanged.
+ *
+ * @example
+ * ```ts
+ * ipRateLimitKey('2001:db8:1:2:aaaa::1') // '2001:db8:1:2::/64'
+ * ipRateLimitKey('203.0.113.9') // '203.0.113.9'
+ * ```
+ */
+export function ipRateLimitKey(ip: string, options: { ipv6PrefixLength?: number } = {}): string {
+  const address = parseAddress(ip)
+  if (address === null) return ip
+  if (address.version === 4) return format(address)
+  const prefix = Math.max(0, Math.min(128, Math.trunc(options.ipv6PrefixLength ?? 64)))
+  const bytes = new Uint8Array(16)
+  for (let i = 0, bits = prefix; i < 16 && bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff
+    bytes[i] = (address.bytes[i] ?? 0) & mask
+  }
+  return `${format({ version: 6, bytes })}/${prefix}`
+}
+
 /** A parsed list of trusted proxies; build it once with {@link parseTrustedProxies}. */
 export interface TrustedProxies {
   /** True when `ip` is inside one of the trusted ranges. */

@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'token_invalid',
   'token_reused',
   'jwks_unavailable',
+  'overloaded',
 ] as const
 
 /** The stable machine-readable reason of a {@link TesseraError}. */

@@ -83,3 +83,16 @@ export {
   type PermissionSource,
   type SignInOptions,
 } from './request-auth.js'
+export {
+  createCookieSessions,
+  type CookieSession,
+  type CookieSessions,
+  type CookieSessionOptions,
+  type CookieSessionResult,
+} from './cookie-session.js'
+export {
+  createMemoryGenerationStore,
+  createStoreGenerationStore,
+  type SessionGenerationStore,
+  type StoreGenerationOptions,
+} from './session-generations.js'

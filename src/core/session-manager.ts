@@ -226,8 +226,8 @@ export function createSessionManager(
     )
   }
 
-  // Internal state of the sessions handed out: the stored id and the version they were read at.
-  // A WeakMap keeps both out of JSON, logs and spreads of the public object.
+  // The stored id of each session handed out. A WeakMap keeps it out of JSON, logs and spreads
+  // of the public object; update/revoke re-read the record, so no version is kept here.
   const internals = new WeakMap<Session, { storeId: string }>()
 
   function toSession(record: SessionRecord): Session {

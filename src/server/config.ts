@@ -59,6 +59,8 @@ export interface ServerConfig {
   database: DatabaseConfig
   /** Redis URL for sessions, refresh tokens and rate limits, or `null`. */
   redisUrl: string | null
+  /** Prefix of every Redis key, so apps (and tests) can share a server. @default 'tessera:' */
+  redisPrefix: string
   /** Seconds. @default 604800 (7 days) */
   sessionIdle: number
   /** Seconds. @default 2592000 (30 days) */
@@ -67,6 +69,12 @@ export interface ServerConfig {
   accessTtl: number
   signup: 'open' | 'closed'
   mailer: MailerConfig
+  /** `From` of the mails the server sends. @default `tessera <no-reply@<public host>>` */
+  mailFrom: string
+  /** Fewest characters of a new password. @default 12 */
+  passwordMinLength: number
+  /** Most characters of a new password. @default 128 */
+  passwordMaxLength: number
   jwtAlg: JWTAlgorithm
   logLevel: LogLevel
 }
@@ -182,6 +190,10 @@ export function loadConfig(
   const trustedProxies = splitList(get('TESSERA_TRUSTED_PROXIES')).map(parseProxyEntry)
   const database = parseDatabaseUrl(get('DATABASE_URL') ?? DEFAULT_DATABASE_URL, cwd)
   const redisUrl = parseRedisUrl(get('REDIS_URL'))
+  const redisPrefix = get('TESSERA_REDIS_PREFIX') ?? 'tessera:'
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(redisPrefix)) {
+    throw invalid('TESSERA_REDIS_PREFIX must be 1 to 64 letters, digits, ":", "_", "." or "-"')
+  }
   const sessionIdle = parseDuration(get('TESSERA_SESSION_IDLE') ?? '7d', 'TESSERA_SESSION_IDLE')
   const sessionAbsolute = parseDuration(
     get('TESSERA_SESSION_ABSOLUTE') ?? '30d',
@@ -193,6 +205,22 @@ export function loadConfig(
     'closed',
   ] as const)
   const mailer = parseMailer(get('TESSERA_MAILER'), cwd, mode, notice)
+  const mailFrom = get('TESSERA_MAIL_FROM') ?? `tessera <no-reply@${new URL(publicUrl).hostname}>`
+  if (/[\r\n]/.test(mailFrom)) throw invalid('TESSERA_MAIL_FROM must be one line')
+  const passwordMinLength = parseCount(
+    get('TESSERA_PASSWORD_MIN_LENGTH'),
+    'TESSERA_PASSWORD_MIN_LENGTH',
+    12,
+  )
+  const passwordMaxLength = parseCount(
+    get('TESSERA_PASSWORD_MAX_LENGTH'),
+    'TESSERA_PASSWORD_MAX_LENGTH',
+    128,
+  )
+  if (passwordMinLength > passwordMaxLength) {
+    throw invalid('TESSERA_PASSWORD_MIN_LENGTH must not be larger than TESSERA_PASSWORD_MAX_LENGTH')
+  }
+  if (passwordMaxLength > 1024) throw invalid('TESSERA_PASSWORD_MAX_LENGTH must be at most 1024')
   const jwtAlg = parseChoice(get('TESSERA_JWT_ALG') ?? 'EdDSA', 'TESSERA_JWT_ALG', JWT_ALGORITHMS)
   const logLevel = parseChoice((get('LOG_LEVEL') ?? 'info').toLowerCase(), 'LOG_LEVEL', LOG_LEVELS)
 
@@ -212,11 +240,15 @@ export function loadConfig(
     trustedProxies,
     database,
     redisUrl,
+    redisPrefix,
     sessionIdle,
     sessionAbsolute,
     accessTtl,
     signup,
     mailer,
+    mailFrom,
+    passwordMinLength,
+    passwordMaxLength,
     jwtAlg,
     logLevel,
   }
@@ -366,6 +398,14 @@ function parseMailer(
     return { kind: 'smtp', url: value }
   }
   throw invalid('TESSERA_MAILER must be console, file:<directory> or smtp://user:pass@host:port')
+}
+
+function parseCount(value: string | undefined, key: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!/^\d{1,4}$/.test(value) || Number(value) < 1) {
+    throw invalid(`${key} must be a whole number from 1 to 9999`)
+  }
+  return Number(value)
 }
 
 function parseChoice<T extends string>(value: string, key: string, choices: readonly T[]): T {

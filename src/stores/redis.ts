@@ -298,6 +298,12 @@ function toStoreError(error: unknown): unknown {
   }
   // Everything else a node-redis call rejects with is about the connection: closed, offline,
   // socket closed unexpectedly, connect or command timeout, a cluster that cannot route.
-  const reason = error instanceof Error && error.message !== '' ? error.message : String(error)
+  const reason = describeError(error)
   return new TesseraError('store_unavailable', `Redis session store: ${reason}`, { cause: error })
+}
+
+/** The error's message, or its class name when it has none (node-redis timeouts). */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  return error.message !== '' ? error.message : error.constructor.name
 }

@@ -1,6 +1,11 @@
 import { createHash, pbkdf2Sync, randomBytes, scryptSync } from 'node:crypto'
 import bcrypt from 'bcryptjs'
-import { hashSync as argon2HashSync, parseOptions, type Algorithm } from '@node-rs/argon2'
+import {
+  hashSync as argon2HashSync,
+  parseOptions,
+  type Algorithm,
+  type Version,
+} from '@node-rs/argon2'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -161,7 +166,16 @@ describe('verifyPassword: hashes made by other systems', () => {
       parallelism: 2,
     })
     const id = argon2HashSync('other params', { memoryCost: 8192, timeCost: 1, parallelism: 2 })
-    for (const stored of [i, d, id, `argon2${id}`, `argon2${i}`]) {
+    // Argon2 1.0 (v=16), and Django 1.10's argon2$ format, which wrote no version field.
+    const v16 = argon2HashSync('other params', {
+      algorithm: ARGON2I,
+      version: 0 as Version,
+      memoryCost: 512,
+      parallelism: 2,
+    })
+    expect(v16).toContain('$v=16$')
+    const django110 = `argon2${v16.replace('$v=16', '')}`
+    for (const stored of [i, d, id, `argon2${id}`, `argon2${i}`, v16, django110]) {
       expect(await hasher.verify('other params', stored)).toBe(true)
       expect(await hasher.verify('other param', stored)).toBe(false)
     }
@@ -239,6 +253,21 @@ describe('verifyPassword: never throws on a stored value', () => {
       await expect(hasher.verify('pw', stored as string)).resolves.toBe(false)
     }
     expect(await hasher.verify('pw', good)).toBe(true)
+  })
+
+  it('accepts only the canonical base64 of a key (one hash, one spelling)', async () => {
+    const hasher = fastHasher()
+    const stored = djangoPbkdf2('pw', 'salt', 1000)
+    const b64 = stored.split('$')[3]!
+    // 32 bytes leave 2 unused bits in the last character: setting them decodes to the same bytes.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+    const last = b64[42]!
+    const twin = alphabet[alphabet.indexOf(last) | 1]!
+    expect(twin).not.toBe(last)
+    const forged = stored.slice(0, -2) + twin + '='
+    expect(Buffer.from(forged.split('$')[3]!, 'base64')).toEqual(Buffer.from(b64, 'base64'))
+    expect(await hasher.verify('pw', stored)).toBe(true)
+    expect(await hasher.verify('pw', forged)).toBe(false)
   })
 
   it('property: random stored values behind known prefixes are false and never throw', async () => {
@@ -336,8 +365,26 @@ describe('dummyVerify and bounded concurrency', () => {
     expect(hasher.load()).toEqual({ running: 0, queued: 0 })
   })
 
+  it('past maxQueued, throws overloaded at once (never a silent false)', async () => {
+    const hasher = createPasswordHasher({
+      argon2: { memoryCost: 1024, timeCost: 1 },
+      concurrency: 1,
+      maxQueued: 2,
+    })
+    const stored = await hasher.hash('queued password')
+    const admitted = [1, 2, 3].map(() => hasher.verify('queued password', stored))
+    expect(hasher.load()).toEqual({ running: 1, queued: 2 })
+    await expect(hasher.verify('queued password', stored)).rejects.toMatchObject({
+      code: 'overloaded',
+    })
+    await expect(hasher.hash('another password')).rejects.toMatchObject({ code: 'overloaded' })
+    await expect(hasher.dummyVerify('x')).rejects.toMatchObject({ code: 'overloaded' })
+    expect(await Promise.all(admitted)).toEqual([true, true, true])
+  })
+
   it('refuses out-of-range settings at construction', () => {
     expect(() => createPasswordHasher({ concurrency: 0 })).toThrow(/concurrency/)
+    expect(() => createPasswordHasher({ maxQueued: -1 })).toThrow(/maxQueued/)
     expect(() => createPasswordHasher({ argon2: { memoryCost: 10_000_000 } })).toThrow(/memoryCost/)
   })
 })

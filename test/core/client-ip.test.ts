@@ -1,6 +1,11 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { clientIp, normalizeIp, parseTrustedProxies } from '../../src/core/client-ip.js'
+import {
+  clientIp,
+  ipRateLimitKey,
+  normalizeIp,
+  parseTrustedProxies,
+} from '../../src/core/client-ip.js'
 
 describe('normalizeIp', () => {
   it('canonicalises IPv4 and IPv6 (RFC 5952), and unwraps IPv4-mapped IPv6', () => {
@@ -94,5 +99,18 @@ describe('clientIp', () => {
         expect(clientIp(peer, header, [])).toBe(normalizeIp(peer))
       }),
     )
+  })
+})
+
+describe('ipRateLimitKey', () => {
+  it('groups IPv6 by /64 (or the given prefix) and keeps IPv4 addresses apart', () => {
+    expect(ipRateLimitKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64')
+    expect(ipRateLimitKey('2001:DB8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64')
+    expect(ipRateLimitKey('2001:db8:1:3::1')).toBe('2001:db8:1:3::/64')
+    expect(ipRateLimitKey('2001:db8:1:2:aaaa::1', { ipv6PrefixLength: 48 })).toBe('2001:db8:1::/48')
+    expect(ipRateLimitKey('2001:db8::1', { ipv6PrefixLength: 128 })).toBe('2001:db8::1/128')
+    expect(ipRateLimitKey('::ffff:203.0.113.9')).toBe('203.0.113.9')
+    expect(ipRateLimitKey('203.0.113.9')).toBe('203.0.113.9')
+    expect(ipRateLimitKey('not-an-ip')).toBe('not-an-ip')
   })
 })

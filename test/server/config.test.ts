@@ -58,7 +58,21 @@ describe('loadConfig defaults', () => {
       mailer: { kind: 'console' },
       jwtAlg: 'EdDSA',
       logLevel: 'info',
+      redisPrefix: 'tessera:',
+      mailFrom: 'tessera <no-reply@localhost>',
+      passwordMinLength: 12,
+      passwordMaxLength: 128,
     })
+  })
+
+  it('refuses a minimum password length above the maximum, naming both', () => {
+    const error = configError({
+      TESSERA_SECRET: STRONG,
+      TESSERA_PASSWORD_MIN_LENGTH: '40',
+      TESSERA_PASSWORD_MAX_LENGTH: '20',
+    })
+    expect(error.message).toContain('TESSERA_PASSWORD_MIN_LENGTH')
+    expect(error.message).toContain('TESSERA_PASSWORD_MAX_LENGTH')
   })
 
   it('reads every variable', () => {
@@ -180,6 +194,12 @@ describe('loadConfig errors name the variable', () => {
     ['TESSERA_JWT_ALG', 'none'],
     ['TESSERA_JWT_ALG', 'HS512'],
     ['LOG_LEVEL', 'loud'],
+    ['TESSERA_REDIS_PREFIX', 'has space'],
+    ['TESSERA_REDIS_PREFIX', 'tag{x}'],
+    ['TESSERA_MAIL_FROM', 'a\nBcc: x@example.com'],
+    ['TESSERA_PASSWORD_MIN_LENGTH', 'twelve'],
+    ['TESSERA_PASSWORD_MIN_LENGTH', '0'],
+    ['TESSERA_PASSWORD_MAX_LENGTH', '5000'],
   ]
   it.each(cases)('%s=%s', (key, value) => {
     expect(configError({ ...base, [key]: value }).message).toContain(key)

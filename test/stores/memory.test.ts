@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { SessionRecord } from '../../src/core/session-store.js'
 import { createMemoryStore } from '../../src/stores/memory.js'
+import { describeStoreConformance } from '../../src/testing/store-conformance.js'
 
 function record(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
   return {
@@ -132,4 +133,13 @@ describe('createMemoryStore', () => {
     expect(() => createMemoryStore({ maxSessions: 0 })).toThrow(/maxSessions/)
     expect(() => createMemoryStore({ sweepInterval: -1 })).toThrow(/sweepInterval/)
   })
+})
+
+describeStoreConformance('memory store', ({ now }) => {
+  const store = createMemoryStore({ now, sweepInterval: 0 })
+  return {
+    store,
+    purgeExpired: () => Promise.resolve(store.sweep()),
+    cleanup: () => store.close(),
+  }
 })

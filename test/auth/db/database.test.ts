@@ -51,6 +51,12 @@ describe('newId', () => {
     expect(a.slice(0, 13).replace('-', '')).toBe((1_700_000_000_000).toString(16).padStart(12, '0'))
     expect(newId(5)).not.toBe(newId(5))
   })
+
+  it('is strictly increasing within one millisecond and when the clock steps back', () => {
+    const ids = [newId(2_000_000_000_000)]
+    for (let i = 0; i < 5000; i += 1) ids.push(newId(2_000_000_000_000 - (i % 3)))
+    for (let i = 1; i < ids.length; i += 1) expect(ids[i]! > ids[i - 1]!).toBe(true)
+  })
 })
 
 describe('toMillis', () => {
@@ -78,6 +84,14 @@ describeEachDatabase('migrations', (open) => {
         'users',
       ]),
     )
+  })
+
+  it('creates its migration tables in its own schema even when another schema has them', async () => {
+    // Two databases at once: on PostgreSQL two schemas of the same server, each migrated.
+    const first = await open()
+    const second = await open()
+    expect(await migrateToLatest(first)).toEqual({ applied: [] })
+    expect(await second.selectFrom('users').select('id').execute()).toEqual([])
   })
 
   it('round-trips epoch milliseconds past 2^32 and 0/1 flags', async () => {

@@ -1,0 +1,219 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import BetterSqlite3 from 'better-sqlite3'
+import { sql } from 'kysely'
+import pg from 'pg'
+import { createClient } from 'redis'
+import type { Logger } from 'pino'
+import { createDatabase, migrateToLatest, type TesseraDB } from '../auth/db/database.js'
+import { createKyselyKeyStorage, type KyselyKeyStorage } from '../auth/kysely-key-storage.js'
+import type { RateLimitStore } from '../auth/rate-limit.js'
+import { createRedisRateLimitStore } from '../auth/rate-limit-redis.js'
+import {
+  createPostgresRateLimitStore,
+  createSQLiteRateLimitStore,
+  type SQLiteDatabaseLike,
+} from '../auth/rate-limit-sql.js'
+import { TesseraError } from '../core/errors.js'
+import type { SessionStore } from '../core/session-store.js'
+import { createPostgresStore } from '../stores/postgres.js'
+import { createRedisStore } from '../stores/redis.js'
+import { createSQLiteStore } from '../stores/sqlite.js'
+import type { ReadinessCheck } from './app.js'
+import type { ServerConfig } from './config.js'
+
+/** The databases and stores the server runs on, opened from the configuration. */
+export interface Backends {
+  /** Accounts, audit, reset tokens and signing keys (Kysely over SQLite or PostgreSQL). */
+  db: TesseraDB
+  /** Browser sessions. */
+  sessionStore: SessionStore
+  /** Refresh-token families (a store of their own, so they never show up as sessions). */
+  refreshStore: SessionStore
+  /** Login rate-limit counters, shared by every process on the same backend. */
+  rateLimitStore: RateLimitStore
+  /** Signing keys of access tokens. */
+  keyStorage: KyselyKeyStorage
+  /** Each backend's ping, for `/readyz`. */
+  readiness: ReadinessCheck[]
+  /** Number of live browser sessions, when the store can count them cheaply. */
+  countSessions?: () => Promise<number>
+  /** Human description for the start-up log (no credentials). */
+  describe: string
+  /** Closes every connection opened here. */
+  close(): Promise<void>
+}
+
+const SESSIONS_TABLE = 'tessera_sessions'
+const REFRESH_TABLE = 'tessera_refresh_families'
+
+/**
+ * Opens the database named by `DATABASE_URL` (SQLite by default), migrates it, and puts
+ * sessions, refresh tokens and rate limits in Redis when `REDIS_URL` is set, else in the same
+ * database.
+ *
+ * @throws TesseraError `store_unavailable` when the database cannot be opened or migrated
+ */
+export async function openBackends(config: ServerConfig, logger: Logger): Promise<Backends> {
+  const closers: Array<() => Promise<void>> = []
+  const close = async (): Promise<void> => {
+    for (const closer of closers.splice(0).reverse()) {
+      try {
+        await closer()
+      } catch (error) {
+        logger.warn({ err: error }, 'closing a backend failed')
+      }
+    }
+  }
+  try {
+    return await open(config, logger, closers, close)
+  } catch (error) {
+    await close()
+    throw error
+  }
+}
+
+async function open(
+  config: ServerConfig,
+  logger: Logger,
+  closers: Array<() => Promise<void>>,
+  close: () => Promise<void>,
+): Promise<Backends> {
+  const readiness: ReadinessCheck[] = []
+  let db: TesseraDB
+  let sessionStore: SessionStore
+  let refreshStore: SessionStore
+  let rateLimitStore: RateLimitStore
+  let countSessions: (() => Promise<number>) | undefined
+  let describe: string
+
+  if (config.database.kind === 'sqlite') {
+    const path = config.database.path
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+    let sqlite: BetterSqlite3.Database
+    try {
+      sqlite = new BetterSqlite3(path)
+    } catch (error) {
+      throw new TesseraError('store_unavailable', `DATABASE_URL: cannot open SQLite file ${path}`, {
+        cause: error,
+      })
+    }
+    closers.push(() => Promise.resolve(void sqlite.close()))
+    db = await createDatabase({ dialect: 'sqlite', database: sqlite })
+    closers.push(() => db.destroy())
+    sessionStore = createSQLiteStore(sqlite, { table: SESSIONS_TABLE })
+    refreshStore = createSQLiteStore(sqlite, { table: REFRESH_TABLE })
+    // better-sqlite3's `transaction` generic is narrower than the store's structural type.
+    const limits = createSQLiteRateLimitStore(sqlite as unknown as SQLiteDatabaseLike)
+    await limits.migrate()
+    rateLimitStore = limits
+    const count = sqlite.prepare(`SELECT COUNT(*) AS n FROM "${SESSIONS_TABLE}" WHERE dies_at > ?`)
+    countSessions = () => Promise.resolve((count.get(Date.now()) as { n: number }).n)
+    describe = `sqlite ${path}`
+  } else {
+    const pool = new pg.Pool({
+      connectionString: config.database.url,
+      max: 10,
+      connectionTimeoutMillis: 2000,
+    })
+    pool.on('error', (error) => logger.warn({ err: error }, 'postgres pool error'))
+    closers.push(() => pool.end())
+    db = await createDatabase({ dialect: 'postgres', pool })
+    closers.push(() => db.destroy())
+    const sessions = createPostgresStore(pool, { table: SESSIONS_TABLE })
+    const refresh = createPostgresStore(pool, { table: REFRESH_TABLE })
+    const limits = createPostgresRateLimitStore(pool)
+    try {
+      await sessions.migrate()
+      await refresh.migrate()
+      await limits.migrate()
+    } catch (error) {
+      throw new TesseraError('store_unavailable', 'DATABASE_URL: PostgreSQL cannot be reached', {
+        cause: error,
+      })
+    }
+    sessionStore = sessions
+    refreshStore = refresh
+    rateLimitStore = limits
+    countSessions = async () => {
+      const result = await pool.query<{ n: string }>(
+        `SELECT COUNT(*) AS n FROM ${SESSIONS_TABLE} WHERE dies_at > $1`,
+        [Date.now()],
+      )
+      return Number(result.rows[0]?.n ?? 0)
+    }
+    const url = new URL(config.database.url)
+    describe = `postgres ${url.hostname}:${url.port || '5432'}${url.pathname}`
+  }
+
+  // SECURITY: a database that cannot be migrated is not served half-way: fail the start.
+  const report = await migrateToLatest(db)
+  if (report.applied.length > 0) logger.info({ migrations: report.applied }, 'database migrated')
+  const keyStorage = createKyselyKeyStorage(db)
+  await keyStorage.migrate()
+  readiness.push({
+    name: config.database.kind,
+    ping: async () => void (await sql`SELECT 1`.execute(db)),
+  })
+
+  if (config.redisUrl !== null) {
+    const client = createClient({
+      url: config.redisUrl,
+      socket: {
+        connectTimeout: 1000,
+        // Keep trying for ever, at most every 2 s: the server recovers when Redis returns.
+        reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2000),
+      },
+      // SECURITY: fail closed and fast: with Redis away, commands fail (503) instead of queueing.
+      disableOfflineQueue: true,
+      commandOptions: { timeout: 1000 },
+    })
+    let lastError = 0
+    client.on('error', (error: unknown) => {
+      // One line per 10 s while Redis is away, not one per reconnect attempt.
+      if (Date.now() - lastError > 10_000) logger.warn({ err: error }, 'redis error')
+      lastError = Date.now()
+    })
+    closers.push(async () => {
+      if (client.isOpen) await client.close()
+      else client.destroy()
+    })
+    // Start even when Redis is away: requests that need it get 503 and /readyz says why, and
+    // the client keeps reconnecting, so the server recovers without a restart.
+    const connected = client.connect().then(
+      () => true,
+      (error: unknown) => {
+        logger.warn({ err: error }, 'redis connect failed')
+        return false
+      },
+    )
+    let timer: NodeJS.Timeout | undefined
+    const waited = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), 3000)
+    })
+    if (!(await Promise.race([connected, waited]))) {
+      logger.warn('redis is not reachable yet: serving 503 for what needs it until it is')
+    }
+    clearTimeout(timer)
+    sessionStore = createRedisStore(client, { prefix: config.redisPrefix })
+    refreshStore = createRedisStore(client, { prefix: `${config.redisPrefix}rt:` })
+    rateLimitStore = createRedisRateLimitStore(client, { prefix: `${config.redisPrefix}rl:` })
+    countSessions = undefined
+    readiness.push({ name: 'redis', ping: async () => void (await client.ping()) })
+    const url = new URL(config.redisUrl)
+    describe += `, redis ${url.hostname}:${url.port || '6379'}`
+  }
+
+  const backends: Backends = {
+    db,
+    sessionStore,
+    refreshStore,
+    rateLimitStore,
+    keyStorage,
+    readiness,
+    describe,
+    close,
+  }
+  if (countSessions !== undefined) backends.countSessions = countSessions
+  return backends
+}
