@@ -12,7 +12,6 @@ import { createRedisRateLimitStore } from '../auth/rate-limit-redis.js'
 import {
   createPostgresRateLimitStore,
   createSQLiteRateLimitStore,
-  type SQLiteDatabaseLike,
 } from '../auth/rate-limit-sql.js'
 import { TesseraError } from '../core/errors.js'
 import type { SessionStore } from '../core/session-store.js'
@@ -104,7 +103,7 @@ async function open(
     sessionStore = createSQLiteStore(sqlite, { table: SESSIONS_TABLE })
     refreshStore = createSQLiteStore(sqlite, { table: REFRESH_TABLE })
     // better-sqlite3's `transaction` generic is narrower than the store's structural type.
-    const limits = createSQLiteRateLimitStore(sqlite as unknown as SQLiteDatabaseLike)
+    const limits = createSQLiteRateLimitStore(sqlite)
     await limits.migrate()
     rateLimitStore = limits
     const count = sqlite.prepare(`SELECT COUNT(*) AS n FROM "${SESSIONS_TABLE}" WHERE dies_at > ?`)
