@@ -9,10 +9,7 @@ import { createDatabase, migrateToLatest, type TesseraDB } from '../auth/db/data
 import { createKyselyKeyStorage, type KyselyKeyStorage } from '../auth/kysely-key-storage.js'
 import type { RateLimitStore } from '../auth/rate-limit.js'
 import { createRedisRateLimitStore } from '../auth/rate-limit-redis.js'
-import {
-  createPostgresRateLimitStore,
-  createSQLiteRateLimitStore,
-} from '../auth/rate-limit-sql.js'
+import { createPostgresRateLimitStore, createSQLiteRateLimitStore } from '../auth/rate-limit-sql.js'
 import { TesseraError } from '../core/errors.js'
 import type { SessionStore } from '../core/session-store.js'
 import { createPostgresStore } from '../stores/postgres.js'
