@@ -137,7 +137,13 @@ export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
     migrationLockTableName: 'tessera_migration_lock',
     ...(schema === undefined ? {} : { migrationTableSchema: schema }),
   })
-  const { error, results } = await migrator.migrateToLatest()
+  let { error, results } = await migrator.migrateToLatest()
+  // Kysely checks for its tables by introspecting every schema of the database; a schema that
+  // another process drops at that moment makes the catalog query fail with 3F000 although ours
+  // is intact. Nothing was applied then, so trying again is safe.
+  for (let attempt = 0; attempt < 5 && isOtherSchemaVanished(error, schema); attempt++) {
+    ;({ error, results } = await migrator.migrateToLatest())
+  }
   if (error !== undefined) {
     const failed = results?.find((r: MigrationResult) => r.status === 'Error')
     throw new TesseraError(
@@ -149,6 +155,16 @@ export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
   return {
     applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
   }
+}
+
+function isOtherSchemaVanished(error: unknown, ours: string | undefined): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const { code, message } = error as { code?: unknown; message?: unknown }
+  return (
+    code === '3F000' &&
+    typeof message === 'string' &&
+    (ours === undefined || !message.includes(`"${ours}"`))
+  )
 }
 
 /** True when `error` is a unique-constraint violation on SQLite or PostgreSQL. */
