@@ -137,7 +137,15 @@ export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
     migrationLockTableName: 'tessera_migration_lock',
     ...(schema === undefined ? {} : { migrationTableSchema: schema }),
   })
-  const { error, results } = await migrator.migrateToLatest()
+  let { error, results } = await migrator.migrateToLatest()
+  // Kysely's migrator introspects every schema of the database (pg_get_serial_sequence,
+  // has_schema_privilege by name). A schema or table another session drops meanwhile makes that
+  // query fail with 3F000/42P01 although ours is fine: retry a few times (applied migrations are
+  // recorded, so a retry only applies what is still pending).
+  for (let attempt = 1; attempt < 5 && isConcurrentDdlError(error); attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 20 * attempt))
+    ;({ error, results } = await migrator.migrateToLatest())
+  }
   if (error !== undefined) {
     const failed = results?.find((r: MigrationResult) => r.status === 'Error')
     throw new TesseraError(
@@ -149,6 +157,13 @@ export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
   return {
     applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
   }
+}
+
+/** A PostgreSQL error caused by another session dropping a schema or table mid-query. */
+function isConcurrentDdlError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const code = (error as { code?: unknown }).code
+  return code === '3F000' || code === '42P01'
 }
 
 /** True when `error` is a unique-constraint violation on SQLite or PostgreSQL. */
