@@ -138,10 +138,12 @@ export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
     ...(schema === undefined ? {} : { migrationTableSchema: schema }),
   })
   let { error, results } = await migrator.migrateToLatest()
-  // Kysely checks for its tables by introspecting every schema of the database; a schema that
-  // another process drops at that moment makes the catalog query fail with 3F000 although ours
-  // is intact. Nothing was applied then, so trying again is safe.
-  for (let attempt = 0; attempt < 5 && isOtherSchemaVanished(error, schema); attempt++) {
+  // Kysely's migrator introspects every schema of the database (pg_get_serial_sequence,
+  // has_schema_privilege by name). A schema or table another session drops meanwhile makes that
+  // query fail with 3F000/42P01 although ours is fine: retry a few times (applied migrations are
+  // recorded, so a retry only applies what is still pending).
+  for (let attempt = 1; attempt < 5 && isConcurrentDdlError(error); attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 20 * attempt))
     ;({ error, results } = await migrator.migrateToLatest())
   }
   if (error !== undefined) {
@@ -157,14 +159,11 @@ export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
   }
 }
 
-function isOtherSchemaVanished(error: unknown, ours: string | undefined): boolean {
+/** A PostgreSQL error caused by another session dropping a schema or table mid-query. */
+function isConcurrentDdlError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false
-  const { code, message } = error as { code?: unknown; message?: unknown }
-  return (
-    code === '3F000' &&
-    typeof message === 'string' &&
-    (ours === undefined || !message.includes(`"${ours}"`))
-  )
+  const code = (error as { code?: unknown }).code
+  return code === '3F000' || code === '42P01'
 }
 
 /** True when `error` is a unique-constraint violation on SQLite or PostgreSQL. */
