@@ -9,11 +9,7 @@ import { createDatabase, migrateToLatest, type TesseraDB } from '../auth/db/data
 import { createKyselyKeyStorage, type KyselyKeyStorage } from '../auth/kysely-key-storage.js'
 import type { RateLimitStore } from '../auth/rate-limit.js'
 import { createRedisRateLimitStore } from '../auth/rate-limit-redis.js'
-import {
-  createPostgresRateLimitStore,
-  createSQLiteRateLimitStore,
-  type SQLiteDatabaseLike,
-} from '../auth/rate-limit-sql.js'
+import { createPostgresRateLimitStore, createSQLiteRateLimitStore } from '../auth/rate-limit-sql.js'
 import { TesseraError } from '../core/errors.js'
 import type { SessionStore } from '../core/session-store.js'
 import { createPostgresStore } from '../stores/postgres.js'
@@ -103,8 +99,7 @@ async function open(
     closers.push(() => db.destroy())
     sessionStore = createSQLiteStore(sqlite, { table: SESSIONS_TABLE })
     refreshStore = createSQLiteStore(sqlite, { table: REFRESH_TABLE })
-    // better-sqlite3's `transaction` generic is narrower than the store's structural type.
-    const limits = createSQLiteRateLimitStore(sqlite as unknown as SQLiteDatabaseLike)
+    const limits = createSQLiteRateLimitStore(sqlite)
     await limits.migrate()
     rateLimitStore = limits
     const count = sqlite.prepare(`SELECT COUNT(*) AS n FROM "${SESSIONS_TABLE}" WHERE dies_at > ?`)
