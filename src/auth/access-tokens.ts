@@ -107,11 +107,11 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   }
   const leeway = checkLeeway(options.leeway ?? 60)
   const now = options.now ?? Date.now
-  const resolveKey = keys.verificationKey.bind(keys)
+  const jwsOptions = { resolveKey: keys.verificationKey.bind(keys), typ: ACCESS_TOKEN_TYPE }
   const aud = audience.length === 1 ? (audience[0] as string) : [...audience]
 
   function verifySync(token: string): AccessTokenResult {
-    const jws = verifyCompactJWS(token, { resolveKey, typ: ACCESS_TOKEN_TYPE })
+    const jws = verifyCompactJWS(token, jwsOptions)
     if (!jws.ok) return { ok: false, code: 'token_invalid', reason: jws.reason }
     const checked = checkClaims(jws.payload, { issuer, audience, leeway, now: now() })
     if (!checked.ok) return { ok: false, code: 'token_invalid', reason: checked.reason }
@@ -158,7 +158,13 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
     },
     verifySync,
     async verify(token: string): Promise<AccessTokenResult> {
-      const result = verifySync(token)
+      let result = verifySync(token)
+      if (!result.ok && result.reason === 'unknown_key') {
+        // Another process may have rotated keys since this one loaded them: reload (at most
+        // once per reload interval, from our own storage only) and try once more.
+        await keys.refreshIfStale()
+        result = verifySync(token)
+      }
       if (!result.ok || isSessionAlive === undefined) return result
       // SECURITY: strict mode fails closed: a store error propagates (503), never a pass.
       const alive = await isSessionAlive(result.claims.sid)

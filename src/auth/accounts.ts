@@ -101,6 +101,11 @@ export interface Accounts {
   /** The stored hash for login; `null` for an unknown user or one without a password. */
   getPasswordHash(userId: string): Promise<string | null>
   /**
+   * The user and stored hash for an e-mail in one query (login: known and unknown e-mails cost
+   * the same number of queries). `null` for an unknown or malformed address.
+   */
+  findCredentialsByEmail(email: string): Promise<{ user: User; passwordHash: string | null } | null>
+  /**
    * Sets a new password hash: a password change. In the same transaction every unused reset
    * token of the user is voided and `password_changed_at` is set. Does not touch sessions.
    */
@@ -137,6 +142,28 @@ export interface Accounts {
    */
   hasPermission(user: User | string, codename: string): Promise<boolean>
   getUserWithPermissions(userId: string): Promise<UserWithPermissions | null>
+}
+
+/** The `user` object of the HTTP API: ISO 8601 times, groups and permission codenames. */
+export interface PublicUser {
+  id: string
+  email: string
+  isAdmin: boolean
+  createdAt: string
+  groups: string[]
+  permissions: string[]
+}
+
+/** The API shape of a user (`shared/API.md`): no hash, no internal flags beyond `isAdmin`. */
+export function toPublicUser(user: UserWithPermissions): PublicUser {
+  return {
+    id: user.id,
+    email: user.email,
+    isAdmin: user.isAdmin,
+    createdAt: new Date(user.createdAt).toISOString(),
+    groups: [...user.groups],
+    permissions: [...user.permissions],
+  }
 }
 
 const CODENAME = /^[a-z][a-z0-9_-]{0,63}\.[a-z][a-z0-9_-]{0,99}$/
@@ -373,6 +400,19 @@ export function createAccounts(db: TesseraDB, options: AccountsOptions): Account
       if (found)
         await permissionChanged({ change: 'set_admin', isAdmin: opts.isAdmin }, id, context)
       return found
+    },
+
+    async findCredentialsByEmail(
+      email: string,
+    ): Promise<{ user: User; passwordHash: string | null } | null> {
+      const normalized = parseEmail(email)
+      if (normalized === null) return null
+      const row = await db
+        .selectFrom('users')
+        .selectAll()
+        .where('email', '=', normalized)
+        .executeTakeFirst()
+      return row === undefined ? null : { user: toUser(row), passwordHash: row.password_hash }
     },
 
     async getPasswordHash(userId: string): Promise<string | null> {

@@ -19,6 +19,7 @@ export type AuditEventType =
   | 'user_enabled'
   | 'user_deleted'
   | 'permission_changed'
+  | 'token_reused'
 
 /** How the event ended. */
 export type AuditOutcome = 'success' | 'failure' | 'denied'

@@ -5,6 +5,7 @@
 export {
   createAccounts,
   isPermissionCodename,
+  toPublicUser,
   type Accounts,
   type AccountsOptions,
   type ActionContext,
@@ -12,6 +13,7 @@ export {
   type Group,
   type ListUsersOptions,
   type Permission,
+  type PublicUser,
   type SessionRevoker,
   type User,
   type UserWithPermissions,
@@ -50,6 +52,8 @@ export {
   type AuthSuccess,
   type ChangePasswordResult,
   type ConfirmResetResult,
+  type CreateUserResult,
+  type SetPasswordResult,
   type LoginResult,
   type SessionContext,
   type SignupResult,
@@ -79,3 +83,43 @@ export {
 } from './rate-limit.js'
 export { createPostgresRateLimitStore, createSQLiteRateLimitStore } from './rate-limit-sql.js'
 export { createRedisRateLimitStore } from './rate-limit-redis.js'
+export {
+  createHmacKeySet,
+  createKeyringSealer,
+  createKeySet,
+  createMemoryKeyStorage,
+  type AsymmetricAlgorithm,
+  type KeyInfo,
+  type KeySealer,
+  type KeySet,
+  type KeySetOptions,
+  type KeyStatus,
+  type KeyStorage,
+  type SigningKey,
+  type StoredSigningKey,
+} from './keys.js'
+export {
+  createKyselyKeyStorage,
+  createSigningKeyTable,
+  type KyselyKeyStorage,
+  type KyselyKeyStorageOptions,
+  type SigningKeyTable,
+} from './kysely-key-storage.js'
+export {
+  ACCESS_TOKEN_TYPE,
+  createAccessTokens,
+  type AccessTokenClaims,
+  type AccessTokenOptions,
+  type AccessTokenResult,
+  type AccessTokens,
+  type IssuedAccessToken,
+} from './access-tokens.js'
+export {
+  createRefreshTokens,
+  type RefreshRejection,
+  type RefreshResult,
+  type RefreshReuseEvent,
+  type RefreshTokenOptions,
+  type RefreshTokens,
+  type TokenPair,
+} from './refresh-tokens.js'

@@ -7,6 +7,7 @@ import {
 } from 'node:crypto'
 import { TesseraError } from '../core/errors.js'
 import type { Keyring } from '../core/keyring.js'
+import { sealValue, unsealValue } from '../core/sealing.js'
 import { exportPublicJWK, thumbprint, type JWKS, type PublicJWK } from '../jwt/jwk.js'
 import { pinKey, type JWSAlgorithm, type PinnedKey } from '../jwt/jws.js'
 
@@ -53,6 +54,20 @@ export interface KeyStorage {
 export interface KeySealer {
   seal(plaintext: string): string
   unseal(sealed: string): string | null
+}
+
+/** Purpose label bound into each sealed private key (AES-256-GCM associated data). */
+const SEAL_LABEL = 'jwt-signing-key'
+
+/**
+ * The {@link KeySealer} over the keyring's `seal` key (`sealValue`/`unsealValue`): private keys
+ * sealed by the current secret, opened by it or by a fallback.
+ */
+export function createKeyringSealer(keyring: Keyring): KeySealer {
+  return {
+    seal: (plaintext) => sealValue(keyring, SEAL_LABEL, plaintext),
+    unseal: (sealed) => unsealValue(keyring, SEAL_LABEL, sealed)?.value ?? null,
+  }
 }
 
 /** The key a token is signed with. */

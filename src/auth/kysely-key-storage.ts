@@ -62,18 +62,7 @@ export function createKyselyKeyStorage(
   return {
     migrate: () =>
       guard('migrate', async () => {
-        await db.schema
-          .createTable(table)
-          .ifNotExists()
-          .addColumn('kid', 'varchar(128)', (column) => column.primaryKey())
-          .addColumn('alg', 'varchar(16)', (column) => column.notNull())
-          .addColumn('status', 'varchar(16)', (column) => column.notNull())
-          .addColumn('public_jwk', 'text', (column) => column.notNull())
-          .addColumn('sealed_private_key', 'text', (column) => column.notNull())
-          .addColumn('created_at', 'bigint', (column) => column.notNull())
-          .addColumn('activated_at', 'bigint')
-          .addColumn('retired_at', 'bigint')
-          .execute()
+        await createSigningKeyTable(db, table)
       }),
     list: () =>
       guard('list', async () => {
@@ -109,6 +98,29 @@ export function createKyselyKeyStorage(
         await db.deleteFrom(table).where('kid', '=', kid).execute()
       }),
   }
+}
+
+/**
+ * Creates the signing-key table when it does not exist: used by {@link KyselyKeyStorage.migrate}
+ * and by the accounts database migration `0002_signing_keys`, so both paths make one table.
+ */
+export async function createSigningKeyTable(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a migration sees any schema
+  db: Kysely<any>,
+  table = 'tessera_signing_keys',
+): Promise<void> {
+  await db.schema
+    .createTable(table)
+    .ifNotExists()
+    .addColumn('kid', 'varchar(128)', (column) => column.primaryKey())
+    .addColumn('alg', 'varchar(16)', (column) => column.notNull())
+    .addColumn('status', 'varchar(16)', (column) => column.notNull())
+    .addColumn('public_jwk', 'text', (column) => column.notNull())
+    .addColumn('sealed_private_key', 'text', (column) => column.notNull())
+    .addColumn('created_at', 'bigint', (column) => column.notNull())
+    .addColumn('activated_at', 'bigint')
+    .addColumn('retired_at', 'bigint')
+    .execute()
 }
 
 function toKey(row: SigningKeyTable): StoredSigningKey {

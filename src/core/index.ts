@@ -68,6 +68,22 @@ export {
 } from './session-manager.js'
 export { clientIp, normalizeIp, parseTrustedProxies, type TrustedProxies } from './client-ip.js'
 export {
+  createRequestAuth,
+  refusalBody,
+  refusalOfError,
+  checkPermissionName,
+  type RequestAuth,
+  type RequestAuthOptions,
+  type RequestAuthState,
+  type RequestDescription,
+  type AuthenticateResult,
+  type AuthRefusal,
+  type AuthUser,
+  type BearerVerifier,
+  type PermissionSource,
+  type SignInOptions,
+} from './request-auth.js'
+export {
   createCookieSessions,
   type CookieSession,
   type CookieSessions,

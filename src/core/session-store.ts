@@ -31,22 +31,31 @@ export interface SessionRecord {
  * What a session store must do. Every store passes the conformance suite in
  * `tessera/testing` against its real server.
  *
- * Stores throw `TesseraError('store_unavailable')` when their backend cannot be reached;
- * they never report a missing record for an unreachable backend.
+ * Stores throw `TesseraError('store_unavailable')` when their backend cannot be reached or does
+ * not answer in time; they never report a missing record for an unreachable backend. Store TTLs
+ * and purges only clean up: a store never drops a record before
+ * `min(expiresAt, absoluteExpiresAt)`, and expiry is decided by the session manager.
  */
 export interface SessionStore {
-  /** The record, or `null` when there is none (a store may also hide expired records). */
+  /**
+   * The record, or `null` when there is none (a store may also hide expired records). An id that
+   * is not a valid hash (empty, very long, odd characters) gives `null`, never an error.
+   */
   get(id: string): Promise<SessionRecord | null>
-  /** Stores a new record. */
+  /** Stores a new record (its `id` is fresh; a store may replace a record with the same id). */
   create(record: SessionRecord): Promise<void>
   /**
    * Compare-and-set on `version`: writes `record` only when the stored version equals
-   * `expectedVersion`. Returns false when the record is gone or the version moved, and never
-   * recreates a deleted record.
+   * `expectedVersion`. The caller passes `record.version === expectedVersion + 1`. Returns false
+   * when the record is gone or the version moved, and never recreates a deleted record.
    */
   update(record: SessionRecord, expectedVersion: number): Promise<boolean>
+  /** Deletes the record; resolves also when there is none. */
   delete(id: string): Promise<void>
-  /** Every live record of the user. */
+  /**
+   * Every live record of the user (records past `min(expiresAt, absoluteExpiresAt)` may be left
+   * out); never an anonymous one.
+   */
   listByUser(userId: string): Promise<SessionRecord[]>
   /** Deletes every record of the user except `options.except` (an id); returns how many. */
   deleteByUser(userId: string, options?: { except?: string }): Promise<number>

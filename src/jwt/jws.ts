@@ -69,8 +69,11 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/
 // verification rules (RFC 8725 3.1, 3.10): refused outright, never fetched, never trusted.
 const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'crit', 'zip', 'enc', 'epk'] as const
 
+/** A checked header: the parsed object and its normalised `typ`, or why it was refused. */
+type CheckedHeader = { header: JWSHeader; typ: string | null } | TokenRejection
+
 /** Headers already checked, keyed by their encoded form; tokens of one issuer share a header. */
-const headerCache = new Map<string, JWSHeader | TokenRejection>()
+const headerCache = new Map<string, CheckedHeader>()
 const HEADER_CACHE_LIMIT = 256
 
 /**
@@ -124,38 +127,55 @@ export function pinKey(kid: string, alg: JWSAlgorithm, key: KeyObject): PinnedKe
   }
 }
 
-function parseHeader(encoded: string, typ: string | null): JWSHeader | TokenRejection {
-  const cacheKey = typ === null ? encoded : `${typ}\u0000${encoded}`
-  const cached = headerCache.get(cacheKey)
+function parseHeader(encoded: string): CheckedHeader {
+  const cached = headerCache.get(encoded)
   if (cached !== undefined) return cached
-  const result = checkHeader(encoded, typ)
+  const result = checkHeader(encoded)
   if (headerCache.size >= HEADER_CACHE_LIMIT) headerCache.clear()
-  headerCache.set(cacheKey, Object.freeze(result))
+  headerCache.set(encoded, result)
   return result
 }
 
-function checkHeader(encoded: string, typ: string | null): JWSHeader | TokenRejection {
+function checkHeader(encoded: string): CheckedHeader {
   const header = parseJSONObject(encoded)
   if (header === null) return 'malformed'
   if (typeof header.alg !== 'string') return 'malformed'
   if (header.kid !== undefined && typeof header.kid !== 'string') return 'malformed'
+  if (header.typ !== undefined && typeof header.typ !== 'string') return 'malformed'
   for (const name of FORBIDDEN_HEADERS) {
     if (Object.hasOwn(header, name)) return 'header_rejected'
   }
   // RFC 7797: an unencoded payload changes what is signed; tessera never produces one.
   if (Object.hasOwn(header, 'b64')) return 'header_rejected'
-  if (typ !== null) {
-    if (typeof header.typ !== 'string' || normalizeType(header.typ) !== normalizeType(typ)) {
-      return 'type_mismatch'
-    }
-  }
-  return header as JWSHeader
+  const typ = typeof header.typ === 'string' ? normalizeType(header.typ) : null
+  return Object.freeze({ header: Object.freeze(header) as JWSHeader, typ })
 }
 
 function normalizeType(value: string): string {
   const lower = value.toLowerCase()
   return lower.startsWith('application/') ? lower.slice('application/'.length) : lower
 }
+
+const SPARE_BITS_MASK = [0, 0x0f, 0x03] as const
+
+/**
+ * True when `segment` is the one unpadded base64url spelling of `length` bytes: right length,
+ * right alphabet, and the spare low bits of the last character zero (RFC 4648 3.5).
+ */
+function isCanonicalEncoding(segment: string, length: number): boolean {
+  if (segment.length !== Math.ceil((length * 4) / 3) || !BASE64URL.test(segment)) return false
+  const mask = SPARE_BITS_MASK[length % 3] as number
+  if (mask === 0) return true
+  const last = BASE64URL_VALUE[segment.charCodeAt(segment.length - 1)] as number
+  return (last & mask) === 0
+}
+
+const BASE64URL_VALUE = (() => {
+  const table = new Uint8Array(128)
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  for (let index = 0; index < alphabet.length; index += 1) table[alphabet.charCodeAt(index)] = index
+  return table
+})()
 
 function decode(segment: string): Buffer | null {
   if (segment.length === 0 || segment.length % 4 === 1 || !BASE64URL.test(segment)) return null
@@ -189,8 +209,12 @@ export function verifyCompactJWS(token: unknown, options: JWSVerifyOptions): JWS
   if (first <= 0 || last === first || token.indexOf('.', first + 1) !== last) {
     return { ok: false, reason: 'malformed' }
   }
-  const header = parseHeader(token.slice(0, first), options.typ)
-  if (typeof header === 'string') return { ok: false, reason: header }
+  const checked = parseHeader(token.slice(0, first))
+  if (typeof checked === 'string') return { ok: false, reason: checked }
+  if (options.typ !== null && checked.typ !== normalizeType(options.typ)) {
+    return { ok: false, reason: 'type_mismatch' }
+  }
+  const { header } = checked
 
   const key = options.resolveKey(header.kid)
   if (key === undefined) return { ok: false, reason: 'unknown_key' }
@@ -199,21 +223,19 @@ export function verifyCompactJWS(token: unknown, options: JWSVerifyOptions): JWS
   if (header.alg !== key.alg) return { ok: false, reason: 'algorithm_mismatch' }
 
   const encodedSignature = token.slice(last + 1)
-  const signature = decode(encodedSignature)
   // Only the canonical encoding of a signature of the exact length is accepted, so one
   // signature has one spelling (no malleable trailing bits, no truncation, no extension).
-  if (
-    signature === null ||
-    signature.length !== key.signatureLength ||
-    signature.toString('base64url') !== encodedSignature
-  ) {
+  if (!isCanonicalEncoding(encodedSignature, key.signatureLength)) {
     return { ok: false, reason: 'bad_signature' }
   }
+  const signature = Buffer.from(encodedSignature, 'base64url')
   const signingInput = token.slice(0, last)
   if (!checkSignature(key, signingInput, signature)) return { ok: false, reason: 'bad_signature' }
 
-  const payload = decode(token.slice(first + 1, last))
-  if (payload === null) return { ok: false, reason: 'malformed' }
+  // The signature covers the encoded payload exactly as sent: whatever its spelling, the key
+  // holder wrote it, so it is decoded without a second syntax pass.
+  if (last === first + 1) return { ok: false, reason: 'malformed' }
+  const payload = Buffer.from(token.slice(first + 1, last), 'base64url')
   return { ok: true, header, key, payload }
 }
 

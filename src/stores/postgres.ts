@@ -281,10 +281,16 @@ export function isPostgresUnavailable(error: unknown): boolean {
 function toStoreError(error: unknown): unknown {
   if (error instanceof TesseraError) return error
   if (isPostgresUnavailable(error)) {
-    const reason = error instanceof Error && error.message !== '' ? error.message : String(error)
+    const reason = describeError(error)
     return new TesseraError('store_unavailable', `PostgreSQL session store: ${reason}`, {
       cause: error,
     })
   }
   return error
+}
+
+/** The error's message, or its class name when it has none (node-redis timeouts). */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  return error.message !== '' ? error.message : error.constructor.name
 }

@@ -143,6 +143,8 @@ export function createRedisStore(
       checkRecord(record)
       const ttl = deathTime(record) - now()
       if (ttl <= 0) return // already dead: nothing to keep
+      // SECURITY: the user's set is written before the session, so a live session is always in
+      // it and "log out everywhere" (deleteByUser) cannot miss one (OWASP ASVS 3.3.3).
       if (record.userId !== null) await index(record.userId, record.id, record.absoluteExpiresAt)
       await script(CREATE, sessionKey(record.id), [
         JSON.stringify(record),
@@ -154,7 +156,8 @@ export function createRedisStore(
 
     async update(record: SessionRecord, expectedVersion: number): Promise<boolean> {
       checkRecord(record, expectedVersion)
-      // The user's set first: if the compare-and-set wins, the session is already listed.
+      // SECURITY: the user's set first (see create): if the compare-and-set wins, the session
+      // is already listed, also when this update moves it to another user.
       if (record.userId !== null) await index(record.userId, record.id, record.absoluteExpiresAt)
       const reply = await script(UPDATE, sessionKey(record.id), [
         String(expectedVersion),
@@ -298,6 +301,12 @@ function toStoreError(error: unknown): unknown {
   }
   // Everything else a node-redis call rejects with is about the connection: closed, offline,
   // socket closed unexpectedly, connect or command timeout, a cluster that cannot route.
-  const reason = error instanceof Error && error.message !== '' ? error.message : String(error)
+  const reason = describeError(error)
   return new TesseraError('store_unavailable', `Redis session store: ${reason}`, { cause: error })
+}
+
+/** The error's message, or its class name when it has none (node-redis timeouts). */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  return error.message !== '' ? error.message : error.constructor.name
 }

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
+import { createKeyring } from '../core/keyring.js'
+import { createSessionManager } from '../core/session-manager.js'
 import type { JSONValue, SessionRecord, SessionStore } from '../core/session-store.js'
 
 /** What the conformance suite gives a store factory for one test case. */
@@ -238,6 +240,60 @@ export function describeStoreConformance(
         for (let index = 0; index < writers; index++) expected[`key${index}`] = index
         expect(final?.data).toEqual(expected)
         expect(conflicts).toBeGreaterThanOrEqual(0)
+      }),
+      timeout,
+    )
+
+    it(
+      `through the session manager: ${writers} concurrent updates of different keys all survive`,
+      withStore(async (store, clock) => {
+        const manager = createSessionManager(
+          store,
+          createKeyring(randomBytes(32).toString('base64url')),
+          {
+            now: clock.now,
+          },
+        )
+        const { session, token } = await manager.create('user-manager', { data: { base: true } })
+        const results = await Promise.all(
+          Array.from({ length: writers }, (_, index) =>
+            manager.update(session, { [`key${index}`]: index }),
+          ),
+        )
+        for (const result of results) expect(result).not.toBeNull()
+
+        const expected: Record<string, JSONValue> = { base: true }
+        for (let index = 0; index < writers; index++) expected[`key${index}`] = index
+        const validated = await manager.validateToken(token)
+        expect(validated?.session.data).toEqual(expected)
+        const [listed] = await manager.list('user-manager')
+        expect(listed?.data).toEqual(expected)
+      }),
+      timeout,
+    )
+
+    it(
+      'through the session manager: logout wins over a late update, and expiry is enforced',
+      withStore(async (store, clock) => {
+        const manager = createSessionManager(
+          store,
+          createKeyring(randomBytes(32).toString('base64url')),
+          {
+            now: clock.now,
+            idleTimeout: 3600,
+            absoluteTimeout: 7200,
+          },
+        )
+        const first = await manager.create('user-logout', { data: { n: 1 } })
+        await manager.revoke(first.session)
+        expect(await manager.update(first.session, { late: true })).toBeNull()
+        expect(await manager.validateToken(first.token)).toBeNull()
+        expect(await manager.list('user-logout')).toEqual([])
+
+        const second = await manager.create('user-logout')
+        expect(await manager.validateToken(second.token)).not.toBeNull()
+        clock.advance(3600 * 1000)
+        expect(await manager.validateToken(second.token)).toBeNull()
       }),
       timeout,
     )

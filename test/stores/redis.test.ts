@@ -2,7 +2,7 @@ import { createClient, type RedisClientType } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isTesseraError } from '../../src/core/errors.js'
 import type { SessionRecord } from '../../src/core/session-store.js'
-import { createRedisStore } from '../../src/stores/redis.js'
+import { createRedisStore, type RedisClientLike } from '../../src/stores/redis.js'
 import { describeStoreConformance } from '../../src/testing/store-conformance.js'
 import { describeWithService, uniqueName } from '../helpers/services.js'
 
@@ -104,6 +104,34 @@ describeWithService('redis', 'Redis store', (url) => {
         expect(error).toBeInstanceOf(Error)
         expect(isTesseraError(error)).toBe(false)
         expect((error as Error).message).toMatch(/WRONGTYPE/)
+      } finally {
+        await dropPrefix(prefix)
+      }
+    })
+
+    it('SECURITY: a session is never stored unless its user set was written first', async () => {
+      const prefix = `${uniqueName('tessera_test')}:`
+      try {
+        // The real client, with every command on a user set failing (as if its node were down).
+        const failing: RedisClientLike = {
+          sendCommand: (args, options) =>
+            args.some((arg) => arg.startsWith(`${prefix}u:`))
+              ? Promise.reject(new Error('user set unreachable'))
+              : client.sendCommand(args, options),
+        }
+        const t = Date.now()
+        const store = createRedisStore(failing, { prefix })
+        const session = record(t, { userId: 'mallory' })
+        await expect(store.create(session)).rejects.toMatchObject({ code: 'store_unavailable' })
+        // No live session escaped the user's set, so deleteByUser cannot miss one.
+        expect(await store.get(session.id)).toBeNull()
+
+        const anonymous = record(t, { userId: null })
+        await store.create(anonymous)
+        await expect(
+          store.update({ ...anonymous, version: 2, userId: 'mallory' }, 1),
+        ).rejects.toMatchObject({ code: 'store_unavailable' })
+        expect(await store.get(anonymous.id)).toEqual(anonymous)
       } finally {
         await dropPrefix(prefix)
       }

@@ -1,4 +1,5 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
+import { m0002SigningKeys } from './migration-0002-signing-keys.js'
 
 /*
  * Versioned migrations, kept in code (not read from files at run time) so they ship inside the
@@ -134,6 +135,7 @@ const m0001: Migration = {
 /** Every migration by name, oldest first. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_accounts': m0001,
+  '0002_signing_keys': m0002SigningKeys,
 })
 
 /** The in-code {@link MigrationProvider} for Kysely's `Migrator`. */
