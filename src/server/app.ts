@@ -171,6 +171,8 @@ export function errorResponse(error: unknown, c: Context<AppEnv>, logger: Logger
       const retryAfter = (error as { retryAfter?: unknown }).retryAfter
       if (typeof retryAfter === 'number' && Number.isFinite(retryAfter)) {
         headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfter)))
+      } else if (mapping.retryAfter !== undefined) {
+        headers['Retry-After'] = String(mapping.retryAfter)
       }
       return c.json(
         errorBody(mapping.code, mapping.message ?? error.message),

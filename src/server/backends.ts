@@ -99,7 +99,6 @@ async function open(
     closers.push(() => db.destroy())
     sessionStore = createSQLiteStore(sqlite, { table: SESSIONS_TABLE })
     refreshStore = createSQLiteStore(sqlite, { table: REFRESH_TABLE })
-    // better-sqlite3's `transaction` generic is narrower than the store's structural type.
     const limits = createSQLiteRateLimitStore(sqlite)
     await limits.migrate()
     rateLimitStore = limits

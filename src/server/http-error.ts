@@ -52,6 +52,8 @@ export interface ErrorMapping {
   code: APIErrorCode
   /** The message sent to the client; `undefined` sends the error's own message. */
   message?: string
+  /** Seconds for a `Retry-After` header. */
+  retryAfter?: number
 }
 
 /**
@@ -74,20 +76,29 @@ export const TESSERA_ERROR_STATUS: Partial<Record<TesseraErrorCode | (string & {
       code: 'conflict',
       message: 'the resource was changed by another request; try again',
     },
-    // Codes of the accounts, passwords, rate-limit and token services (added on their branches).
-    invalid_credentials: { status: 401, code: 'invalid_credentials' },
-    unauthenticated: { status: 401, code: 'unauthenticated' },
-    forbidden: { status: 403, code: 'forbidden' },
-    csrf_failed: { status: 403, code: 'csrf_failed' },
-    rate_limited: { status: 429, code: 'rate_limited' },
-    invalid_token: { status: 400, code: 'invalid_token' },
-    token_reused: { status: 401, code: 'token_reused' },
-    not_found: { status: 404, code: 'not_found' },
     conflict: { status: 409, code: 'conflict' },
-    email_taken: { status: 409, code: 'conflict' },
-    weak_password: { status: 400, code: 'weak_password' },
-    password_weak: { status: 400, code: 'weak_password' },
+    not_found: { status: 404, code: 'not_found' },
+    token_invalid: { status: 401, code: 'invalid_token' },
+    token_reused: { status: 401, code: 'token_reused' },
+    // Password hashing is saturated: shed load with 503 rather than queue without bound.
+    overloaded: {
+      status: 503,
+      code: 'unavailable',
+      message: 'the server is busy; try again shortly',
+      retryAfter: 1,
+    },
+    jwks_unavailable: {
+      status: 503,
+      code: 'unavailable',
+      message: 'a key set the server needs is unavailable; try again later',
+    },
   }
+
+/**
+ * Library codes that never come from a request: misconfiguration found at start, or a bug.
+ * They are answered with a generic 500 and logged. Every other code has a row in the table.
+ */
+export const INTERNAL_ERROR_CODES: readonly string[] = ['config_invalid', 'cookie_too_large']
 
 /** The JSON body of an error response. */
 export function errorBody(

@@ -63,10 +63,11 @@ export function createMetrics(options: MetricsOptions = {}): ServerMetrics {
   let activeSessions = options.activeSessions
   new Gauge({
     name: 'tessera_active_sessions',
-    help: 'Live sessions, read from the session store at scrape time (-1 when it cannot be read)',
+    help: 'Live sessions, read from the session store at scrape time (-1 when it cannot be read, NaN when the store cannot count)',
     registers: [registry],
     async collect() {
-      if (activeSessions === undefined) return
+      // NaN: this store cannot count its sessions cheaply (Redis), so the gauge says "unknown".
+      if (activeSessions === undefined) return void this.set(Number.NaN)
       try {
         this.set(await activeSessions())
       } catch {

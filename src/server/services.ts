@@ -1,24 +1,185 @@
 import type { Logger } from 'pino'
+import { createAccessTokens } from '../auth/access-tokens.js'
+import { createHmacKeySet, createKeySet, type KeySealer, type KeySet } from '../auth/keys.js'
+import {
+  createConsoleMailer,
+  createFileOutboxMailer,
+  createSmtpMailer,
+  type Mailer,
+} from '../auth/mailer.js'
+import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
+import { createLoginLimiter } from '../auth/rate-limit.js'
+import { createRefreshTokens } from '../auth/refresh-tokens.js'
+import { createAuthService, type AuthService } from '../auth/service.js'
+import { parseTrustedProxies } from '../core/client-ip.js'
+import { createTrustedOrigins } from '../core/csrf.js'
+import { createKeyring, type Keyring } from '../core/keyring.js'
+import { sealValue, unsealValue } from '../core/sealing.js'
+import { createSessionManager, type SessionManager } from '../core/session-manager.js'
 import type { ReadinessCheck, TesseraApp } from './app.js'
+import { openBackends, type Backends } from './backends.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
+import { authRoutes, type TokenServices } from './routes/auth.js'
+import { setupRoutes, startAdminSetup } from './routes/setup.js'
 
 /** What the server runs on: the API routes, what `/readyz` checks, and how to close it all. */
 export interface ServerServices {
   routes: ReadonlyArray<(app: TesseraApp) => void>
   readiness: readonly ReadinessCheck[]
-  /** Closes every store and client opened here. */
+  keyring: Keyring
+  backends: Backends
+  sessions: SessionManager
+  auth: AuthService
+  tokens: TokenServices
+  passwords: PasswordHasher
+  /** Closes every store and client opened here (after background work such as mail). */
   close(): Promise<void>
 }
 
 /**
- * Opens the stores `config` names and builds the services and routes on them.
+ * Opens the stores `config` names (migrating the database) and builds the services and routes
+ * on them: the keyring, session manager, login limiter, mailer, auth service, signing keys and
+ * tokens.
+ *
+ * @throws TesseraError `config_invalid` for a bad secret, `store_unavailable` when the database
+ * cannot be opened or migrated
  */
-export function buildServices(
+export async function buildServices(
   config: ServerConfig,
   context: { logger: Logger; metrics: ServerMetrics },
 ): Promise<ServerServices> {
-  void config
-  void context
-  return Promise.resolve({ routes: [], readiness: [], close: () => Promise.resolve() })
+  const { logger, metrics } = context
+  const keyring = createKeyring(config.secret, {
+    fallbacks: config.secretFallbacks,
+    policy: config.keyringPolicy,
+    onWarning: (message) => logger.warn(message),
+  })
+  const backends = await openBackends(config, logger)
+  try {
+    const sessions = createSessionManager(backends.sessionStore, keyring, {
+      secure: config.https,
+      idleTimeout: config.sessionIdle,
+      absoluteTimeout: config.sessionAbsolute,
+    })
+    const passwords = createPasswordHasher()
+    const passwordPolicy = {
+      minLength: config.passwordMinLength,
+      maxLength: config.passwordMaxLength,
+    }
+    const mailer = createMailer(config, logger)
+    const auth = createAuthService(backends.db, {
+      sessions,
+      mailer,
+      passwords,
+      publicUrl: config.publicUrl,
+      limiter: createLoginLimiter({ store: backends.rateLimitStore }),
+      signup: config.signup,
+      passwordPolicy,
+      onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
+    })
+    const keys = await loadKeys(config, keyring, backends)
+    const access = createAccessTokens({
+      keys,
+      issuer: config.publicUrl,
+      audience: config.publicUrl,
+      ttl: config.accessTtl,
+    })
+    const refresh = createRefreshTokens({
+      store: backends.refreshStore,
+      accessTokens: access,
+      idle: config.sessionIdle,
+      absolute: config.sessionAbsolute,
+      // SECURITY: a refresh token used twice means it was copied: the family is already revoked;
+      // end the session it was bound to as well (RFC 6819 5.2.2.3).
+      onReuse: async (event) => {
+        if (event.sessionId !== null) await sessions.revokeById(event.userId, event.sessionId)
+        await auth.audit.record({
+          type: 'session_revoked',
+          outcome: 'denied',
+          userId: event.userId,
+          ip: event.meta.ip,
+          userAgent: event.meta.userAgent,
+          detail: { reason: 'refresh_token_reused' },
+        })
+      },
+    })
+    const tokens: TokenServices = { access, refresh, keys }
+    if (backends.countSessions !== undefined) metrics.setActiveSessions(backends.countSessions)
+
+    const setup = await startAdminSetup(backends.db, { publicUrl: config.publicUrl, logger })
+    const routes = [
+      authRoutes({
+        auth,
+        sessions,
+        keyring,
+        tokens,
+        metrics,
+        trustedOrigins: createTrustedOrigins(config.trustedOrigins),
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+      }),
+      setupRoutes({ setup, db: backends.db, auth, passwords, logger, passwordPolicy }),
+    ]
+    logger.info(
+      { storage: backends.describe, jwtAlg: keys.algorithm, publicUrl: config.publicUrl },
+      'services ready',
+    )
+    return {
+      routes,
+      readiness: backends.readiness,
+      keyring,
+      backends,
+      sessions,
+      auth,
+      tokens,
+      passwords,
+      close: async () => {
+        await auth.idle()
+        await mailer.close?.()
+        await backends.close()
+      },
+    }
+  } catch (error) {
+    await backends.close()
+    throw error
+  }
+}
+
+function createMailer(config: ServerConfig, logger: Logger): Mailer {
+  const from = config.mailFrom
+  switch (config.mailer.kind) {
+    case 'console':
+      // Development only (docs/configuration.md): the message, reset link included, goes to the
+      // log as one JSON line so the log stays parseable.
+      return createConsoleMailer({
+        from,
+        write: (text) => logger.warn({ mail: text }, 'mail (console mailer, development only)'),
+      })
+    case 'file':
+      return createFileOutboxMailer({ from, directory: config.mailer.dir })
+    case 'smtp':
+      return createSmtpMailer({ from, url: config.mailer.url })
+  }
+}
+
+async function loadKeys(
+  config: ServerConfig,
+  keyring: Keyring,
+  backends: Backends,
+): Promise<KeySet> {
+  if (config.jwtAlg === 'HS256') return createHmacKeySet(keyring)
+  // SECURITY: private signing keys are stored sealed with the keyring's `seal` key, so a
+  // database dump alone does not let anyone sign tokens.
+  const sealer: KeySealer = {
+    seal: (plaintext) => sealValue(keyring, 'seal', plaintext),
+    unseal: (sealed) => unsealValue(keyring, 'seal', sealed)?.value ?? null,
+  }
+  const keys = createKeySet({
+    storage: backends.keyStorage,
+    sealer,
+    algorithm: config.jwtAlg,
+    retainFor: config.accessTtl + 60,
+  })
+  await keys.load()
+  return keys
 }

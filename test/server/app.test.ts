@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { TesseraError } from '../../src/core/errors.js'
+import { ERROR_CODES, TesseraError, type TesseraErrorCode } from '../../src/core/errors.js'
 import type { TesseraApp } from '../../src/server/app.js'
 import { expectFields, isJSONContentType, readJSONBody } from '../../src/server/body.js'
-import { HTTPError } from '../../src/server/http-error.js'
+import {
+  HTTPError,
+  INTERNAL_ERROR_CODES,
+  TESSERA_ERROR_STATUS,
+} from '../../src/server/http-error.js'
 import { buildTestApp } from './helpers.js'
 
 /** Routes that exercise the app's own layer: body reading, errors, caching. */
@@ -386,5 +390,53 @@ describe('HTTPError', () => {
     const request = new Request('http://localhost/', { method: 'POST', body: '{}' })
     await expect(readJSONBody(request)).rejects.toBeInstanceOf(HTTPError)
     expect(() => expectFields([], { a: 'string' })).toThrow(HTTPError)
+  })
+})
+
+describe('the error table', () => {
+  it('maps every library error code, or lists it as internal', () => {
+    for (const code of ERROR_CODES) {
+      const mapped = TESSERA_ERROR_STATUS[code] !== undefined
+      const internal = INTERNAL_ERROR_CODES.includes(code)
+      expect({ code, mapped, internal }).toEqual({ code, mapped: !internal, internal })
+    }
+  })
+
+  it.each(ERROR_CODES.filter((code) => !INTERNAL_ERROR_CODES.includes(code)))(
+    'answers %s with its status and the API error shape',
+    async (code) => {
+      const { app } = buildTestApp({
+        routes: [
+          (a) =>
+            a.get('/throw', () => {
+              throw new TesseraError(code, 'internal detail 10.1.2.3')
+            }),
+        ],
+      })
+      const response = await app.request('/throw')
+      const mapping = TESSERA_ERROR_STATUS[code]
+      expect(response.status).toBe(mapping?.status)
+      const error = await errorOf(response)
+      expect(error.code).toBe(mapping?.code)
+      if (mapping?.message !== undefined) expect(error.message).not.toContain('10.1.2.3')
+      if (code === 'overloaded') expect(response.headers.get('Retry-After')).toBe('1')
+    },
+  )
+
+  it.each(INTERNAL_ERROR_CODES)('answers %s with a generic 500', async (code) => {
+    const { app } = buildTestApp({
+      routes: [
+        (a) =>
+          a.get('/throw', () => {
+            throw new TesseraError(code as TesseraErrorCode, 'secret detail')
+          }),
+      ],
+    })
+    const response = await app.request('/throw')
+    expect(response.status).toBe(500)
+    expect(await errorOf(response)).toEqual({
+      code: 'internal_error',
+      message: 'internal server error',
+    })
   })
 })

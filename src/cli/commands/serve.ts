@@ -1,6 +1,4 @@
 import { loadConfig } from '../../server/config.js'
-import { createLogger } from '../../server/logger.js'
-import { startServer, waitForStopSignal } from '../../server/main.js'
 import { UsageError } from './secret.js'
 
 const HELP = `Usage: tessera serve [--port N]
@@ -33,6 +31,9 @@ export async function serveCommand(
   }
   const notices: string[] = []
   const config = loadConfig(env, { cwd: process.cwd(), onNotice: (line) => notices.push(line) })
+  // Loaded only now, so a configuration error is reported without loading drivers and services.
+  const { createLogger } = await import('../../server/logger.js')
+  const { startServer, waitForStopSignal } = await import('../../server/main.js')
   const logger = createLogger(config.logLevel)
   for (const line of notices) logger.warn(line)
   const stopSignal = waitForStopSignal(logger)
