@@ -492,3 +492,40 @@ describe('readCookie', () => {
     )
   })
 })
+
+describe('createSessionManager: hooks for adapters (acceptToken, token, idleTimeoutOf)', () => {
+  it('create({ token }) stores SHA-256 of the given token; validateToken accepts it only under acceptToken', async () => {
+    const strict = setup()
+    await expect(strict.manager.create(null, { token: 'short-id' })).rejects.toMatchObject({
+      code: 'invalid_argument',
+    })
+    const custom = setup({ acceptToken: (token) => token.length > 0 && token.length < 100 })
+    const issued = await custom.manager.create(null, { token: 'short-id', data: { a: 1 } })
+    expect(issued.token).toBe('short-id')
+    expect(await custom.memory.get(hashToken('short-id'))).not.toBeNull()
+    expect((await custom.manager.validateToken('short-id'))?.session.data).toEqual({ a: 1 })
+    expect(await strict.manager.validateToken('short-id')).toBeNull()
+  })
+
+  it('idleTimeoutOf gives one session its own idle window, read from its data', async () => {
+    const { manager, advance } = setup({
+      idleTimeout: DAY / 1000,
+      idleTimeoutOf: (record) =>
+        typeof record.data.idle === 'number' ? record.data.idle : undefined,
+    })
+    const short = await manager.create(null, { data: { idle: 60 } })
+    const long = await manager.create(null)
+    expect(short.session.expiresAt - short.session.createdAt).toBe(60_000)
+    advance(45_000)
+    // active within the window: the idle expiry slides (touch interval is a tenth of it)
+    expect(await manager.validateToken(short.token)).not.toBeNull()
+    advance(45_000)
+    expect(await manager.validateToken(short.token)).not.toBeNull()
+    advance(61_000)
+    expect(await manager.validateToken(short.token)).toBeNull()
+    expect(await manager.validateToken(long.token)).not.toBeNull()
+    // an update that changes the window applies the new one at once
+    const updated = await manager.update(long.session, { idle: 10 })
+    expect(updated!.expiresAt - updated!.lastSeenAt).toBe(10_000)
+  })
+})
