@@ -162,6 +162,12 @@ export interface SessionManager {
   list(userId: string): Promise<Session[]>
   /** A `Set-Cookie` value that deletes the session cookie (same name, path, domain and prefix). */
   clearCookie(): string
+  /**
+   * True when the `Cookie` header carries a session cookie whose signature verifies, without a
+   * store lookup: an optimistic check for places that must not wait on the store (a Next.js
+   * `proxy.ts`). A revoked or expired session still passes; the real check is `validate`.
+   */
+  hasSignedCookie(cookieHeader: string | null | undefined): boolean
 }
 
 const DEFAULT_IDLE = 7 * 86_400
@@ -505,6 +511,12 @@ export function createSessionManager(
 
     clearCookie(): string {
       return serializeDeletedCookie(cookieName, attributes)
+    },
+
+    hasSignedCookie(cookieHeader): boolean {
+      if (typeof cookieHeader !== 'string' || cookieHeader.length === 0) return false
+      const verified = verifyValue(keyring, purpose, readCookie(cookieHeader, cookieName))
+      return verified !== null && acceptToken(verified.value)
     },
   }
 }

@@ -529,3 +529,18 @@ describe('createSessionManager: hooks for adapters (acceptToken, token, idleTime
     expect(updated!.expiresAt - updated!.lastSeenAt).toBe(10_000)
   })
 })
+
+describe('createSessionManager: hasSignedCookie', () => {
+  it('is true for a cookie whose signature verifies, without reading the store', async () => {
+    const { manager, store, keyring } = setup()
+    const { setCookie } = await manager.create('u1')
+    const reads = store.count('get')
+    expect(manager.hasSignedCookie(cookieHeader(setCookie))).toBe(true)
+    expect(
+      manager.hasSignedCookie(`tessera_session=${signValue(keyring, 'other', 'x'.repeat(43))}`),
+    ).toBe(false)
+    expect(manager.hasSignedCookie('tessera_session=forged')).toBe(false)
+    expect(manager.hasSignedCookie(undefined)).toBe(false)
+    expect(store.count('get')).toBe(reads)
+  })
+})
