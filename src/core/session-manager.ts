@@ -41,6 +41,19 @@ export interface SessionManagerOptions {
   maxUpdateAttempts?: number
   /** Clock in epoch milliseconds. @default Date.now */
   now?: () => number
+  /**
+   * Which tokens {@link SessionManager.validateToken}, the cookie check and
+   * `create({ token })` accept. Only for adapters whose ids come from elsewhere (the
+   * express-session drop-in's `genid`); the store keeps SHA-256 of whatever token is used.
+   * @default 43 base64url characters (tessera's own 256-bit tokens)
+   */
+  acceptToken?: (token: string) => boolean
+  /**
+   * The idle timeout of one session, in seconds, when it is not `idleTimeout` (the drop-in reads
+   * the session's own cookie `maxAge`); `undefined` means `idleTimeout`. The touch interval is
+   * never more than a tenth of it.
+   */
+  idleTimeoutOf?: (record: SessionRecord) => number | undefined
 }
 
 /**
@@ -99,7 +112,12 @@ export interface SessionManager {
    */
   create(
     userId: string | null,
-    options?: { data?: Record<string, JSONValue>; meta?: SessionMeta },
+    options?: {
+      data?: Record<string, JSONValue>
+      meta?: SessionMeta
+      /** A token chosen by the caller (see `acceptToken`); a new random one by default. */
+      token?: string
+    },
   ): Promise<IssuedSession>
   /**
    * The session of a request's `Cookie` header, or `null` when there is none, it is forged, or
@@ -144,6 +162,12 @@ export interface SessionManager {
   list(userId: string): Promise<Session[]>
   /** A `Set-Cookie` value that deletes the session cookie (same name, path, domain and prefix). */
   clearCookie(): string
+  /**
+   * True when the `Cookie` header carries a session cookie whose signature verifies, without a
+   * store lookup: an optimistic check for places that must not wait on the store (a Next.js
+   * `proxy.ts`). A revoked or expired session still passes; the real check is `validate`.
+   */
+  hasSignedCookie(cookieHeader: string | null | undefined): boolean
 }
 
 const DEFAULT_IDLE = 7 * 86_400
@@ -196,6 +220,19 @@ export function createSessionManager(
   const idleMs = idleSeconds * 1000
   const absoluteMs = absoluteSeconds * 1000
   const touchMs = touchSeconds * 1000
+  const acceptToken = options.acceptToken ?? ((token: string) => TOKEN_PATTERN.test(token))
+  const idleTimeoutOf = options.idleTimeoutOf
+
+  function idleMsOf(record: SessionRecord): number {
+    const seconds = idleTimeoutOf?.(record)
+    return seconds !== undefined && Number.isFinite(seconds) && seconds > 0
+      ? seconds * 1000
+      : idleMs
+  }
+
+  function touchMsOf(record: SessionRecord): number {
+    return idleTimeoutOf === undefined ? touchMs : Math.min(touchMs, idleMsOf(record) / 10)
+  }
   const purpose = options.purpose ?? 'session'
   const now = options.now ?? Date.now
   keyring.key(purpose) // fail fast on an invalid purpose
@@ -274,7 +311,7 @@ export function createSessionManager(
       ...record,
       version: record.version + 1,
       lastSeenAt: at,
-      expiresAt: Math.min(at + idleMs, record.absoluteExpiresAt),
+      expiresAt: Math.min(at + idleMsOf(record), record.absoluteExpiresAt),
     }
   }
 
@@ -324,12 +361,13 @@ export function createSessionManager(
       return null
     }
     const at = now()
-    if (at - record.lastSeenAt < touchMs) return record
+    if (at - record.lastSeenAt < touchMsOf(record)) return record
     // The idle expiry moves at most once per touch interval: one write per interval, not one
     // per request. A lost compare-and-set means another request touched or updated it.
     return mutate(
       storeId,
-      (current, time) => (time - current.lastSeenAt < touchMs ? null : touched(current, time)),
+      (current, time) =>
+        time - current.lastSeenAt < touchMsOf(current) ? null : touched(current, time),
       record,
     )
   }
@@ -341,7 +379,7 @@ export function createSessionManager(
     // SECURITY: the signature is checked before any store lookup, so forged or garbage cookies
     // cost one HMAC and never reach the store (no store amplification, no lookup timing oracle).
     const verified = verifyValue(keyring, purpose, cookieValue)
-    if (verified === null || !TOKEN_PATTERN.test(verified.value)) return null
+    if (verified === null || !acceptToken(verified.value)) return null
     const record = await lookup(verified.value)
     if (record === null) return null
     const session = toSession(record)
@@ -360,7 +398,10 @@ export function createSessionManager(
           'session create: userId must be a non-empty string or null',
         )
       }
-      const token = randomBytes(TOKEN_BYTES).toString('base64url')
+      const token = createOptions.token ?? randomBytes(TOKEN_BYTES).toString('base64url')
+      if (typeof token !== 'string' || !acceptToken(token)) {
+        throw new TesseraError('invalid_argument', 'session create: token is not an accepted token')
+      }
       const at = now()
       const absoluteExpiresAt = at + absoluteMs
       // SECURITY: the store keeps only SHA-256(token): a leaked store or backup yields no
@@ -371,11 +412,12 @@ export function createSessionManager(
         version: 1,
         createdAt: at,
         lastSeenAt: at,
-        expiresAt: Math.min(at + idleMs, absoluteExpiresAt),
+        expiresAt: absoluteExpiresAt,
         absoluteExpiresAt,
         data: { ...(createOptions.data ?? {}) },
         meta: { ...(createOptions.meta ?? {}) },
       }
+      record.expiresAt = Math.min(at + idleMsOf(record), absoluteExpiresAt)
       return issue(record, token, at)
     },
 
@@ -388,7 +430,7 @@ export function createSessionManager(
     validateCookie,
 
     async validateToken(token): Promise<{ session: Session } | null> {
-      if (typeof token !== 'string' || !TOKEN_PATTERN.test(token)) return null
+      if (typeof token !== 'string' || !acceptToken(token)) return null
       const record = await lookup(token)
       return record === null ? null : { session: toSession(record) }
     },
@@ -408,7 +450,8 @@ export function createSessionManager(
           if (value === undefined) delete data[key]
           else setOwn(data, key, value)
         }
-        return { ...touched(current, at), data }
+        // The new data decides the idle window (idleTimeoutOf may read it).
+        return touched({ ...current, data }, at)
       })
       return record === null ? null : toSession(record)
     },
@@ -428,7 +471,7 @@ export function createSessionManager(
           id: hashToken(token),
           version: 1,
           lastSeenAt: at,
-          expiresAt: Math.min(at + idleMs, old.absoluteExpiresAt),
+          expiresAt: Math.min(at + idleMsOf(old), old.absoluteExpiresAt),
         },
         token,
         at,
@@ -468,6 +511,12 @@ export function createSessionManager(
 
     clearCookie(): string {
       return serializeDeletedCookie(cookieName, attributes)
+    },
+
+    hasSignedCookie(cookieHeader): boolean {
+      if (typeof cookieHeader !== 'string' || cookieHeader.length === 0) return false
+      const verified = verifyValue(keyring, purpose, readCookie(cookieHeader, cookieName))
+      return verified !== null && acceptToken(verified.value)
     },
   }
 }

@@ -90,6 +90,13 @@ function cookieHeader(setCookie: string): string {
   return setCookie.split(';')[0] as string
 }
 
+/** A manager over the counting memory store (the adapter-hook cases need only one backend). */
+function setupMemory(
+  ...rest: Parameters<typeof setupWith> extends [Backend, ...infer R] ? R : never
+) {
+  return setupWith(BACKENDS[0] as Backend, ...rest)
+}
+
 for (const backend of BACKENDS) {
   describe(backend.name, () => {
     const setup: typeof setupWith extends (b: Backend, ...rest: infer R) => infer T
@@ -585,5 +592,57 @@ describeWithService('redis', 'session manager on the real Redis store', (url) =>
     expect(await manager.list('u1')).toHaveLength(1)
     expect(await manager.revokeAll('u1')).toBe(1)
     expect(await generations.get('u1')).toBe(2)
+  })
+})
+
+describe('createSessionManager: hooks for adapters (acceptToken, token, idleTimeoutOf)', () => {
+  it('create({ token }) stores SHA-256 of the given token; validateToken accepts it only under acceptToken', async () => {
+    const strict = setupMemory()
+    await expect(strict.manager.create(null, { token: 'short-id' })).rejects.toMatchObject({
+      code: 'invalid_argument',
+    })
+    const custom = setupMemory({ acceptToken: (token) => token.length > 0 && token.length < 100 })
+    const issued = await custom.manager.create(null, { token: 'short-id', data: { a: 1 } })
+    expect(issued.token).toBe('short-id')
+    expect(await custom.memory.get(hashToken('short-id'))).not.toBeNull()
+    expect((await custom.manager.validateToken('short-id'))?.session.data).toEqual({ a: 1 })
+    expect(await strict.manager.validateToken('short-id')).toBeNull()
+  })
+
+  it('idleTimeoutOf gives one session its own idle window, read from its data', async () => {
+    const { manager, advance } = setupMemory({
+      idleTimeout: DAY / 1000,
+      idleTimeoutOf: (record) =>
+        typeof record.data.idle === 'number' ? record.data.idle : undefined,
+    })
+    const short = await manager.create(null, { data: { idle: 60 } })
+    const long = await manager.create(null)
+    expect(short.session.expiresAt - short.session.createdAt).toBe(60_000)
+    advance(45_000)
+    // active within the window: the idle expiry slides (touch interval is a tenth of it)
+    expect(await manager.validateToken(short.token)).not.toBeNull()
+    advance(45_000)
+    expect(await manager.validateToken(short.token)).not.toBeNull()
+    advance(61_000)
+    expect(await manager.validateToken(short.token)).toBeNull()
+    expect(await manager.validateToken(long.token)).not.toBeNull()
+    // an update that changes the window applies the new one at once
+    const updated = await manager.update(long.session, { idle: 10 })
+    expect(updated!.expiresAt - updated!.lastSeenAt).toBe(10_000)
+  })
+})
+
+describe('createSessionManager: hasSignedCookie', () => {
+  it('is true for a cookie whose signature verifies, without reading the store', async () => {
+    const { manager, store, keyring } = setupMemory()
+    const { setCookie } = await manager.create('u1')
+    const reads = store.count('get')
+    expect(manager.hasSignedCookie(cookieHeader(setCookie))).toBe(true)
+    expect(
+      manager.hasSignedCookie(`tessera_session=${signValue(keyring, 'other', 'x'.repeat(43))}`),
+    ).toBe(false)
+    expect(manager.hasSignedCookie('tessera_session=forged')).toBe(false)
+    expect(manager.hasSignedCookie(undefined)).toBe(false)
+    expect(store.count('get')).toBe(reads)
   })
 })

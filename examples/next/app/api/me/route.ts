@@ -1,0 +1,7 @@
+import { withSession } from 'tessera/next'
+import { sessions } from '../../../lib/session'
+
+// 401 {"error":{"code":"unauthenticated"}} without a live session.
+export const GET = withSession(sessions, (_request, { session }) =>
+  Response.json({ userId: session.userId }),
+)

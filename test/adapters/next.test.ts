@@ -1,0 +1,190 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+// A real Next.js app (test/fixtures/next-app) that imports tessera from src/: built once with
+// `next build --webpack`, started with `next start` on a loopback port, and driven over HTTP.
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const appDir = path.join(root, 'test/fixtures/next-app')
+const nextBin = path.join(root, 'node_modules/next/dist/bin/next')
+const env = {
+  ...process.env,
+  NEXT_TELEMETRY_DISABLED: '1',
+  NODE_ENV: 'production',
+  TESSERA_SECRET: randomBytes(32).toString('base64url'),
+}
+
+function run(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [nextBin, ...args], { cwd: appDir, env })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code === 0) resolve(output)
+      else reject(new Error(`next ${args.join(' ')} exited with ${code}:\n${output}`))
+    })
+  })
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port)
+        else reject(new Error('no port'))
+      })
+    })
+  })
+}
+
+let server: ChildProcess | undefined
+let base = ''
+
+beforeAll(async () => {
+  const started = Date.now()
+  await run(['build', '--webpack'])
+  console.info(`next build took ${Math.round((Date.now() - started) / 1000)} s`)
+  const port = await freePort()
+  base = `http://127.0.0.1:${port}`
+  server = spawn(process.execPath, [nextBin, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: appDir,
+    env,
+    stdio: 'ignore',
+  })
+  for (let attempt = 0; attempt < 150; attempt++) {
+    try {
+      await fetch(`${base}/api/me`)
+      return
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  }
+  throw new Error('next start did not answer')
+}, 400_000)
+
+afterAll(async () => {
+  if (server?.exitCode === null) {
+    const exited = new Promise((resolve) => server?.once('exit', resolve))
+    server.kill('SIGTERM')
+    await exited
+  }
+})
+
+function firstCookies(response: Response): string {
+  return response.headers
+    .getSetCookie()
+    .filter((line) => !/Max-Age=0/i.test(line))
+    .map((line) => line.split(';')[0])
+    .join('; ')
+}
+
+async function page(cookie = ''): Promise<string> {
+  const response = await fetch(`${base}/`, { headers: cookie === '' ? {} : { cookie } })
+  expect(response.status).toBe(200)
+  return (await response.text()).replaceAll('<!-- -->', '')
+}
+
+/** Submits one of the page's server-action forms the way a browser without JavaScript does. */
+async function submitAction(
+  formId: string,
+  fields: Record<string, string>,
+  cookie = '',
+): Promise<Response> {
+  const html = await page(cookie)
+  const match = new RegExp(
+    `id="${formId}"[^>]*><input type="hidden" name="(\\$ACTION_ID_[0-9a-f]+)"`,
+  ).exec(html)
+  expect(match).not.toBeNull()
+  const form = new FormData()
+  form.append(match![1]!, '')
+  for (const [name, value] of Object.entries(fields)) form.append(name, value)
+  return fetch(`${base}/`, {
+    method: 'POST',
+    body: form,
+    redirect: 'manual',
+    headers: cookie === '' ? {} : { cookie },
+  })
+}
+
+describe('tessera/next in a real Next.js app (next build + next start)', () => {
+  it('a server component reads no session when there is no cookie', async () => {
+    const html = await page()
+    expect(html).toContain('sealed:anonymous')
+    expect(html).toContain('store:anonymous')
+  })
+
+  it('a server action signs in with a sealed cookie, the server component reads it, sign-out clears it', async () => {
+    const signIn = await submitAction('sign-in-sealed', { user: 'ann' })
+    expect(signIn.status).toBe(200)
+    const line = signIn.headers.getSetCookie().find((value) => value.startsWith('tessera_seal='))
+    expect(line).toMatch(/^tessera_seal=s1\.[^;]+; Path=\/; .*HttpOnly; SameSite=lax/i)
+    const cookie = firstCookies(signIn)
+    expect(await page(cookie)).toContain('sealed:ann')
+    // a tampered seal reads as no session
+    expect(await page(`${cookie.slice(0, -3)}AAA`)).toContain('sealed:anonymous')
+    const signOut = await submitAction('sign-out-sealed', {}, cookie)
+    expect(signOut.headers.getSetCookie().join('\n')).toMatch(/tessera_seal=;.*Max-Age=0/)
+  })
+
+  it('a sealed session over 4 KB is chunked and read back', async () => {
+    const response = await fetch(`${base}/api/big`, { method: 'POST' })
+    expect(response.status).toBe(204)
+    const names = response.headers.getSetCookie().map((line) => line.split('=')[0])
+    expect(names).toEqual(expect.arrayContaining(['tessera_seal.0', 'tessera_seal.1']))
+    const html = await page(firstCookies(response))
+    expect(html).toContain('sealed:dana')
+    expect(html).toContain('note-length:6000')
+  })
+
+  it('a server action signs in with a store-backed session', async () => {
+    const signIn = await submitAction('sign-in-store', { user: 'carol' })
+    const cookie = firstCookies(signIn)
+    expect(cookie).toMatch(/^tessera_session=/)
+    expect(await page(cookie)).toContain('store:carol')
+  })
+
+  it('route handlers sign in and out; the guard answers 401 without a live session', async () => {
+    const anonymous = await fetch(`${base}/api/me`)
+    expect(anonymous.status).toBe(401)
+    expect(await anonymous.json()).toMatchObject({ error: { code: 'unauthenticated' } })
+    const login = await fetch(`${base}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'bob' }),
+    })
+    const cookie = firstCookies(login)
+    const me = await fetch(`${base}/api/me`, { headers: { cookie } })
+    expect(me.status).toBe(200)
+    expect(await me.json()).toMatchObject({ userId: 'bob' })
+    const logout = await fetch(`${base}/api/logout`, { method: 'POST', headers: { cookie } })
+    expect(logout.status).toBe(204)
+    // the copy of the old cookie no longer works: the session is gone from the store
+    expect((await fetch(`${base}/api/me`, { headers: { cookie } })).status).toBe(401)
+  })
+
+  it('proxy.ts (Node runtime) lets a signed cookie through and redirects without one', async () => {
+    const blocked = await fetch(`${base}/private`, { redirect: 'manual' })
+    expect(blocked.status).toBe(307)
+    expect(new URL(blocked.headers.get('location') ?? '', base).pathname).toBe('/')
+    const forged = await fetch(`${base}/private`, {
+      redirect: 'manual',
+      headers: { cookie: 'tessera_session=forged; tessera_seal=s1.forged' },
+    })
+    expect(forged.status).toBe(307)
+    const login = await fetch(`${base}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'eve' }),
+    })
+    const allowed = await fetch(`${base}/private`, { headers: { cookie: firstCookies(login) } })
+    expect(allowed.status).toBe(200)
+    expect(await allowed.text()).toContain('private page')
+  })
+})
