@@ -7,6 +7,9 @@ type Command = (args: readonly string[], out: (line: string) => void) => number 
 const COMMANDS: Record<string, Command> = {
   secret: secretCommand,
   serve: serveCommand,
+  // Loaded on use: these open the database, `secret` and `--help` need none of it.
+  user: async (args, out) => (await import('./commands/user.js')).userCommand(args, out),
+  migrate: async (args, out) => (await import('./commands/user.js')).migrateCommand(args, out),
 }
 
 const HELP = `Usage: tessera <command> [options]
@@ -14,6 +17,9 @@ const HELP = `Usage: tessera <command> [options]
 Commands:
   secret [--hex]   print a new random server secret
   serve [--port N] run the server (see docs/configuration.md)
+  migrate          create or update the database tables
+  user create <email> [--admin] | list | disable <email>
+                   manage accounts (run "tessera user --help")
 
 Run "tessera <command> --help" for a command's options.`
 

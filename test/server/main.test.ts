@@ -48,7 +48,8 @@ function probe(port: number): Promise<string> {
   })
 }
 
-describe('the server on a real socket', () => {
+// Each case starts a process (tsx compiles the server in it): slow when the machine is loaded.
+describe('the server on a real socket', { timeout: 90_000 }, () => {
   it('finishes a request in flight on SIGTERM, refuses new connections, exits 0', async () => {
     const server = await start('test/server/fixtures/serve.ts')
     const body = JSON.stringify({ hello: 'world' })
@@ -120,7 +121,7 @@ describe('the server on a real socket', () => {
   })
 })
 
-describe('tessera serve', () => {
+describe('tessera serve', { timeout: 90_000 }, () => {
   it('serves /healthz, logs each request as JSON, and stops on SIGINT with exit 0', async () => {
     const server = await start('test/server/fixtures/cli.ts', { args: ['serve'] })
     const response = await fetch(`http://127.0.0.1:${server.port}/healthz`)
