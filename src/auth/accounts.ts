@@ -139,6 +139,28 @@ export interface Accounts {
   getUserWithPermissions(userId: string): Promise<UserWithPermissions | null>
 }
 
+/** The `user` object of the HTTP API: ISO 8601 times, groups and permission codenames. */
+export interface PublicUser {
+  id: string
+  email: string
+  isAdmin: boolean
+  createdAt: string
+  groups: string[]
+  permissions: string[]
+}
+
+/** The API shape of a user (`shared/API.md`): no hash, no internal flags beyond `isAdmin`. */
+export function toPublicUser(user: UserWithPermissions): PublicUser {
+  return {
+    id: user.id,
+    email: user.email,
+    isAdmin: user.isAdmin,
+    createdAt: new Date(user.createdAt).toISOString(),
+    groups: [...user.groups],
+    permissions: [...user.permissions],
+  }
+}
+
 const CODENAME = /^[a-z][a-z0-9_-]{0,63}\.[a-z][a-z0-9_-]{0,99}$/
 const GROUP_NAME_MAX = 150
 

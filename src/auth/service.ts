@@ -1,7 +1,12 @@
 import { TesseraError } from '../core/errors.js'
 import type { IssuedSession, Session, SessionManager } from '../core/session-manager.js'
 import type { SessionMeta } from '../core/session-store.js'
-import { createAccounts, type Accounts, type UserWithPermissions } from './accounts.js'
+import {
+  createAccounts,
+  type Accounts,
+  type ActionContext,
+  type UserWithPermissions,
+} from './accounts.js'
 import { createAuditLog, type AuditLog, type RequestContext } from './audit.js'
 import type { TesseraDB } from './db/database.js'
 import { parseEmail } from './email.js'
@@ -74,6 +79,11 @@ export type ChangePasswordResult =
 export type ConfirmResetResult =
   { ok: true; userId: string } | AuthFailure<'invalid_request' | 'invalid_token' | 'weak_password'>
 
+export type CreateUserResult =
+  | { ok: true; user: UserWithPermissions }
+  | AuthFailure<'invalid_request' | 'conflict' | 'weak_password'>
+export type SetPasswordResult = { ok: true } | AuthFailure<'not_found' | 'weak_password'>
+
 /** The request, and the session it came with when there is one. */
 export interface SessionContext extends RequestContext {
   /** The validated session of the request (from `sessions.validate`), if any. */
@@ -110,6 +120,24 @@ export interface AuthService {
   revokeSession(userId: string, sessionId: string, context?: RequestContext): Promise<boolean>
   /** Revokes every session of the user except `context.session`; returns how many. */
   revokeOtherSessions(userId: string, context?: SessionContext): Promise<number>
+  /**
+   * An administrator (or `tessera user create`) creates an account with a password: policy
+   * checked, password hashed. Unlike {@link AuthService.signup} it may set `isAdmin` and starts no
+   * session. `context.actorId` names the administrator in the audit log.
+   */
+  createUser(
+    input: { email: string; password: string; isAdmin?: boolean },
+    context?: ActionContext,
+  ): Promise<CreateUserResult>
+  /**
+   * An administrator (or `tessera user passwd`) sets a user's password without the current one:
+   * policy checked, reset tokens voided, every session of the user ended.
+   */
+  setPassword(
+    userId: string,
+    newPassword: string,
+    context?: ActionContext,
+  ): Promise<SetPasswordResult>
   /** Resolves when background work (reset mail) started so far has finished. */
   idle(): Promise<void>
 }
@@ -546,6 +574,60 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         detail: { count },
       })
       return count
+    },
+
+    async createUser(
+      input: { email: string; password: string; isAdmin?: boolean },
+      context?: ActionContext,
+    ): Promise<CreateUserResult> {
+      const email = parseEmail(input.email)
+      if (email === null) return failure('invalid_request', 'email is not a valid address')
+      const policy = checkPolicy(input.password)
+      if (!policy.ok) return failure('weak_password', policy.message)
+      const passwordHash = await passwords.hash(input.password)
+      try {
+        const user = await accounts.createUser(
+          { email, passwordHash, isAdmin: input.isAdmin === true },
+          context,
+        )
+        const full = await accounts.getUserWithPermissions(user.id)
+        if (full === null) throw new TesseraError('not_found', 'the new account vanished')
+        return { ok: true, user: full }
+      } catch (error) {
+        if (error instanceof TesseraError && error.code === 'conflict') {
+          return failure('conflict', 'an account with this email already exists')
+        }
+        throw error
+      }
+    },
+
+    async setPassword(
+      userId: string,
+      newPassword: string,
+      context?: ActionContext,
+    ): Promise<SetPasswordResult> {
+      const policy = checkPolicy(newPassword)
+      if (!policy.ok) return failure('weak_password', policy.message)
+      if ((await accounts.findUserById(userId)) === null) {
+        return failure('not_found', 'no such user')
+      }
+      const changed = await accounts.setPasswordHash(userId, await passwords.hash(newPassword))
+      if (!changed) return failure('not_found', 'no such user')
+      // SECURITY: a password set by someone else ends every session of the user.
+      const revoked = await sessions.revokeAll(userId)
+      await audit.record({
+        type: 'password_changed',
+        outcome: 'success',
+        userId,
+        ip: context?.ip,
+        userAgent: context?.userAgent,
+        detail: {
+          by: 'admin',
+          sessionsRevoked: revoked,
+          ...(context?.actorId === undefined ? {} : { actorId: context.actorId }),
+        },
+      })
+      return { ok: true }
     },
 
     async idle(): Promise<void> {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { expect, it, onTestFinished } from 'vitest'
+import { toPublicUser } from '../../src/auth/accounts.js'
 import type { TesseraDB } from '../../src/auth/db/database.js'
 import { createFileOutboxMailer } from '../../src/auth/mailer.js'
 import { createAuthService, type AuthServiceOptions } from '../../src/auth/service.js'
@@ -455,6 +456,63 @@ describeEachDatabase('auth service', (open) => {
       expect(dump).not.toContain(secret)
     }
     expect(dump).not.toContain(createHash('sha256').update(token).digest('base64url'))
+  })
+
+  it('an administrator creates a user with a password (policy checked, isAdmin allowed)', async () => {
+    const t = setup(await open())
+    const admin = await t.auth.createUser(
+      { email: 'Root@Example.com', password: PASSWORD, isAdmin: true },
+      { actorId: 'cli' },
+    )
+    expect(admin).toMatchObject({ ok: true, user: { email: 'root@example.com', isAdmin: true } })
+    expect(
+      await t.auth.createUser({ email: 'root@example.com', password: PASSWORD }),
+    ).toMatchObject({
+      code: 'conflict',
+    })
+    expect(await t.auth.createUser({ email: 'x@example.com', password: 'short' })).toMatchObject({
+      code: 'weak_password',
+    })
+    expect(await t.auth.createUser({ email: 'nope', password: PASSWORD })).toMatchObject({
+      code: 'invalid_request',
+    })
+    expect((await t.auth.login({ email: 'root@example.com', password: PASSWORD })).ok).toBe(true)
+    const [created] = await t.auth.audit.list({ type: 'user_created' })
+    expect(created?.detail).toEqual({ isAdmin: true, actorId: 'cli' })
+  })
+
+  it('an administrator sets a password: every session ends, reset tokens die', async () => {
+    const t = setup(await open())
+    const { user, token: sessionToken } = await signedUp(t)
+    const resetLink = await resetToken(t)
+    expect(await t.auth.setPassword(user.id, 'short')).toMatchObject({ code: 'weak_password' })
+    expect(await t.auth.setPassword('missing', NEW_PASSWORD)).toMatchObject({ code: 'not_found' })
+    expect(await t.auth.setPassword(user.id, NEW_PASSWORD, { actorId: 'admin-1' })).toEqual({
+      ok: true,
+    })
+    expect(await t.sessions.validateToken(sessionToken)).toBeNull()
+    expect(
+      await t.auth.confirmPasswordReset({ token: resetLink, newPassword: 'another password!' }),
+    ).toMatchObject({ code: 'invalid_token' })
+    expect((await t.auth.login({ email: 'alice@example.com', password: NEW_PASSWORD })).ok).toBe(
+      true,
+    )
+  })
+
+  it('toPublicUser gives the API shape without internal fields', async () => {
+    const t = setup(await open())
+    const { user } = await signedUp(t)
+    await t.auth.accounts.grantPermission(user.id, 'posts.publish')
+    const full = await t.auth.accounts.getUserWithPermissions(user.id)
+    if (full === null) throw new Error('missing')
+    expect(toPublicUser(full)).toEqual({
+      id: user.id,
+      email: 'alice@example.com',
+      isAdmin: false,
+      createdAt: new Date(user.createdAt).toISOString(),
+      groups: [],
+      permissions: ['posts.publish'],
+    })
   })
 
   it('refuses a public URL that is not http(s) or carries a query', async () => {
