@@ -86,6 +86,8 @@ interface AdminEnv {
 
 type AdminContext = Context<AdminEnv>
 
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f5fbf"/><path d="M4 4h8v2H9v7H7V6H4z" fill="#fff"/></svg>'
 const LOGIN_COOKIE = 'tessera_admin_login'
 const PAGE_SIZE = 25
 const MAX_BODY = 64 * 1024
@@ -218,7 +220,9 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
     c.res.headers.set('Cache-Control', 'no-store')
     c.res.headers.set('X-Frame-Options', 'DENY')
     c.res.headers.set('X-Content-Type-Options', 'nosniff')
-    c.res.headers.set('Referrer-Policy', 'no-referrer')
+    // Not 'no-referrer': with it Chromium sends `Origin: null` on form posts, which the origin
+    // check must refuse. 'same-origin' still sends nothing to other sites (the setup token).
+    c.res.headers.set('Referrer-Policy', 'same-origin')
   })
 
   // --- helpers --------------------------------------------------------------------------------
@@ -398,6 +402,8 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   })
 
   // --- sign-in, sign-out, setup (no session needed) -------------------------------------------
+  app.get('/favicon.svg', (c) => c.body(FAVICON, 200, { 'Content-Type': 'image/svg+xml' }))
+
   app.get('/login', async (c) => {
     const current = await adminSessions.validate(c.req.header('cookie'))
     if (current !== null && current.session.userId !== null) return c.redirect(base, 303)

@@ -48,7 +48,7 @@ table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-size:.85rem;color:var(--muted);font-weight:600}
 tr:last-child td{border-bottom:0}
-td.wrap{word-break:break-all;min-width:10rem}
+
 code{font-size:.9em}
 form{margin:0}
 form.stack{display:grid;gap:.6rem;max-width:28rem}
@@ -71,7 +71,15 @@ button.danger{background:var(--err);border-color:var(--err)}
 details{margin:.5rem 0}
 summary{cursor:pointer;color:var(--accent)}
 .narrow{max-width:26rem;margin:3rem auto}
-@media (max-width:40rem){main{padding:.6rem}th,td{padding:.4rem}h1{font-size:1.3rem}}
+form.stack button{justify-self:start}
+td.wrap{overflow-wrap:anywhere}
+@media (max-width:40rem){main{padding:.6rem}th,td{padding:.4rem}h1{font-size:1.3rem}
+table.list thead{display:none}
+table.list tr{display:block;border-bottom:1px solid var(--line);padding:.3rem 0}
+table.list tr:last-child{border-bottom:0}
+table.list td{display:flex;gap:.6rem;border:0;padding:.2rem .6rem}
+table.list td[data-label]::before{content:attr(data-label);flex:0 0 6.5rem;color:var(--muted);font-size:.85rem;font-weight:600}
+table.list td[data-label=""]::before{display:none}}
 `
 
 const NAV: ReadonlyArray<readonly [string, string]> = [
@@ -149,7 +157,8 @@ export function layout(
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
+        <meta name="referrer" content="same-origin" />
+        <link rel="icon" href="${page.base}/favicon.svg" type="image/svg+xml" />
         <title>${title} · tessera admin</title>
         <style nonce="${page.nonce}">
           ${trustedHtml(CSS)}
@@ -350,16 +359,20 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
   const rows = data.users.map(
     (user) =>
       html`<tr>
-        <td class="wrap">
+        <td data-label="E-mail" class="wrap">
           <a href="${page.base}/users/${encodeURIComponent(user.id)}">${user.email}</a>
         </td>
-        <td>
+        <td data-label="Status">
           ${user.isAdmin ? html`<span class="badge on">admin</span>` : ''}
           ${yesNo(user.isActive, 'active', 'disabled')}
         </td>
-        <td>${formatTime(user.createdAt)}</td>
-        <td>${user.lastLoginAt === null ? '—' : `${formatAge(user.lastLoginAt, now)} ago`}</td>
-        <td><a href="${page.base}/users/${encodeURIComponent(user.id)}/sessions">sessions</a></td>
+        <td data-label="Created">${formatTime(user.createdAt)}</td>
+        <td data-label="Last login">
+          ${user.lastLoginAt === null ? '—' : `${formatAge(user.lastLoginAt, now)} ago`}
+        </td>
+        <td data-label="">
+          <a href="${page.base}/users/${encodeURIComponent(user.id)}/sessions">sessions</a>
+        </td>
       </tr>`,
   )
   const error =
@@ -379,7 +392,7 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
         user${data.total === 1 ? '' : 's'}${data.search === '' ? '' : html` matching “${data.search}”`}
       </p>
       <div class="scroll">
-        <table>
+        <table class="list">
           <thead>
             <tr>
               <th>E-mail</th>
@@ -508,13 +521,24 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
         ${postForm(page, `${path}/reset`, html`<button type="submit" class="secondary">Send password reset e-mail</button>`)}
       </div>
       <h2>Groups</h2>
-      ${postForm(page, `${path}/groups`, html`${groupBoxes}<button type="submit">Save groups</button>`, { className: 'stack' })}
+      ${
+        data.groups.length === 0
+          ? groupBoxes
+          : postForm(
+              page,
+              `${path}/groups`,
+              html`${groupBoxes}<button type="submit">Save groups</button>`,
+              {
+                className: 'stack',
+              },
+            )
+      }
       <h2>Direct permissions</h2>
       ${postForm(
         page,
         `${path}/permissions`,
         html`<label
-            >Codenames, one per line (<code>app.action</code>)
+            ><span>Codenames, one per line (<code>app.action</code>)</span>
             <textarea name="permissions" spellcheck="false">
 ${data.directPermissions.join('\n')}</textarea>
           </label>
@@ -549,13 +573,13 @@ export function sessionsPage(
   const rows = sessions.map(
     (s) =>
       html`<tr>
-        <td><code>${s.id.slice(0, 8)}</code></td>
-        <td class="wrap">${s.meta.userAgent ?? '—'}</td>
-        <td>${s.meta.ip ?? '—'}</td>
-        <td>${formatTime(s.createdAt)}</td>
-        <td>${formatAge(s.lastSeenAt, now)} ago</td>
-        <td>${formatTime(s.expiresAt)}</td>
-        <td>
+        <td data-label="Id"><code>${s.id.slice(0, 8)}</code></td>
+        <td data-label="Device" class="wrap">${s.meta.userAgent ?? '—'}</td>
+        <td data-label="IP">${s.meta.ip ?? '—'}</td>
+        <td data-label="Started">${formatTime(s.createdAt)}</td>
+        <td data-label="Last seen">${formatAge(s.lastSeenAt, now)} ago</td>
+        <td data-label="Expires">${formatTime(s.expiresAt)}</td>
+        <td data-label="">
           ${postForm(page, `${path}/${encodeURIComponent(s.id)}/revoke`, html`<button type="submit" class="danger">Revoke</button>`)}
         </td>
       </tr>`,
@@ -567,7 +591,7 @@ export function sessionsPage(
         Sessions of <a href="${page.base}/users/${encodeURIComponent(user.id)}">${user.email}</a>
       </h1>
       <div class="scroll">
-        <table>
+        <table class="list">
           <thead>
             <tr>
               <th>Id</th>
@@ -628,9 +652,9 @@ ${group.permissions.join('\n')}</textarea></label
   const permissions = data.permissions.map(
     (p) =>
       html`<tr>
-        <td><code>${p.codename}</code></td>
-        <td>${p.description}</td>
-        <td>
+        <td data-label="Codename"><code>${p.codename}</code></td>
+        <td data-label="Description">${p.description}</td>
+        <td data-label="">
           ${postForm(page, '/permissions/delete', html`<input type="hidden" name="codename" value="${p.codename}" /><button type="submit" class="secondary">Delete</button>`)}
         </td>
       </tr>`,
@@ -646,7 +670,7 @@ ${group.permissions.join('\n')}</textarea></label
       ${postForm(page, '/groups', html`<label>Name <input type="text" name="name" required maxlength="150" /></label><button type="submit">Create group</button>`, { className: 'stack' })}
       <h2>Permissions</h2>
       <div class="scroll">
-        <table>
+        <table class="list">
           <thead>
             <tr>
               <th>Codename</th>
@@ -670,7 +694,7 @@ ${group.permissions.join('\n')}</textarea></label
         page,
         '/permissions',
         html`<label
-            >Codename (<code>app.action</code>)
+            ><span>Codename (<code>app.action</code>)</span>
             <input type="text" name="codename" required spellcheck="false"
           /></label>
           <label>Description <input type="text" name="description" maxlength="200" /></label
@@ -690,22 +714,24 @@ function auditTable(
   const rows = events.map(
     (event) =>
       html`<tr>
-        <td title="${formatTime(event.at)}">
+        <td data-label="When" title="${formatTime(event.at)}">
           ${formatTime(event.at)}<br /><span class="muted">${formatAge(event.at, now)} ago</span>
         </td>
-        <td>${event.type}</td>
-        <td>${yesNo(event.outcome === 'success', event.outcome, event.outcome)}</td>
-        <td class="wrap">
+        <td data-label="Event">${event.type}</td>
+        <td data-label="Outcome">
+          ${yesNo(event.outcome === 'success', event.outcome, event.outcome)}
+        </td>
+        <td data-label="User" class="wrap">
           ${event.userId === null ? '—' : html`<a href="${page.base}/users/${encodeURIComponent(event.userId)}">${emails.get(event.userId) ?? event.userId}</a>`}
         </td>
-        <td>${event.ip ?? '—'}</td>
-        <td class="wrap">
+        <td data-label="IP">${event.ip ?? '—'}</td>
+        <td data-label="Detail" class="wrap">
           <code>${Object.keys(event.detail).length === 0 ? '' : JSON.stringify(event.detail)}</code>
         </td>
       </tr>`,
   )
   return html`<div class="scroll">
-    <table>
+    <table class="list">
       <thead>
         <tr>
           <th>When</th>
@@ -775,14 +801,14 @@ export function keysPage(
   const rows = keys.map(
     (key) =>
       html`<tr>
-        <td><code>${key.kid}</code></td>
-        <td>${key.alg}</td>
-        <td>
+        <td data-label="Key id"><code>${key.kid}</code></td>
+        <td data-label="Algorithm">${key.alg}</td>
+        <td data-label="Status">
           ${key.status === 'current' ? html`<span class="badge on">current</span>` : html`<span class="badge">${key.status}</span>`}
         </td>
-        <td>${formatAge(key.createdAt, now)}</td>
-        <td>${formatTime(key.activatedAt)}</td>
-        <td>${formatTime(key.retiredAt)}</td>
+        <td data-label="Age">${formatAge(key.createdAt, now)}</td>
+        <td data-label="Signing since">${formatTime(key.activatedAt)}</td>
+        <td data-label="Retired">${formatTime(key.retiredAt)}</td>
       </tr>`,
   )
   return layout(
@@ -794,7 +820,7 @@ export function keysPage(
         not sign yet; <em>previous</em> keys verify until their tokens have expired.
       </p>
       <div class="scroll">
-        <table>
+        <table class="list">
           <thead>
             <tr>
               <th>Key id</th>
