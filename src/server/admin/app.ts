@@ -92,7 +92,7 @@ const LOGIN_COOKIE = 'tessera_admin_login'
 const PAGE_SIZE = 25
 const MAX_BODY = 64 * 1024
 const MAX_PASSWORD_INPUT = 4096
-const AUDIT_TYPES: readonly AuditEventType[] = [
+const AUDIT_TYPES = [
   'signup',
   'login',
   'logout',
@@ -106,7 +106,13 @@ const AUDIT_TYPES: readonly AuditEventType[] = [
   'user_enabled',
   'user_deleted',
   'permission_changed',
-]
+  'token_reused',
+] as const satisfies readonly AuditEventType[]
+// Fails to compile when an event type is added to the audit log but not to the filter above.
+const AUDIT_TYPES_COMPLETE: Exclude<AuditEventType, (typeof AUDIT_TYPES)[number]> extends never
+  ? true
+  : false = true
+void AUDIT_TYPES_COMPLETE
 const USER_ID = /^[A-Za-z0-9_-]{1,64}$/
 const SESSION_ID = /^[A-Za-z0-9_-]{22}$/
 
