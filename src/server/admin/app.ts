@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { HttpBindings } from '@hono/node-server'
-import { Hono, type Context } from 'hono'
+import { Hono, type Context, type Env } from 'hono'
 import { isPermissionCodename, type User } from '../../auth/accounts.js'
 import type { AuditEventType } from '../../auth/audit.js'
 import type { TesseraDB } from '../../auth/db/database.js'
@@ -75,7 +75,8 @@ export interface AdminDeps {
   now?: () => number
 }
 
-interface AdminEnv {
+/** The Hono environment of the admin sub-app. */
+export interface AdminEnv {
   Bindings: Partial<HttpBindings>
   Variables: {
     nonce: string
@@ -1144,4 +1145,23 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   })
 
   return app
+}
+
+/**
+ * Mounts the panel on the server app at `basePath` (default `/admin`), and redirects
+ * `/admin/` to `/admin` (a mounted sub-app's root matches only the path without the slash).
+ *
+ * @example
+ * ```ts
+ * mountAdminApp(app, createAdminApp(deps))
+ * ```
+ */
+export function mountAdminApp<E extends Env>(
+  app: Hono<E>,
+  admin: Hono<AdminEnv>,
+  options: { basePath?: string } = {},
+): void {
+  const base = (options.basePath ?? '/admin').replace(/\/+$/, '')
+  app.get(`${base}/`, (c) => c.redirect(base, 308))
+  app.route(base, admin)
 }

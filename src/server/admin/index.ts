@@ -2,7 +2,13 @@
  * The admin panel of the tessera server: a Hono sub-app mounted at `/admin`, its session manager
  * and the first-start setup link. See docs/admin.md.
  */
-export { ADMIN_PERMISSION, createAdminApp, type AdminDeps } from './app.js'
+export {
+  ADMIN_PERMISSION,
+  createAdminApp,
+  mountAdminApp,
+  type AdminDeps,
+  type AdminEnv,
+} from './app.js'
 export {
   ADMIN_ABSOLUTE_TIMEOUT,
   ADMIN_IDLE_TIMEOUT,

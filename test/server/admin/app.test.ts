@@ -22,6 +22,13 @@ describe('admin panel: access control', () => {
     expect(post.headers.get('location')).toBe('/admin/login')
   })
 
+  it('redirects /admin/ to /admin', async () => {
+    const f = await buildAdmin()
+    const res = await new Client(f.app).get('/admin/')
+    expect(res.status).toBe(308)
+    expect(res.headers.get('location')).toBe('/admin')
+  })
+
   it('signs an administrator in with a fresh admin session cookie and shows the dashboard', async () => {
     const f = await buildAdmin()
     const client = new Client(f.app)

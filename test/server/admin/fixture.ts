@@ -23,6 +23,7 @@ import { createApp, type TesseraApp } from '../../../src/server/app.js'
 import {
   createAdminApp,
   createAdminSessionManager,
+  mountAdminApp,
   type AdminDeps,
 } from '../../../src/server/admin/index.js'
 import { createLogger } from '../../../src/server/logger.js'
@@ -103,7 +104,7 @@ export async function buildAdmin(
     config: { https: publicUrl.startsWith('https:') },
     logger: createLogger('silent'),
     metrics: createMetrics({ processMetrics: false }),
-    routes: [(server) => server.route('/admin', admin)],
+    routes: [(server) => mountAdminApp(server, admin)],
   })
   const fixture: AdminFixture = {
     app,
