@@ -61,6 +61,21 @@ describe('admin panel: access control', () => {
     expect(await (await client.get('/admin')).text()).toContain('id="count-failed">2<')
   })
 
+  it('throttles sign-in with the login limiter: locked after the free failures, even with the right password', async () => {
+    const f = await buildAdmin()
+    const client = new Client(f.app)
+    for (let i = 0; i < 5; i++) {
+      expect((await client.signIn(ADMIN_EMAIL, 'a wrong password here')).status).toBe(401)
+    }
+    const locked = await client.signIn()
+    expect(locked.status).toBe(429)
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(await locked.text()).toContain('Too many attempts')
+    expect(client.cookies.has('tessera_admin')).toBe(false)
+    const events = await f.auth.audit.list({ type: 'rate_limited' })
+    expect(events[0]?.detail.action).toBe('admin_login')
+  })
+
   it('answers 403 to a user who is not an administrator, and admits admin.access', async () => {
     const f = await buildAdmin()
     const userId = await f.createUser('plain@example.com', { password: 'plain user password' })
