@@ -21,8 +21,10 @@ export interface CliIO {
   stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown }
   /** Writes one line to stdout. */
   out: (line: string) => void
-  /** Writes one line to stderr (prompts, notices, errors). */
+  /** Writes one line to stderr (notices, errors). */
   err: (line: string) => void
+  /** Writes a prompt (no newline) where the person typing sees it: stderr. */
+  prompt: (text: string) => void
 }
 
 /** The server's configuration, stores and services, opened the way the server opens them. */

@@ -54,6 +54,7 @@ export async function main(argv: readonly string[], io: Partial<CliIO> = {}): Pr
     stdin: io.stdin ?? process.stdin,
     out: io.out ?? ((line) => void process.stdout.write(`${line}\n`)),
     err: io.err ?? ((line) => void process.stderr.write(`${line}\n`)),
+    prompt: io.prompt ?? ((text) => void process.stderr.write(text)),
   }
   const [name, ...args] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

@@ -14,7 +14,7 @@ const MAX_LINE = 4096
  * @throws TesseraError `invalid_argument` for no input, a mismatch or a policy failure
  */
 export async function readNewPassword(
-  io: Pick<CliIO, 'stdin' | 'err'>,
+  io: Pick<CliIO, 'stdin' | 'prompt'>,
   options: { fromStdin: boolean; policy: PasswordPolicyOptions },
 ): Promise<string> {
   let password: string
@@ -54,16 +54,16 @@ async function readLine(stream: NodeJS.ReadableStream): Promise<string | null> {
 }
 
 /** Prompts on stderr and reads a line from a terminal in raw mode, echoing nothing. */
-function promptHidden(io: Pick<CliIO, 'stdin' | 'err'>, prompt: string): Promise<string> {
+function promptHidden(io: Pick<CliIO, 'stdin' | 'prompt'>, prompt: string): Promise<string> {
   const stdin = io.stdin
-  process.stderr.write(prompt)
+  io.prompt(prompt)
   return new Promise((resolve, reject) => {
     let value = ''
     const done = (error: Error | null): void => {
       stdin.removeListener('data', onData)
       stdin.setRawMode?.(false)
       stdin.pause()
-      process.stderr.write('\n')
+      io.prompt('\n')
       if (error === null) resolve(value)
       else reject(error)
     }

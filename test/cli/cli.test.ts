@@ -1,7 +1,9 @@
 // `tessera migrate | user | sessions | keys` run in-process through `main`, on a real SQLite file
 // in a temp directory, with the environment the server would read.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createKeySet, type KeySet } from '../../src/auth/keys.js'
 import { openCliContext, type CliContext } from '../../src/cli/context.js'
+import { sealValue, unsealValue } from '../../src/core/sealing.js'
 import { sqliteFixture, type CliFixture } from './cli-harness.js'
 
 const PASSWORD = 'correct horse battery staple'
@@ -376,6 +378,26 @@ describe('tessera keys', () => {
     expect(table.stdout).toContain(next)
     const text = await fx.run(['keys', 'rotate'])
     expect(text.stdout).toMatch(new RegExp(`^rotated: current key is now \\S+ \\(was ${next}\\)`))
+  })
+
+  it('seals keys as the server does (keyring purpose "seal"), so each opens the other\'s keys', async () => {
+    // The server's loadKeys (src/server/services.ts) builds exactly this sealer.
+    const serverKeys = async (context: CliContext): Promise<KeySet> => {
+      const keys = createKeySet({
+        storage: context.backends.keyStorage,
+        sealer: {
+          seal: (plaintext) => sealValue(context.keyring, 'seal', plaintext),
+          unseal: (sealed) => unsealValue(context.keyring, 'seal', sealed)?.value ?? null,
+        },
+      })
+      await keys.load()
+      return keys
+    }
+    const first = await withContext(async (context) => (await serverKeys(context)).signingKey().kid)
+    const rotated = JSON.parse((await fx.run(['keys', 'rotate', '--json'])).stdout) as KeysJson
+    expect(rotated.previous).toBe(first)
+    const after = await withContext(async (context) => (await serverKeys(context)).signingKey().kid)
+    expect(after).toBe(rotated.current)
   })
 
   it('with HS256 lists the secret-derived key and refuses to rotate (exit 1, one line)', async () => {
