@@ -24,7 +24,9 @@ export function parseCommandArgs(
     const result = parseArgs({ args: [...args], options, strict: true, allowPositionals: true })
     parsed = { values: result.values, positionals: result.positionals }
   } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0] : 'bad arguments'
+    // Node's messages go on with advice about `--`; the first sentence is the useful part.
+    const first = error instanceof Error ? (error.message.split(/\.\s|\n/)[0] ?? '') : ''
+    const message = first === '' ? 'bad arguments' : first[0]?.toLowerCase() + first.slice(1)
     throw new UsageError(`${message}; try: tessera ${shape.command} --help`)
   }
   const count = parsed.positionals.length

@@ -20,6 +20,8 @@ const COMMANDS: Record<string, Command> = {
   keys: keysCommand,
 }
 
+const GROUPS: ReadonlySet<string> = new Set(['user', 'sessions', 'keys'])
+
 const HELP = `Usage: tessera <command> [options]
 
 Commands:
@@ -66,21 +68,24 @@ export async function main(argv: readonly string[], io: Partial<CliIO> = {}): Pr
     cli.err(`tessera: unknown command "${name}"; run "tessera --help"`)
     return 2
   }
+  // "tessera user disable: ..." rather than "tessera user: ...", for commands with subcommands.
+  const sub = args[0] ?? ''
+  const label = GROUPS.has(name) && /^[a-z]{1,20}$/.test(sub) ? `${name} ${sub}` : name
   try {
     return await command(args, cli)
   } catch (error) {
     if (error instanceof UsageError) {
-      cli.err(`tessera ${name}: ${error.message}`)
+      cli.err(`tessera ${label}: ${error.message}`)
       return 2
     }
     if (isTesseraError(error)) {
-      cli.err(`tessera ${name}: ${error.message} (${error.code})`)
+      cli.err(`tessera ${label}: ${error.message} (${error.code})`)
       return 1
     }
     // Anything else is still one line (no stack trace, which could carry data); the
     // TESSERA_DEBUG=1 environment variable prints the whole error.
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error)
-    cli.err(`tessera ${name}: unexpected error: ${message}`)
+    cli.err(`tessera ${label}: unexpected error: ${message}`)
     if (cli.env.TESSERA_DEBUG === '1') cli.err(String((error as Error).stack ?? error))
     return 1
   }

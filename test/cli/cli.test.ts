@@ -305,6 +305,27 @@ describe('tessera sessions', () => {
     )
   })
 
+  it('takes a session id that starts with "-" as an id, not an option', async () => {
+    const id = await createUser('dash@example.com')
+    let sessionId = ''
+    await withContext(async (context) => {
+      // About one id in 64 starts with "-"; make sessions until one does.
+      for (let attempt = 0; attempt < 2000 && sessionId === ''; attempt++) {
+        const candidate = await context.sessions.create(id)
+        if (candidate.session.id.startsWith('-')) sessionId = candidate.session.id
+      }
+    })
+    expect(sessionId).toMatch(/^-/)
+    const result = await fx.run(['sessions', 'revoke', sessionId])
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    const paired = await fx.run(['sessions', 'revoke', 'dash@example.com', sessionId])
+    expect(paired.code).toBe(1)
+    expect(paired.stderr).toMatch(/has no session/)
+    const option = await fx.run(['sessions', 'revoke', '--all'])
+    expect(option.code).toBe(2)
+  })
+
   it('revokes one session by public id, one by user + id, and all of a user', async () => {
     const id = await createUser('hal@example.com')
     const other = await createUser('ivy@example.com')

@@ -90,15 +90,21 @@ async function listSessions(args: readonly string[], io: CliIO): Promise<number>
 }
 
 async function revokeSessions(args: readonly string[], io: CliIO): Promise<number> {
-  const { positionals } = parseCommandArgs(
-    args,
-    {},
-    {
-      command: 'sessions revoke',
-      min: 1,
-      max: 2,
-    },
-  )
+  // Not util.parseArgs: a session id may start with "-" (base64url), and must not be read as an
+  // option. Anything else starting with "-" is an unknown option.
+  const positionals: string[] = []
+  for (const arg of args) {
+    if (arg === '--') continue
+    if (arg.startsWith('-') && !isSessionId(arg)) {
+      throw new UsageError(`unknown option ${oneLine(arg)}; try: tessera sessions --help`)
+    }
+    positionals.push(arg)
+  }
+  if (positionals.length < 1 || positionals.length > 2) {
+    throw new UsageError(
+      'expected <user>, <session-id> or <user> <session-id>; try: tessera sessions --help',
+    )
+  }
   const [first = '', second] = positionals
   if (second !== undefined && !isSessionId(second)) {
     throw new UsageError(
