@@ -11,7 +11,7 @@ Subcommands:
       how long ago each was created, activated and retired. Never any key material.
   rotate [--json]
       promote the next key to current, make a new next key, and delete previous keys whose
-      tokens have all expired. Running servers pick the change up within a minute.
+      tokens have all expired. Running servers pick the change up within about a minute.
 
 The algorithm is TESSERA_JWT_ALG. HS256 keys come from TESSERA_SECRET: rotate the secret
 instead (keep the old one in TESSERA_SECRET_FALLBACKS).`
