@@ -96,6 +96,24 @@ describe('tessera --help and usage errors', () => {
   })
 })
 
+describe('tessera with a backend down', () => {
+  it('exits 1 with one store_unavailable line when Redis or PostgreSQL cannot be reached', async () => {
+    await createUser('down@example.com')
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    fx.env.REDIS_URL = 'redis://127.0.0.1:1'
+    const redis = await fx.run(['sessions', 'list', 'down@example.com'])
+    expect(redis.code).toBe(1)
+    expectOneLineError(redis)
+    expect(redis.stderr).toMatch(/^tessera sessions list: .*\(store_unavailable\)$/m)
+    delete fx.env.REDIS_URL
+    fx.env.DATABASE_URL = 'postgres://postgres@127.0.0.1:1/none'
+    const postgres = await fx.run(['user', 'list'])
+    expect(postgres.code).toBe(1)
+    expectOneLineError(postgres)
+    expect(postgres.stderr).toMatch(/PostgreSQL cannot be reached \(store_unavailable\)/)
+  }, 20_000)
+})
+
 describe('tessera migrate', () => {
   it('prints the migrations it applied, then that nothing is pending', async () => {
     const first = await fx.run(['migrate'])
