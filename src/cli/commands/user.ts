@@ -1,162 +1,197 @@
-import { randomBytes } from 'node:crypto'
+import type { User } from '../../auth/accounts.js'
 import { parseEmail } from '../../auth/email.js'
-import { checkPasswordPolicy } from '../../auth/password-policy.js'
-import { openCLIContext } from './context.js'
+import { TesseraError } from '../../core/errors.js'
+import { iso, parseCommandArgs, table, wantsHelp } from '../args.js'
+import { findUser, oneLine, withCliContext, type CliContext, type CliIO } from '../context.js'
+import { readNewPassword } from '../password-input.js'
 import { UsageError } from './secret.js'
 
 const HELP = `Usage: tessera user <subcommand> [options]
 
-  create <email> [--admin] [--json]   create an account; the password is read from stdin
-                                      (one line) when stdin is not a terminal, otherwise a
-                                      random one is generated and printed once
-  list [--search TEXT] [--json]       list accounts
-  disable <email>                     disable an account and end its sessions
+Subcommands:
+  create <email> [--admin] [--password-stdin] [--json]
+      create an account; the password is read as for passwd. --admin makes it an admin.
+  list [--search TEXT] [--json]
+      list accounts (by e-mail), optionally only those whose e-mail contains TEXT
+  disable <email|id>
+      mark the account inactive and end all its sessions and refresh tokens
+  passwd <email|id> [--password-stdin]
+      set a new password and end all the account's sessions and refresh tokens
 
-Uses the server's configuration (DATABASE_URL, ...; see docs/configuration.md).`
+Passwords: on a terminal you are asked twice (nothing echoed); otherwise, or with
+--password-stdin, one line is read from stdin. The server's password policy applies
+(TESSERA_PASSWORD_MIN_LENGTH, TESSERA_PASSWORD_MAX_LENGTH, common passwords refused).
+A user is named by e-mail (anything with "@") or by id.`
 
-async function readStdinLine(): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-  return (Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '').trimEnd()
-}
+const SUBCOMMANDS = ['create', 'list', 'disable', 'passwd'] as const
+type Subcommand = (typeof SUBCOMMANDS)[number]
 
-/** `tessera user create|list|disable`. */
-export async function userCommand(
-  args: readonly string[],
-  out: (line: string) => void,
-): Promise<number> {
+/** What the CLI records as the actor of its changes in the audit log. */
+const CLI_CONTEXT = { userAgent: 'tessera-cli' }
+
+/** `tessera user create|list|disable|passwd`. */
+export async function userCommand(args: readonly string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args
-  if (sub === undefined || sub === '--help' || sub === '-h' || rest.includes('--help')) {
-    out(HELP)
+  if (sub === undefined || sub === '--help' || sub === '-h' || wantsHelp(rest)) {
+    io.out(HELP)
     return sub === undefined ? 2 : 0
   }
-  const json = rest.includes('--json')
-  const positional = rest.filter((arg) => !arg.startsWith('--'))
-  switch (sub) {
-    case 'create': {
-      const unknown = rest.filter(
-        (arg) => arg.startsWith('--') && !['--admin', '--json'].includes(arg),
-      )
-      if (unknown.length > 0) throw new UsageError(`unknown option ${unknown[0]}`)
-      const email = parseEmail(positional[0])
-      if (email === null)
-        throw new UsageError('give an e-mail address: tessera user create <email>')
-      let password: string
-      let generated = false
-      if (process.stdin.isTTY) {
-        password = randomBytes(18).toString('base64url')
-        generated = true
-      } else {
-        password = await readStdinLine()
-      }
-      const context = await openCLIContext()
-      try {
-        const policy = checkPasswordPolicy(password, {
-          minLength: context.config.passwordMinLength,
-          maxLength: context.config.passwordMaxLength,
-        })
-        if (!policy.ok) throw new UsageError(`password refused: ${policy.message}`)
-        if ((await context.accounts.findUserByEmail(email)) !== null) {
-          throw new UsageError(`an account with the e-mail ${email} exists already`)
-        }
-        const user = await context.accounts.createUser({
-          email,
-          passwordHash: await context.passwords.hash(password),
-          isAdmin: rest.includes('--admin'),
-        })
-        if (json) {
-          out(
-            JSON.stringify({
-              id: user.id,
-              email: user.email,
-              isAdmin: user.isAdmin,
-              ...(generated ? { password } : {}),
-            }),
-          )
-        } else {
-          out(`created ${user.isAdmin ? 'admin ' : ''}${user.email} (${user.id})`)
-          if (generated) out(`password: ${password}   (shown once; change it after signing in)`)
-        }
-        return 0
-      } finally {
-        await context.close()
-      }
-    }
-    case 'list': {
-      const index = rest.indexOf('--search')
-      const search = index === -1 ? undefined : rest[index + 1]
-      const context = await openCLIContext()
-      try {
-        const { users, total } = await context.accounts.listUsers({
-          limit: 500,
-          ...(search === undefined ? {} : { search }),
-        })
-        if (json) {
-          out(
-            JSON.stringify({
-              total,
-              users: users.map((user) => ({
-                id: user.id,
-                email: user.email,
-                isAdmin: user.isAdmin,
-                isActive: user.isActive,
-                createdAt: new Date(user.createdAt).toISOString(),
-              })),
-            }),
-          )
-        } else {
-          for (const user of users) {
-            const flags = [user.isAdmin ? 'admin' : '', user.isActive ? '' : 'disabled']
-              .filter(Boolean)
-              .join(',')
-            out(`${user.id}  ${user.email}${flags === '' ? '' : `  [${flags}]`}`)
-          }
-          out(`${total} user${total === 1 ? '' : 's'}`)
-        }
-        return 0
-      } finally {
-        await context.close()
-      }
-    }
-    case 'disable': {
-      const email = parseEmail(positional[0])
-      if (email === null)
-        throw new UsageError('give an e-mail address: tessera user disable <email>')
-      const context = await openCLIContext()
-      try {
-        const user = await context.accounts.findUserByEmail(email)
-        if (user === null || !(await context.accounts.disableUser(user.id))) {
-          throw new UsageError(`no account with the e-mail ${email}`)
-        }
-        out(`disabled ${email}; its sessions are ended`)
-        return 0
-      } finally {
-        await context.close()
-      }
-    }
-    default:
-      throw new UsageError(`unknown subcommand "${sub}"; try: tessera user --help`)
+  if (!SUBCOMMANDS.includes(sub as Subcommand)) {
+    throw new UsageError(`unknown subcommand "${sub}"; try: tessera user --help`)
+  }
+  switch (sub as Subcommand) {
+    case 'create':
+      return createUser(rest, io)
+    case 'list':
+      return listUsers(rest, io)
+    case 'disable':
+      return disableUser(rest, io)
+    case 'passwd':
+      return changePassword(rest, io)
   }
 }
 
-/** `tessera migrate`: creates or updates every table the server uses. */
-export async function migrateCommand(
-  args: readonly string[],
-  out: (line: string) => void,
-): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    out(
-      'Usage: tessera migrate\nCreates or updates the tables of DATABASE_URL (the server also does it at start).',
+/** The JSON shape of a user in `--json` output: no password hash, ISO times. */
+export function userJson(user: User): Record<string, string | boolean | null> {
+  return {
+    id: user.id,
+    email: user.email,
+    isAdmin: user.isAdmin,
+    isActive: user.isActive,
+    createdAt: iso(user.createdAt),
+    lastLoginAt: iso(user.lastLoginAt),
+    passwordChangedAt: iso(user.passwordChangedAt),
+  }
+}
+
+async function createUser(args: readonly string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    args,
+    {
+      admin: { type: 'boolean' },
+      'password-stdin': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    { command: 'user create', min: 1, max: 1 },
+  )
+  const email = positionals[0] ?? ''
+  const user = await withCliContext(io, async (context) => {
+    // Ask for the password before hashing or writing anything, and refuse a taken e-mail
+    // before asking (the unique index still decides a race).
+    if (parseEmail(email) === null) {
+      throw new TesseraError(
+        'invalid_argument',
+        `"${oneLine(email)}" is not a valid e-mail address`,
+      )
+    }
+    if ((await context.accounts.findUserByEmail(email)) !== null) {
+      throw new TesseraError('conflict', 'an account with this email already exists')
+    }
+    const password = await readNewPassword(io, {
+      fromStdin: values['password-stdin'] === true,
+      policy: context.passwordPolicy,
+    })
+    const passwordHash = await context.passwords.hash(password)
+    return context.accounts.createUser(
+      { email, passwordHash, isAdmin: values.admin === true },
+      CLI_CONTEXT,
     )
+  })
+  if (values.json === true) io.out(JSON.stringify({ user: userJson(user) }))
+  else io.out(`created ${user.isAdmin ? 'admin ' : ''}user ${user.email} (id ${user.id})`)
+  return 0
+}
+
+async function listUsers(args: readonly string[], io: CliIO): Promise<number> {
+  const { values } = parseCommandArgs(
+    args,
+    { search: { type: 'string' }, json: { type: 'boolean' } },
+    { command: 'user list', min: 0, max: 0 },
+  )
+  const search = typeof values.search === 'string' ? values.search : undefined
+  const users = await withCliContext(io, async (context) => {
+    const all: User[] = []
+    for (;;) {
+      const page = await context.accounts.listUsers({
+        limit: 500,
+        offset: all.length,
+        ...(search === undefined ? {} : { search }),
+      })
+      all.push(...page.users)
+      if (page.users.length === 0 || all.length >= page.total) return all
+    }
+  })
+  if (values.json === true) {
+    io.out(JSON.stringify({ users: users.map(userJson), total: users.length }))
     return 0
   }
-  if (args.length > 0)
-    throw new UsageError(`unknown option ${args[0]}; try: tessera migrate --help`)
-  const context = await openCLIContext()
-  try {
-    out(`database is up to date (${context.backends.describe})`)
+  if (users.length === 0) {
+    io.out(search === undefined ? 'no users' : 'no matching users')
     return 0
-  } finally {
-    await context.close()
   }
+  const rows = users.map((user) => [
+    user.id,
+    user.email,
+    user.isAdmin ? 'yes' : 'no',
+    user.isActive ? 'yes' : 'no',
+    iso(user.createdAt) ?? '-',
+    iso(user.lastLoginAt) ?? '-',
+  ])
+  for (const line of table(['ID', 'EMAIL', 'ADMIN', 'ACTIVE', 'CREATED', 'LAST LOGIN'], rows)) {
+    io.out(line)
+  }
+  return 0
+}
+
+async function disableUser(args: readonly string[], io: CliIO): Promise<number> {
+  const { positionals } = parseCommandArgs(args, {}, { command: 'user disable', min: 1, max: 1 })
+  const result = await withCliContext(io, async (context) => {
+    const user = await findUser(context.accounts, positionals[0] ?? '')
+    const before = (await context.sessions.list(user.id)).length
+    // disableUser revokes the sessions itself (accounts.ts); refresh tokens are ended here.
+    await context.accounts.disableUser(user.id, CLI_CONTEXT)
+    const refresh = await endRefreshTokens(context, user.id)
+    return { user, sessions: before, refresh }
+  })
+  io.out(
+    `disabled ${result.user.email}; ended ${result.sessions} session(s) and ${result.refresh} refresh token family(ies)`,
+  )
+  return 0
+}
+
+async function changePassword(args: readonly string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    args,
+    { 'password-stdin': { type: 'boolean' } },
+    { command: 'user passwd', min: 1, max: 1 },
+  )
+  const result = await withCliContext(io, async (context) => {
+    const user = await findUser(context.accounts, positionals[0] ?? '')
+    const password = await readNewPassword(io, {
+      fromStdin: values['password-stdin'] === true,
+      policy: context.passwordPolicy,
+    })
+    const hash = await context.passwords.hash(password)
+    await context.accounts.setPasswordHash(user.id, hash)
+    // SECURITY: a password set by an operator ends every session and refresh token of the
+    // account (whoever held them may be why the password is being reset).
+    const sessions = await context.sessions.revokeAll(user.id)
+    const refresh = await endRefreshTokens(context, user.id)
+    await context.audit.record({
+      type: 'password_changed',
+      outcome: 'success',
+      userId: user.id,
+      userAgent: CLI_CONTEXT.userAgent,
+      detail: { via: 'cli' },
+    })
+    return { user, sessions, refresh }
+  })
+  io.out(
+    `password of ${result.user.email} changed; ended ${result.sessions} session(s) and ${result.refresh} refresh token family(ies)`,
+  )
+  return 0
+}
+
+function endRefreshTokens(context: CliContext, userId: string): Promise<number> {
+  return context.backends.refreshStore.deleteByUser(userId)
 }
