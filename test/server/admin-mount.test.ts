@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { createAccounts, type Accounts } from '../../src/auth/accounts.js'
+import { createDatabase } from '../../src/auth/db/database.js'
 import { loadConfig } from '../../src/server/config.js'
 import { createMetrics } from '../../src/server/metrics.js'
 import { buildServices } from '../../src/server/services.js'
@@ -49,6 +51,14 @@ async function expectDashboard(client: Client): Promise<void> {
 function loggedSetupUrl(server: TestServer): string | undefined {
   const line = server.log.lines().find((entry) => typeof entry.setupUrl === 'string')
   return line?.setupUrl as string | undefined
+}
+
+/** The accounts of the server's SQLite file, opened beside the running server. */
+async function openAccounts(cwd: string): Promise<Accounts & { close(): Promise<void> }> {
+  const db = await createDatabase({ dialect: 'sqlite', filename: join(cwd, 'data', 'tessera.db') })
+  // Sessions are not ended here, so only the per-request user read can refuse a disabled user.
+  const sessions = { revokeAll: (): Promise<number> => Promise.resolve(0) }
+  return Object.assign(createAccounts(db, { sessions }), { close: () => db.destroy() })
 }
 
 describe('admin panel in the server', { timeout: 60_000 }, () => {
@@ -113,6 +123,34 @@ describe('admin panel in the server', { timeout: 60_000 }, () => {
         )
         expect(browser.cookies.has('tessera_admin')).toBe(true)
         await expectDashboard(browser)
+
+        // SECURITY: GET /auth/session reads the user afresh on every request: a permission
+        // revoked or an account disabled in the panel's database counts at the next request.
+        const member = new Client(server, Client.sameOrigin(server))
+        const signup = await member.request('POST', '/auth/signup', {
+          json: { email: 'member@example.com', password: PASSWORD },
+        })
+        expect(signup.status).toBe(201)
+        const memberId = ((await signup.json()) as { user: { id: string } }).user.id
+        const admin = await openAccounts(cwd)
+        try {
+          await admin.grantPermission(memberId, 'posts.edit')
+          const granted = await member.request('GET', '/auth/session')
+          expect(
+            ((await granted.json()) as { user: { permissions: string[] } }).user.permissions,
+          ).toEqual(['posts.edit'])
+          await admin.revokePermission(memberId, 'posts.edit')
+          const revoked = await member.request('GET', '/auth/session')
+          expect(
+            ((await revoked.json()) as { user: { permissions: string[] } }).user.permissions,
+          ).toEqual([])
+          await admin.disableUser(memberId)
+          const disabled = await member.request('GET', '/auth/session')
+          expect(disabled.status).toBe(401)
+          await disabled.body?.cancel()
+        } finally {
+          await admin.close()
+        }
 
         // The panel's cookie is not an application session.
         const api = await browser.request('GET', '/auth/session')
