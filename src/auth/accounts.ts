@@ -1,4 +1,4 @@
-import { sql, type Selectable } from 'kysely'
+import { sql, type CompiledQuery, type Selectable } from 'kysely'
 import { TesseraError } from '../core/errors.js'
 import type { AuditLog, RequestContext } from './audit.js'
 import { isUniqueViolation, type TesseraDB } from './db/database.js'
@@ -196,6 +196,23 @@ function toUser(row: Selectable<UsersTable>): User {
   }
 }
 
+/** A row of the one query behind `getUserWithPermissions` (`k`: 0 user, 1 group, 2 permission). */
+interface UserWithPermissionsRow {
+  k: number | string
+  /** The user id (k = 0), a group name (1) or a permission codename (2). */
+  name: string
+  email: string | null
+  is_admin: Selectable<UsersTable>['is_admin'] | null
+  is_active: Selectable<UsersTable>['is_active'] | null
+  created_at: Selectable<UsersTable>['created_at'] | null
+  last_login_at: Selectable<UsersTable>['last_login_at']
+  password_changed_at: Selectable<UsersTable>['password_changed_at']
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
 const USER_COLUMNS = [
   'id',
   'email',
@@ -225,6 +242,8 @@ function escapeLike(value: string): string {
 export function createAccounts(db: TesseraDB, options: AccountsOptions): Accounts {
   const now = options.now ?? Date.now
   const { sessions, audit } = options
+
+  let userWithPermissionsQuery: CompiledQuery<UserWithPermissionsRow> | undefined
 
   async function permissionChanged(
     detail: Record<string, string | boolean>,
@@ -678,13 +697,53 @@ export function createAccounts(db: TesseraDB, options: AccountsOptions): Account
     },
 
     async getUserWithPermissions(userId: string): Promise<UserWithPermissions | null> {
-      const user = await accounts.findUserById(userId)
+      // The hot path of every authenticated request: one statement, compiled once, for the
+      // user, their groups and their permissions (direct and through groups). Nothing is cached
+      // across requests, so a disable, demotion or revoked permission counts at the next one.
+      userWithPermissionsQuery ??= sql<UserWithPermissionsRow>`
+        select 0 as k, id as name, email, is_admin, is_active, created_at, last_login_at,
+          password_changed_at
+        from users where id = ${''}
+        union all
+        select 1, g.name, null, null, null, null, null, null
+        from groups g inner join user_groups ug on ug.group_id = g.id where ug.user_id = ${''}
+        union all
+        select 2, codename, null, null, null, null, null, null
+        from user_permissions where user_id = ${''}
+        union all
+        select 2, gp.codename, null, null, null, null, null, null
+        from group_permissions gp inner join user_groups ug on ug.group_id = gp.group_id
+        where ug.user_id = ${''}`.compile(db)
+      const query = userWithPermissionsQuery
+      const { rows } = await db.executeQuery<UserWithPermissionsRow>({
+        ...query,
+        parameters: [userId, userId, userId, userId],
+      })
+      let user: User | null = null
+      const groups: string[] = []
+      const permissions = new Set<string>()
+      for (const row of rows) {
+        const kind = Number(row.k)
+        if (kind === 0) {
+          user = toUser({
+            id: row.name,
+            email: row.email ?? '',
+            is_admin: row.is_admin ?? 0,
+            is_active: row.is_active ?? 0,
+            created_at: row.created_at ?? 0,
+            last_login_at: row.last_login_at,
+            password_changed_at: row.password_changed_at,
+            password_hash: null,
+          })
+        } else if (kind === 1) groups.push(row.name)
+        else permissions.add(row.name)
+      }
       if (user === null) return null
-      const [groups, permissions] = await Promise.all([
-        accounts.listUserGroups(userId),
-        accounts.getUserPermissions(userId),
-      ])
-      return { ...user, groups: groups.map((g) => g.name), permissions }
+      return {
+        ...user,
+        groups: groups.sort(compareText),
+        permissions: [...permissions].sort(),
+      }
     },
   }
   return accounts

@@ -21,7 +21,12 @@ import { openBackends, type Backends } from './backends.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
-import { setupRoutes, startAdminSetup } from './routes/setup.js'
+import {
+  createAdminApp,
+  createAdminSessionManager,
+  createSetupLink,
+  mountAdminApp,
+} from './admin/index.js'
 
 /** What the server runs on: the API routes, what `/readyz` checks, and how to close it all. */
 export interface ServerServices {
@@ -68,12 +73,13 @@ export async function buildServices(
       maxLength: config.passwordMaxLength,
     }
     const mailer = createMailer(config, logger)
+    const limiter = createLoginLimiter({ store: backends.rateLimitStore })
     const auth = createAuthService(backends.db, {
       sessions,
       mailer,
       passwords,
       publicUrl: config.publicUrl,
-      limiter: createLoginLimiter({ store: backends.rateLimitStore }),
+      limiter,
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
@@ -107,8 +113,42 @@ export async function buildServices(
     const tokens: TokenServices = { access, refresh, keys }
     if (backends.countSessions !== undefined) metrics.setActiveSessions(backends.countSessions)
 
-    const setup = await startAdminSetup(backends.db, { publicUrl: config.publicUrl, logger })
+    // The admin panel at /admin, with its own shorter sessions in the same store.
+    const adminSessions = createAdminSessionManager(backends.sessionStore, keyring, {
+      secure: config.https,
+    })
+    const admin = createAdminApp({
+      db: backends.db,
+      auth,
+      adminSessions,
+      appSessions: sessions,
+      keys,
+      keyring,
+      passwords,
+      // SECURITY: the same login limiter as the API, so the panel is no side door for guessing.
+      limiter,
+      publicUrl: config.publicUrl,
+      trustedOrigins: config.trustedOrigins,
+      trustedProxies: config.trustedProxies,
+      countSessions: backends.countSessions,
+      onError: (error) => logger.error({ err: error }, 'admin panel error'),
+    })
+    // The one first-admin mechanism (docs/decisions.md): a one-time link to /admin/setup.
+    const setupUrl = await createSetupLink({
+      db: backends.db,
+      adminSessions,
+      publicUrl: config.publicUrl,
+    })
+    if (setupUrl !== null) {
+      // The one deliberate credential in the log (API.md): it can only create the first admin,
+      // works once, and expires (30 minutes unused, 12 hours at most).
+      logger.warn(
+        { setupUrl },
+        `no admin account yet: open ${setupUrl} to create one (one-time link), or run \`tessera user create --admin\``,
+      )
+    }
     const routes = [
+      (app: TesseraApp): void => mountAdminApp(app, admin),
       authRoutes({
         auth,
         sessions,
@@ -118,7 +158,6 @@ export async function buildServices(
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
       }),
-      setupRoutes({ setup, db: backends.db, auth, passwords, logger, passwordPolicy }),
     ]
     logger.info(
       { storage: backends.describe, jwtAlg: keys.algorithm, publicUrl: config.publicUrl },

@@ -126,6 +126,48 @@ describeEachDatabase('accounts', (open) => {
     await accounts.createUser({ email: 'E@x.io' })
   })
 
+  it('getUserWithPermissions reads flags, groups and grants afresh on every call', async () => {
+    // SECURITY: the per-request user read is one precompiled statement with no cache across
+    // calls: a disable, a demotion or a revoked permission must show at the very next call.
+    const { accounts } = setup(await open())
+    const user = await accounts.createUser({ email: 'fresh@x.io' })
+    const other = await accounts.createUser({ email: 'other@x.io' })
+    const zeta = await accounts.createGroup('zeta')
+    const alpha = await accounts.createGroup('alpha')
+    await accounts.grantGroupPermission(zeta.id, 'posts.edit')
+    await accounts.grantGroupPermission(alpha.id, 'posts.edit')
+    await accounts.grantPermission(user.id, 'posts.edit')
+    await accounts.grantPermission(other.id, 'other.only')
+    await accounts.addUserToGroup(user.id, zeta.id)
+    await accounts.addUserToGroup(user.id, alpha.id)
+    await accounts.setAdmin(user.id, { isAdmin: true })
+
+    const first = await accounts.getUserWithPermissions(user.id)
+    expect(first).toMatchObject({ id: user.id, email: 'fresh@x.io', isAdmin: true, isActive: true })
+    expect(first?.createdAt).toBe(user.createdAt)
+    expect(first?.groups).toEqual(['alpha', 'zeta'])
+    expect(first?.permissions).toEqual(['posts.edit'])
+
+    await accounts.disableUser(user.id)
+    await accounts.setAdmin(user.id, { isAdmin: false })
+    await accounts.revokePermission(user.id, 'posts.edit')
+    await accounts.revokeGroupPermission(zeta.id, 'posts.edit')
+    expect(await accounts.getUserWithPermissions(user.id)).toMatchObject({
+      isActive: false,
+      isAdmin: false,
+      permissions: ['posts.edit'], // still through alpha
+    })
+    await accounts.removeUserFromGroup(user.id, alpha.id)
+    const last = await accounts.getUserWithPermissions(user.id)
+    expect(last?.groups).toEqual(['zeta'])
+    expect(last?.permissions).toEqual([])
+    expect((await accounts.getUserWithPermissions(other.id))?.permissions).toEqual(['other.only'])
+
+    await accounts.deleteUser(user.id)
+    expect(await accounts.getUserWithPermissions(user.id)).toBeNull()
+    expect(await accounts.getUserWithPermissions('no-such-user')).toBeNull()
+  })
+
   it('grants permissions directly and through groups (Django model)', async () => {
     const { accounts } = setup(await open())
     const user = await accounts.createUser({ email: 'f@x.io' })

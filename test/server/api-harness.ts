@@ -109,7 +109,13 @@ export class Client {
   async request(
     method: string,
     path: string,
-    options: { json?: unknown; body?: string; headers?: Record<string, string> } = {},
+    options: {
+      json?: unknown
+      body?: string
+      headers?: Record<string, string>
+      /** `manual` to see a redirect instead of following it. @default 'follow' */
+      redirect?: 'follow' | 'manual' | 'error'
+    } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { ...this.defaults, ...options.headers }
     let body: string | undefined = options.body
@@ -124,6 +130,7 @@ export class Client {
       method,
       headers,
       ...(body === undefined ? {} : { body }),
+      ...(options.redirect === undefined ? {} : { redirect: options.redirect }),
     })
     for (const line of response.headers.getSetCookie()) {
       const [pair = ''] = line.split(';')

@@ -5,6 +5,7 @@ import {
   PostgresDialect,
   SqliteDialect,
   sql,
+  type SqliteDatabase as KyselySqliteDatabase,
   type MigrationResult,
 } from 'kysely'
 import type { Pool } from 'pg'
@@ -63,7 +64,9 @@ export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB>
     database.pragma('foreign_keys = ON')
     database.pragma('busy_timeout = 5000')
     if (isFile) database.pragma('journal_mode = WAL')
-    return new Kysely<TesseraDatabase>({ dialect: new SqliteDialect({ database }) })
+    return new Kysely<TesseraDatabase>({
+      dialect: new SqliteDialect({ database: cachingStatements(database) }),
+    })
   }
   if ('pool' in resolved) {
     return new Kysely<TesseraDatabase>({ dialect: new PostgresDialect({ pool: resolved.pool }) })
@@ -82,6 +85,43 @@ export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB>
     ...(resolved.schema === undefined ? {} : { options: `-c search_path=${resolved.schema}` }),
   })
   return new Kysely<TesseraDatabase>({ dialect: new PostgresDialect({ pool }) })
+}
+
+/** How many distinct SQL texts keep a prepared SQLite statement. */
+const STATEMENT_CACHE_SIZE = 256
+
+/**
+ * Kysely's SQLite driver prepares every query afresh (`db.prepare(sql)` per execution), and
+ * SQLite's prepare (parse + plan) was the largest single cost of `GET /auth/session` in a CPU
+ * profile. This keeps prepared statements by SQL text (bounded; least recently used dropped),
+ * and prepares a fresh one when the cached statement is still iterating (a stream).
+ */
+function cachingStatements(database: SqliteDatabase): KyselySqliteDatabase {
+  const cache = new Map<string, ReturnType<SqliteDatabase['prepare']>>()
+  return {
+    close: () => {
+      cache.clear()
+      database.close()
+    },
+    prepare: (text) => {
+      const cached = cache.get(text)
+      if (cached !== undefined && !cached.busy) {
+        // Re-insert: Map order is the recency order.
+        cache.delete(text)
+        cache.set(text, cached)
+        return cached
+      }
+      const statement = database.prepare(text)
+      if (cached === undefined) {
+        cache.set(text, statement)
+        if (cache.size > STATEMENT_CACHE_SIZE) {
+          const oldest = cache.keys().next().value
+          if (oldest !== undefined) cache.delete(oldest)
+        }
+      }
+      return statement
+    },
+  }
 }
 
 /**

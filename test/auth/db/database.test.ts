@@ -142,3 +142,37 @@ describeEachDatabase('migrations', (open) => {
     ).rejects.toThrow()
   })
 })
+
+describe('SQLite prepared-statement reuse', () => {
+  it('reuses statements yet sees every write, a schema change and more SQL texts than it keeps', async () => {
+    const db = await createDatabase('sqlite::memory:')
+    try {
+      await migrateToLatest(db)
+      const count = async (): Promise<number> =>
+        Number(
+          (
+            await db
+              .selectFrom('groups')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        )
+      expect(await count()).toBe(0)
+      await db.insertInto('groups').values({ id: newId(), name: 'a', created_at: 1 }).execute()
+      expect(await count()).toBe(1) // the same cached statement, fresh data
+      // More distinct SQL texts than the cache keeps (256): the oldest are dropped, all work.
+      for (let i = 0; i < 300; i++) {
+        const row = await db
+          .selectFrom('groups')
+          .select((eb) => eb.val(i).as(`v${i}`))
+          .executeTakeFirstOrThrow()
+        expect(Object.values(row)[0]).toBe(i)
+      }
+      expect(await count()).toBe(1)
+      await db.schema.alterTable('groups').addColumn('note', 'text').execute()
+      expect(await count()).toBe(1) // a cached statement survives a schema change
+    } finally {
+      await db.destroy()
+    }
+  })
+})
