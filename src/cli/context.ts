@@ -1,15 +1,15 @@
 import { pino, type Logger } from 'pino'
 import { createAccounts, type Accounts, type User } from '../auth/accounts.js'
 import { createAuditLog, type AuditLog } from '../auth/audit.js'
-import { createHmacKeySet, createKeySet, type KeySealer, type KeySet } from '../auth/keys.js'
+import type { KeySet } from '../auth/keys.js'
 import type { PasswordPolicyOptions } from '../auth/password-policy.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
 import { TesseraError } from '../core/errors.js'
 import { createKeyring, type Keyring } from '../core/keyring.js'
-import { sealValue, unsealValue } from '../core/sealing.js'
 import { createSessionManager, type SessionManager } from '../core/session-manager.js'
 import { openBackends, type Backends } from '../server/backends.js'
 import { loadConfig, type ServerConfig } from '../server/config.js'
+import { loadKeys } from '../server/services.js'
 
 /** What a CLI command reads and writes; `main` fills it from the process by default. */
 export interface CliIO {
@@ -152,28 +152,4 @@ function cliLogger(err: (line: string) => void, migrations: string[]): Logger {
       },
     },
   )
-}
-
-// SECURITY: must seal exactly as the server does (src/server/services.ts `loadKeys`: the
-// keyring's `seal` purpose), or keys made by `tessera keys rotate` could not be opened by the
-// server, and the server's keys not by the CLI. test/cli/cli.test.ts checks a rotation survives
-// a fresh open with the same secret.
-async function loadKeys(
-  config: ServerConfig,
-  keyring: Keyring,
-  backends: Backends,
-): Promise<KeySet> {
-  if (config.jwtAlg === 'HS256') return createHmacKeySet(keyring)
-  const sealer: KeySealer = {
-    seal: (plaintext) => sealValue(keyring, 'seal', plaintext),
-    unseal: (sealed) => unsealValue(keyring, 'seal', sealed)?.value ?? null,
-  }
-  const keys = createKeySet({
-    storage: backends.keyStorage,
-    sealer,
-    algorithm: config.jwtAlg,
-    retainFor: config.accessTtl + 60,
-  })
-  await keys.load()
-  return keys
 }

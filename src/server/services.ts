@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { createAccessTokens } from '../auth/access-tokens.js'
-import { createHmacKeySet, createKeySet, type KeySealer, type KeySet } from '../auth/keys.js'
+import { createHmacKeySet, createKeyringSealer, createKeySet, type KeySet } from '../auth/keys.js'
 import {
   createConsoleMailer,
   createFileOutboxMailer,
@@ -14,7 +14,6 @@ import { createAuthService, type AuthService } from '../auth/service.js'
 import { parseTrustedProxies } from '../core/client-ip.js'
 import { createTrustedOrigins } from '../core/csrf.js'
 import { createKeyring, type Keyring } from '../core/keyring.js'
-import { sealValue, unsealValue } from '../core/sealing.js'
 import { createSessionManager, type SessionManager } from '../core/session-manager.js'
 import type { ReadinessCheck, TesseraApp } from './app.js'
 import { openBackends, type Backends } from './backends.js'
@@ -201,7 +200,12 @@ function createMailer(config: ServerConfig, logger: Logger): Mailer {
   }
 }
 
-async function loadKeys(
+/**
+ * The signing keys of access tokens, as the server and the CLI both open them: HS256 from the
+ * keyring, else the stored key set. The CLI must open exactly these, or keys rotated by
+ * `tessera keys rotate` could not be read by the server.
+ */
+export async function loadKeys(
   config: ServerConfig,
   keyring: Keyring,
   backends: Backends,
@@ -209,13 +213,9 @@ async function loadKeys(
   if (config.jwtAlg === 'HS256') return createHmacKeySet(keyring)
   // SECURITY: private signing keys are stored sealed with the keyring's `seal` key, so a
   // database dump alone does not let anyone sign tokens.
-  const sealer: KeySealer = {
-    seal: (plaintext) => sealValue(keyring, 'seal', plaintext),
-    unseal: (sealed) => unsealValue(keyring, 'seal', sealed)?.value ?? null,
-  }
   const keys = createKeySet({
     storage: backends.keyStorage,
-    sealer,
+    sealer: createKeyringSealer(keyring),
     algorithm: config.jwtAlg,
     retainFor: config.accessTtl + 60,
   })

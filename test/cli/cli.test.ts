@@ -1,9 +1,9 @@
 // `tessera migrate | user | sessions | keys` run in-process through `main`, on a real SQLite file
 // in a temp directory, with the environment the server would read.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createKeySet, type KeySet } from '../../src/auth/keys.js'
+import type { KeySet } from '../../src/auth/keys.js'
 import { openCliContext, type CliContext } from '../../src/cli/context.js'
-import { sealValue, unsealValue } from '../../src/core/sealing.js'
+import { loadKeys } from '../../src/server/services.js'
 import { sqliteFixture, type CliFixture } from './cli-harness.js'
 
 const PASSWORD = 'correct horse battery staple'
@@ -419,19 +419,9 @@ describe('tessera keys', () => {
     expect(text.stdout).toMatch(new RegExp(`^rotated: current key is now \\S+ \\(was ${next}\\)`))
   })
 
-  it('seals keys as the server does (keyring purpose "seal"), so each opens the other\'s keys', async () => {
-    // The server's loadKeys (src/server/services.ts) builds exactly this sealer.
-    const serverKeys = async (context: CliContext): Promise<KeySet> => {
-      const keys = createKeySet({
-        storage: context.backends.keyStorage,
-        sealer: {
-          seal: (plaintext) => sealValue(context.keyring, 'seal', plaintext),
-          unseal: (sealed) => unsealValue(context.keyring, 'seal', sealed)?.value ?? null,
-        },
-      })
-      await keys.load()
-      return keys
-    }
+  it("opens keys with the server's own loadKeys, so each opens the other's keys", async () => {
+    const serverKeys = (context: CliContext): Promise<KeySet> =>
+      loadKeys(context.config, context.keyring, context.backends)
     const first = await withContext(async (context) => (await serverKeys(context)).signingKey().kid)
     const rotated = JSON.parse((await fx.run(['keys', 'rotate', '--json'])).stdout) as KeysJson
     expect(rotated.previous).toBe(first)

@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import type { AccessTokens } from '../../auth/access-tokens.js'
-import type { UserWithPermissions } from '../../auth/accounts.js'
+import { toPublicUser, type UserWithPermissions } from '../../auth/accounts.js'
 import type { KeySet } from '../../auth/keys.js'
 import type { RefreshTokens, TokenPair } from '../../auth/refresh-tokens.js'
 import type { AuthFailure, AuthService } from '../../auth/service.js'
@@ -44,32 +44,10 @@ export interface AuthRoutesDeps {
   metrics: ServerMetrics
 }
 
-/** The API's `user` object (API.md). */
-export interface PublicUser {
-  id: string
-  email: string
-  isAdmin: boolean
-  createdAt: string
-  groups: string[]
-  permissions: string[]
-}
-
 /** Who made a request: a browser session (cookie) or an access token (bearer). */
 export type Caller =
   | { kind: 'cookie'; user: UserWithPermissions; session: Session }
   | { kind: 'bearer'; user: UserWithPermissions; session: Session }
-
-/** The API shape of a user; never the password hash or internal flags. */
-export function toPublicUser(user: UserWithPermissions): PublicUser {
-  return {
-    id: user.id,
-    email: user.email,
-    isAdmin: user.isAdmin,
-    createdAt: new Date(user.createdAt).toISOString(),
-    groups: [...user.groups],
-    permissions: [...user.permissions],
-  }
-}
 
 const FAILURE_STATUS: Record<string, ErrorStatus> = {
   invalid_request: 400,
