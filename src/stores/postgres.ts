@@ -6,7 +6,7 @@ import { timeoutMs, withDeadline } from './deadline.js'
 import {
   checkIdentifier,
   checkRecord,
-  deathTime,
+  recordColumns,
   rowToRecord,
   type SessionRow,
 } from './record-codec.js'
@@ -175,18 +175,7 @@ export function createPostgresStore(pool: Pool, options: PostgresStoreOptions = 
       if (!storable(record.id) || (record.userId !== null && !storable(record.userId))) {
         throw new TesseraError('invalid_argument', 'PostgreSQL cannot store U+0000 in an id')
       }
-      await query('insert', [
-        record.id,
-        record.userId,
-        record.version,
-        record.createdAt,
-        record.lastSeenAt,
-        record.expiresAt,
-        record.absoluteExpiresAt,
-        JSON.stringify(record.data),
-        JSON.stringify(record.meta),
-        deathTime(record),
-      ])
+      await query('insert', [record.id, ...recordColumns(record)])
     },
 
     async update(record: SessionRecord, expectedVersion: number): Promise<boolean> {
@@ -196,15 +185,7 @@ export function createPostgresStore(pool: Pool, options: PostgresStoreOptions = 
         throw new TesseraError('invalid_argument', 'PostgreSQL cannot store U+0000 in an id')
       }
       const { rowCount } = await query('update', [
-        record.userId,
-        record.version,
-        record.createdAt,
-        record.lastSeenAt,
-        record.expiresAt,
-        record.absoluteExpiresAt,
-        JSON.stringify(record.data),
-        JSON.stringify(record.meta),
-        deathTime(record),
+        ...recordColumns(record),
         record.id,
         expectedVersion,
       ])

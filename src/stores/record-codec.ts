@@ -20,6 +20,26 @@ export function deathTime(record: SessionRecord): number {
 }
 
 /** Turns a row (numbers may arrive as strings from BIGINT columns) back into a record. */
+/**
+ * The stored columns of a record after `id`, in the order both SQL stores declare them:
+ * user, version, four times, data and meta as JSON, and the death time the purge uses.
+ */
+export function recordColumns(
+  record: SessionRecord,
+): [string | null, number, number, number, number, number, string, string, number] {
+  return [
+    record.userId,
+    record.version,
+    record.createdAt,
+    record.lastSeenAt,
+    record.expiresAt,
+    record.absoluteExpiresAt,
+    JSON.stringify(record.data),
+    JSON.stringify(record.meta),
+    deathTime(record),
+  ]
+}
+
 export function rowToRecord(row: SessionRow): SessionRecord {
   return {
     id: row.id,

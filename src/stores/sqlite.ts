@@ -4,7 +4,7 @@ import type { SessionRecord, SessionStore } from '../core/session-store.js'
 import {
   checkIdentifier,
   checkRecord,
-  deathTime,
+  recordColumns,
   rowToRecord,
   type SessionRow,
 } from './record-codec.js'
@@ -111,18 +111,7 @@ export function createSQLiteStore(
     create(record: SessionRecord): Promise<void> {
       return settle(() => {
         checkRecord(record)
-        statements.insert.run(
-          record.id,
-          record.userId,
-          record.version,
-          record.createdAt,
-          record.lastSeenAt,
-          record.expiresAt,
-          record.absoluteExpiresAt,
-          JSON.stringify(record.data),
-          JSON.stringify(record.meta),
-          deathTime(record),
-        )
+        statements.insert.run(record.id, ...recordColumns(record))
       })
     },
 
@@ -131,19 +120,7 @@ export function createSQLiteStore(
         checkRecord(record, expectedVersion)
         // Compare-and-set in one statement: the row changes only if its version is still the
         // one the caller read, and a deleted row stays deleted.
-        const result = statements.update.run(
-          record.userId,
-          record.version,
-          record.createdAt,
-          record.lastSeenAt,
-          record.expiresAt,
-          record.absoluteExpiresAt,
-          JSON.stringify(record.data),
-          JSON.stringify(record.meta),
-          deathTime(record),
-          record.id,
-          expectedVersion,
-        )
+        const result = statements.update.run(...recordColumns(record), record.id, expectedVersion)
         return result.changes === 1
       })
     },
