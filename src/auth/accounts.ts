@@ -1,7 +1,7 @@
 import { sql, type CompiledQuery, type Selectable } from 'kysely'
 import { TesseraError } from '../core/errors.js'
 import type { AuditLog, RequestContext } from './audit.js'
-import { isUniqueViolation, type TesseraDB } from './db/database.js'
+import { directReader, isUniqueViolation, type TesseraDB } from './db/database.js'
 import { newId } from './db/ids.js'
 import { toBool, toMillis, toMillisOrNull, type UsersTable } from './db/schema.js'
 import { normalizeEmail, parseEmail } from './email.js'
@@ -244,6 +244,7 @@ export function createAccounts(db: TesseraDB, options: AccountsOptions): Account
   const { sessions, audit } = options
 
   let userWithPermissionsQuery: CompiledQuery<UserWithPermissionsRow> | undefined
+  const direct = directReader(db)
 
   async function permissionChanged(
     detail: Record<string, string | boolean>,
@@ -715,10 +716,10 @@ export function createAccounts(db: TesseraDB, options: AccountsOptions): Account
         from group_permissions gp inner join user_groups ug on ug.group_id = gp.group_id
         where ug.user_id = ${''}`.compile(db)
       const query = userWithPermissionsQuery
-      const { rows } = await db.executeQuery<UserWithPermissionsRow>({
-        ...query,
-        parameters: [userId, userId, userId, userId],
-      })
+      const parameters = [userId, userId, userId, userId]
+      const rows =
+        (direct?.(query.sql, parameters) as UserWithPermissionsRow[] | undefined) ??
+        (await db.executeQuery<UserWithPermissionsRow>({ ...query, parameters })).rows
       let user: User | null = null
       const groups: string[] = []
       const permissions = new Set<string>()

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { isTesseraError } from '../../../src/core/errors.js'
-import { createDatabase, migrateToLatest, parseDatabaseUrl } from '../../../src/auth/db/database.js'
+import { createAccounts, type UserWithPermissions } from '../../../src/auth/accounts.js'
+import {
+  createDatabase,
+  directReader,
+  migrateToLatest,
+  parseDatabaseUrl,
+} from '../../../src/auth/db/database.js'
 import { newId } from '../../../src/auth/db/ids.js'
 import { toMillis } from '../../../src/auth/db/schema.js'
 import { describeEachDatabase } from '../../helpers/databases.js'
@@ -171,6 +177,45 @@ describe('SQLite prepared-statement reuse', () => {
       expect(await count()).toBe(1)
       await db.schema.alterTable('groups').addColumn('note', 'text').execute()
       expect(await count()).toBe(1) // a cached statement survives a schema change
+    } finally {
+      await db.destroy()
+    }
+  })
+})
+
+describe('SQLite direct reads on the per-request path', () => {
+  it('never see an open transaction’s uncommitted writes', async () => {
+    // SECURITY: getUserWithPermissions reads SQLite directly, past Kysely's connection queue.
+    // On the one shared connection that would expose a transaction's writes before it commits
+    // (a grant that is rolled back, a disable not yet final); the reader must decline then.
+    const db = await createDatabase('sqlite::memory:')
+    try {
+      await migrateToLatest(db)
+      const accounts = createAccounts(db, { sessions: { revokeAll: () => Promise.resolve(0) } })
+      const user = await accounts.createUser({ email: 'tx@x.io' })
+      expect(directReader(db)).toBeDefined()
+      let seen: UserWithPermissions | null | undefined
+      let pending: Promise<unknown> | undefined
+      const rollback = new Error('rollback')
+      await expect(
+        db.transaction().execute(async (trx) => {
+          await trx
+            .updateTable('users')
+            .set({ is_admin: 1, is_active: 0 })
+            .where('id', '=', user.id)
+            .execute()
+          pending = accounts.getUserWithPermissions(user.id).then((found) => (seen = found))
+          await new Promise((resolve) => setTimeout(resolve, 20))
+          // Still waiting for the transaction: not answered from its uncommitted state.
+          expect(seen).toBeUndefined()
+          throw rollback
+        }),
+      ).rejects.toBe(rollback)
+      await pending
+      expect(seen).toMatchObject({ id: user.id, isAdmin: false, isActive: true })
+      // Outside a transaction the direct path answers (and sees committed writes).
+      await accounts.grantPermission(user.id, 'x.y')
+      expect((await accounts.getUserWithPermissions(user.id))?.permissions).toEqual(['x.y'])
     } finally {
       await db.destroy()
     }
