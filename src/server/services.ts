@@ -20,6 +20,7 @@ import { openBackends, type Backends } from './backends.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
+import { resetRoutes } from './routes/reset.js'
 import {
   createAdminApp,
   createAdminSessionManager,
@@ -168,6 +169,14 @@ export async function buildServices(
     }
     const routes = [
       (app: TesseraApp): void => mountAdminApp(app, admin),
+      // The page the reset e-mail links to (/reset). Before the API's routes: it answers its own
+      // cross-site refusals with a page rather than the API's JSON.
+      resetRoutes({
+        auth,
+        trustedOrigins: createTrustedOrigins(config.trustedOrigins),
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        passwordMinLength: config.passwordMinLength,
+      }),
       authRoutes({
         auth,
         sessions,
