@@ -40,6 +40,15 @@ export interface Backends {
   close(): Promise<void>
 }
 
+/** Options of {@link openBackends}. */
+export interface BackendOptions {
+  /**
+   * Clock in epoch milliseconds for the stores (Redis key TTLs, `listByUser` filters, the
+   * session count); give the same one as to the services built on them. @default Date.now
+   */
+  now?: () => number
+}
+
 const SESSIONS_TABLE = 'tessera_sessions'
 const REFRESH_TABLE = 'tessera_refresh_families'
 
@@ -50,7 +59,11 @@ const REFRESH_TABLE = 'tessera_refresh_families'
  *
  * @throws TesseraError `store_unavailable` when the database cannot be opened or migrated
  */
-export async function openBackends(config: ServerConfig, logger: Logger): Promise<Backends> {
+export async function openBackends(
+  config: ServerConfig,
+  logger: Logger,
+  options: BackendOptions = {},
+): Promise<Backends> {
   const closers: Array<() => Promise<void>> = []
   const close = async (): Promise<void> => {
     for (const closer of closers.splice(0).reverse()) {
@@ -62,7 +75,7 @@ export async function openBackends(config: ServerConfig, logger: Logger): Promis
     }
   }
   try {
-    return await open(config, logger, closers, close)
+    return await open(config, logger, options.now ?? Date.now, closers, close)
   } catch (error) {
     await close()
     throw error
@@ -72,6 +85,7 @@ export async function openBackends(config: ServerConfig, logger: Logger): Promis
 async function open(
   config: ServerConfig,
   logger: Logger,
+  now: () => number,
   closers: Array<() => Promise<void>>,
   close: () => Promise<void>,
 ): Promise<Backends> {
@@ -97,13 +111,13 @@ async function open(
     closers.push(() => Promise.resolve(void sqlite.close()))
     db = await createDatabase({ dialect: 'sqlite', database: sqlite })
     closers.push(() => db.destroy())
-    sessionStore = createSQLiteStore(sqlite, { table: SESSIONS_TABLE })
-    refreshStore = createSQLiteStore(sqlite, { table: REFRESH_TABLE })
+    sessionStore = createSQLiteStore(sqlite, { table: SESSIONS_TABLE, now })
+    refreshStore = createSQLiteStore(sqlite, { table: REFRESH_TABLE, now })
     const limits = createSQLiteRateLimitStore(sqlite)
     await limits.migrate()
     rateLimitStore = limits
     const count = sqlite.prepare(`SELECT COUNT(*) AS n FROM "${SESSIONS_TABLE}" WHERE dies_at > ?`)
-    countSessions = () => Promise.resolve((count.get(Date.now()) as { n: number }).n)
+    countSessions = () => Promise.resolve((count.get(now()) as { n: number }).n)
     describe = `sqlite ${path}`
   } else {
     const pool = new pg.Pool({
@@ -115,8 +129,8 @@ async function open(
     closers.push(() => pool.end())
     db = await createDatabase({ dialect: 'postgres', pool })
     closers.push(() => db.destroy())
-    const sessions = createPostgresStore(pool, { table: SESSIONS_TABLE })
-    const refresh = createPostgresStore(pool, { table: REFRESH_TABLE })
+    const sessions = createPostgresStore(pool, { table: SESSIONS_TABLE, now })
+    const refresh = createPostgresStore(pool, { table: REFRESH_TABLE, now })
     const limits = createPostgresRateLimitStore(pool)
     try {
       await sessions.migrate()
@@ -133,7 +147,7 @@ async function open(
     countSessions = async () => {
       const result = await pool.query<{ n: string }>(
         `SELECT COUNT(*) AS n FROM ${SESSIONS_TABLE} WHERE dies_at > $1`,
-        [Date.now()],
+        [now()],
       )
       return Number(result.rows[0]?.n ?? 0)
     }
@@ -190,8 +204,8 @@ async function open(
       logger.warn('redis is not reachable yet: serving 503 for what needs it until it is')
     }
     clearTimeout(timer)
-    sessionStore = createRedisStore(client, { prefix: config.redisPrefix })
-    refreshStore = createRedisStore(client, { prefix: `${config.redisPrefix}rt:` })
+    sessionStore = createRedisStore(client, { prefix: config.redisPrefix, now })
+    refreshStore = createRedisStore(client, { prefix: `${config.redisPrefix}rt:`, now })
     rateLimitStore = createRedisRateLimitStore(client, { prefix: `${config.redisPrefix}rl:` })
     countSessions = undefined
     readiness.push({ name: 'redis', ping: async () => void (await client.ping()) })

@@ -134,6 +134,12 @@ export interface StartOptions extends ServerTimeouts {
   /** Extra routes registered after the API (tests, embedding apps). @default [] */
   routes?: ReadonlyArray<(app: TesseraApp) => void>
   shutdownGraceMs?: number
+  /**
+   * Clock in epoch milliseconds for every service and store (see `ServicesContext.now`); tests
+   * move it forward to check expiry over HTTP. Not configurable from the environment.
+   * @default Date.now
+   */
+  now?: () => number
 }
 
 /**
@@ -146,7 +152,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const { logger } = options
   const metrics = createMetrics()
-  const services = await buildServices(config, { logger, metrics })
+  const services = await buildServices(config, { logger, metrics, now: options.now })
   const app = createApp({
     config,
     logger,

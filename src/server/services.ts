@@ -20,6 +20,7 @@ import { openBackends, type Backends } from './backends.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
+import { resetRoutes } from './routes/reset.js'
 import {
   createAdminApp,
   createAdminSessionManager,
@@ -41,6 +42,19 @@ export interface ServerServices {
   close(): Promise<void>
 }
 
+/** What {@link buildServices} is given besides the configuration. */
+export interface ServicesContext {
+  logger: Logger
+  metrics: ServerMetrics
+  /**
+   * Clock in epoch milliseconds, given to every part that has one: the stores, the session
+   * managers (app and admin), the login limiter, the auth service (reset tokens, audit,
+   * accounts), access and refresh tokens, the signing keys and the admin panel. Tests move it
+   * forward to check expiry over HTTP; it is not read from the environment. @default Date.now
+   */
+  now?: (() => number) | undefined
+}
+
 /**
  * Opens the stores `config` names (migrating the database) and builds the services and routes
  * on them: the keyring, session manager, login limiter, mailer, auth service, signing keys and
@@ -51,20 +65,22 @@ export interface ServerServices {
  */
 export async function buildServices(
   config: ServerConfig,
-  context: { logger: Logger; metrics: ServerMetrics },
+  context: ServicesContext,
 ): Promise<ServerServices> {
   const { logger, metrics } = context
+  const now = context.now ?? Date.now
   const keyring = createKeyring(config.secret, {
     fallbacks: config.secretFallbacks,
     policy: config.keyringPolicy,
     onWarning: (message) => logger.warn(message),
   })
-  const backends = await openBackends(config, logger)
+  const backends = await openBackends(config, logger, { now })
   try {
     const sessions = createSessionManager(backends.sessionStore, keyring, {
       secure: config.https,
       idleTimeout: config.sessionIdle,
       absoluteTimeout: config.sessionAbsolute,
+      now,
     })
     const passwords = createPasswordHasher()
     const passwordPolicy = {
@@ -72,7 +88,7 @@ export async function buildServices(
       maxLength: config.passwordMaxLength,
     }
     const mailer = createMailer(config, logger)
-    const limiter = createLoginLimiter({ store: backends.rateLimitStore })
+    const limiter = createLoginLimiter({ store: backends.rateLimitStore, now })
     const auth = createAuthService(backends.db, {
       sessions,
       mailer,
@@ -82,19 +98,22 @@ export async function buildServices(
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
+      now,
     })
-    const keys = await loadKeys(config, keyring, backends)
+    const keys = await loadKeys(config, keyring, backends, { now })
     const access = createAccessTokens({
       keys,
       issuer: config.publicUrl,
       audience: config.publicUrl,
       ttl: config.accessTtl,
+      now,
     })
     const refresh = createRefreshTokens({
       store: backends.refreshStore,
       accessTokens: access,
       idle: config.sessionIdle,
       absolute: config.sessionAbsolute,
+      now,
       // SECURITY: a refresh token used twice means it was copied: the family is already revoked;
       // end the session it was bound to as well (RFC 6819 5.2.2.3).
       onReuse: async (event) => {
@@ -115,6 +134,7 @@ export async function buildServices(
     // The admin panel at /admin, with its own shorter sessions in the same store.
     const adminSessions = createAdminSessionManager(backends.sessionStore, keyring, {
       secure: config.https,
+      now,
     })
     const admin = createAdminApp({
       db: backends.db,
@@ -131,6 +151,7 @@ export async function buildServices(
       trustedProxies: config.trustedProxies,
       countSessions: backends.countSessions,
       onError: (error) => logger.error({ err: error }, 'admin panel error'),
+      now,
     })
     // The one first-admin mechanism (docs/decisions.md): a one-time link to /admin/setup.
     const setupUrl = await createSetupLink({
@@ -148,6 +169,14 @@ export async function buildServices(
     }
     const routes = [
       (app: TesseraApp): void => mountAdminApp(app, admin),
+      // The page the reset e-mail links to (/reset). Before the API's routes: it answers its own
+      // cross-site refusals with a page rather than the API's JSON.
+      resetRoutes({
+        auth,
+        trustedOrigins: createTrustedOrigins(config.trustedOrigins),
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        passwordMinLength: config.passwordMinLength,
+      }),
       authRoutes({
         auth,
         sessions,
@@ -209,6 +238,7 @@ export async function loadKeys(
   config: ServerConfig,
   keyring: Keyring,
   backends: Backends,
+  options: { now?: () => number } = {},
 ): Promise<KeySet> {
   if (config.jwtAlg === 'HS256') return createHmacKeySet(keyring)
   // SECURITY: private signing keys are stored sealed with the keyring's `seal` key, so a
@@ -218,6 +248,7 @@ export async function loadKeys(
     sealer: createKeyringSealer(keyring),
     algorithm: config.jwtAlg,
     retainFor: config.accessTtl + 60,
+    ...(options.now === undefined ? {} : { now: options.now }),
   })
   await keys.load()
   return keys

@@ -53,7 +53,11 @@ export async function dropRedisPrefix(url: string, prefix: string): Promise<void
 export async function startTestServer(
   backend: Backend,
   env: Record<string, string> = {},
-  options: { cwd?: string } = {},
+  options: {
+    cwd?: string
+    /** The server's clock (epoch ms), given to every service and store. @default Date.now */
+    now?: () => number
+  } = {},
 ): Promise<TestServer> {
   const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'tessera-api-'))
   const outbox = join(cwd, 'outbox')
@@ -72,7 +76,11 @@ export async function startTestServer(
   }
   const config = loadConfig({ ...base, ...env }, { cwd, envFiles: false })
   const log = captureLogger()
-  const running = await startServer(config, { logger: log.logger, shutdownGraceMs: 2000 })
+  const running = await startServer(config, {
+    logger: log.logger,
+    shutdownGraceMs: 2000,
+    ...(options.now === undefined ? {} : { now: options.now }),
+  })
   const origin = `http://127.0.0.1:${running.port}`
   return {
     url: origin,
@@ -156,6 +164,34 @@ export async function apiError(response: Response): Promise<{ code: string; mess
     throw new Error(`not an error body: ${JSON.stringify(body)}`)
   }
   return body.error
+}
+
+/** A clock the test moves by hand: starts at the real time, never goes back. */
+export interface TestClock {
+  now: () => number
+  /** Moves the clock forward by `seconds`. */
+  advance(seconds: number): void
+}
+
+/** A {@link TestClock} starting now. */
+export function testClock(): TestClock {
+  let at = Date.now()
+  return {
+    now: () => at,
+    advance: (seconds) => {
+      at += seconds * 1000
+    },
+  }
+}
+
+/** The newest mail once `count` mails exist (the reset mail is sent after the 202). */
+export async function waitForMail(server: TestServer, count: number): Promise<string> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const mails = server.mails()
+    if (mails.length >= count) return mails[mails.length - 1] ?? ''
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  throw new Error('no mail arrived')
 }
 
 /** The reset token in the newest mail. */

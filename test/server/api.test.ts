@@ -13,6 +13,7 @@ import {
   startTestServer,
   type Backend,
   type TestServer,
+  waitForMail,
 } from './api-harness.js'
 
 const PASSWORD = 'correct horse battery staple'
@@ -709,16 +710,6 @@ function apiSuite(
       })
     })
   })
-}
-
-async function waitForMail(server: TestServer, count: number): Promise<string> {
-  // The reset mail is sent after the 202 (same timing for unknown e-mails): wait for the file.
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const mails = server.mails()
-    if (mails.length >= count) return mails[mails.length - 1] ?? ''
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-  throw new Error('no mail arrived')
 }
 
 apiSuite('HTTP API on SQLite', () =>

@@ -126,6 +126,52 @@ export function postForm(
   </form>`
 }
 
+/** What {@link documentShell} wraps around a page's content. */
+export interface DocumentShell {
+  /** CSP nonce of this response, for the one `<style>` element. */
+  nonce: string
+  /** The `<title>`, in full. */
+  title: string
+  /** The name at the left of the header bar. */
+  brand: string
+  /** The `<meta name="referrer">` policy; say the same in the `Referrer-Policy` header. */
+  referrer: 'same-origin' | 'strict-origin' | 'no-referrer'
+  /** The page icon, if any (an `img-src` the CSP allows). */
+  iconHref?: string | undefined
+  /** What follows the brand in the header bar (navigation, the signed-in user). */
+  header?: HtmlValue
+  content: HtmlValue
+}
+
+/**
+ * The whole HTML document: head with the one nonce-carrying stylesheet, the header bar, and
+ * `main` around the content. The admin panel's pages and the server's public pages (`/reset`)
+ * share it, so they look alike and neither needs a script.
+ */
+export function documentShell(shell: DocumentShell): SafeHtml {
+  const icon =
+    shell.iconHref === undefined
+      ? ''
+      : html`<link rel="icon" href="${shell.iconHref}" type="image/svg+xml" />`
+  return html`<!doctype html>
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="referrer" content="${shell.referrer}" />
+        ${icon}
+        <title>${shell.title}</title>
+        <style nonce="${shell.nonce}">
+          ${trustedHtml(CSS)}
+        </style>
+      </head>
+      <body>
+        <header><span class="brand">${shell.brand}</span>${shell.header}</header>
+        <main>${shell.content}</main>
+      </body>
+    </html> `
+}
+
 /** The whole document around a page's content. */
 export function layout(
   page: PageContext,
@@ -152,23 +198,15 @@ export function layout(
     page.flash === undefined
       ? ''
       : html`<p class="flash ${page.flash.kind}" role="status">${page.flash.text}</p>`
-  return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="same-origin" />
-        <link rel="icon" href="${page.base}/favicon.svg" type="image/svg+xml" />
-        <title>${title} · tessera admin</title>
-        <style nonce="${page.nonce}">
-          ${trustedHtml(CSS)}
-        </style>
-      </head>
-      <body>
-        <header><span class="brand">tessera admin</span>${nav}</header>
-        <main>${flash} ${content}</main>
-      </body>
-    </html> `
+  return documentShell({
+    nonce: page.nonce,
+    title: `${title} · tessera admin`,
+    brand: 'tessera admin',
+    referrer: 'same-origin',
+    iconHref: `${page.base}/favicon.svg`,
+    header: nav,
+    content: html`${flash} ${content}`,
+  })
 }
 
 /** The sign-in form. */
