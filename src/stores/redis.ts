@@ -267,7 +267,7 @@ export function createRedisStore(
         let cursor = '0'
         do {
           const reply = await sendTo(node, ['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])
-          const [next, keys] = Array.isArray(reply) ? reply : []
+          const [next, keys]: unknown[] = Array.isArray(reply) ? (reply as unknown[]) : []
           if (typeof next !== 'string' || !Array.isArray(keys)) {
             throw new TesseraError('store_unavailable', 'Redis session store: bad SCAN reply')
           }
