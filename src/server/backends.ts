@@ -32,7 +32,12 @@ export interface Backends {
   keyStorage: KyselyKeyStorage
   /** Each backend's ping, for `/readyz`. */
   readiness: ReadinessCheck[]
-  /** Number of live browser sessions, when the store can count them cheaply. */
+  /**
+   * Number of live sessions in the session store (browser and admin panel sessions), for the
+   * `tessera_active_sessions` gauge and the admin dashboard. A SQL `COUNT` with SQLite or
+   * PostgreSQL; with Redis a SCAN of the keyspace, so that figure is kept for
+   * {@link REDIS_COUNT_CACHE_MS} (docs/decisions.md).
+   */
   countSessions?: () => Promise<number>
   /** Human description for the start-up log (no credentials). */
   describe: string
@@ -47,6 +52,37 @@ export interface BackendOptions {
    * session count); give the same one as to the services built on them. @default Date.now
    */
   now?: () => number
+}
+
+/** How long the server keeps a Redis session count before it scans again (30 s). */
+export const REDIS_COUNT_CACHE_MS = 30_000
+
+/**
+ * `read`, called at most once per `ms`: callers within that time get the last result, and
+ * callers during a read share it. A failed read is not kept, so the next caller tries again.
+ */
+export function cacheFor<T>(
+  read: () => Promise<T>,
+  ms: number,
+  now: () => number = Date.now,
+): () => Promise<T> {
+  let kept: { value: T; at: number } | undefined
+  let pending: Promise<T> | undefined
+  return () => {
+    if (kept !== undefined && now() - kept.at < ms) return Promise.resolve(kept.value)
+    pending ??= read().then(
+      (value) => {
+        kept = { value, at: now() }
+        pending = undefined
+        return value
+      },
+      (error: unknown) => {
+        pending = undefined
+        throw error
+      },
+    )
+    return pending
+  }
 }
 
 const SESSIONS_TABLE = 'tessera_sessions'
@@ -204,10 +240,13 @@ async function open(
       logger.warn('redis is not reachable yet: serving 503 for what needs it until it is')
     }
     clearTimeout(timer)
-    sessionStore = createRedisStore(client, { prefix: config.redisPrefix, now })
+    const sessions = createRedisStore(client, { prefix: config.redisPrefix, now })
+    sessionStore = sessions
     refreshStore = createRedisStore(client, { prefix: `${config.redisPrefix}rt:`, now })
     rateLimitStore = createRedisRateLimitStore(client, { prefix: `${config.redisPrefix}rl:` })
-    countSessions = undefined
+    // A SCAN pass costs about one call per thousand keys of the database: at most one per
+    // REDIS_COUNT_CACHE_MS, however often /metrics is scraped or the dashboard is opened.
+    countSessions = cacheFor(() => sessions.count(), REDIS_COUNT_CACHE_MS)
     readiness.push({ name: 'redis', ping: async () => void (await client.ping()) })
     const url = new URL(config.redisUrl)
     describe += `, redis ${url.hostname}:${url.port || '6379'}`

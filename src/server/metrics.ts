@@ -63,10 +63,10 @@ export function createMetrics(options: MetricsOptions = {}): ServerMetrics {
   let activeSessions = options.activeSessions
   new Gauge({
     name: 'tessera_active_sessions',
-    help: 'Live sessions, read from the session store at scrape time (-1 when it cannot be read, NaN when the store cannot count)',
+    help: 'Live sessions in the session store, read at scrape time (with Redis, a count at most 30 s old; -1 when it cannot be read)',
     registers: [registry],
     async collect() {
-      // NaN: this store cannot count its sessions cheaply (Redis), so the gauge says "unknown".
+      // NaN: no count was given (an app built without one), so the gauge says "unknown".
       if (activeSessions === undefined) return void this.set(Number.NaN)
       try {
         this.set(await activeSessions())

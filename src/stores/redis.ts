@@ -24,6 +24,28 @@ export interface RedisClusterLike {
     options?: CommandOptions,
   ): Promise<unknown>
   readonly masters: readonly unknown[]
+  /**
+   * The client of one node (node-redis `cluster.nodeClient(master)`); {@link RedisStore.count}
+   * uses it to SCAN each master. Without it, `count()` is refused.
+   */
+  nodeClient?(node: unknown): Promise<RedisClientLike>
+}
+
+/** The Redis session store: the {@link SessionStore} contract and a count of live sessions. */
+export interface RedisStore extends SessionStore {
+  /**
+   * How many sessions live under this store's prefix (anonymous ones included), by one pass of
+   * `SCAN MATCH <prefix>s:{*` over the server (each master of a cluster), `COUNT 1000` keys per
+   * call. It adds nothing to the other operations, but its cost grows with every key of the
+   * Redis database, ours or not (about one call per thousand keys): call it for a gauge or a
+   * dashboard, and cache the result (the server keeps it 30 seconds). Expired sessions are not
+   * counted (Redis drops a key at the record's expiry). SCAN may return a key twice while Redis
+   * resizes its table or a cluster moves a slot, so the figure can run slightly high then.
+   *
+   * @throws TesseraError `store_unavailable` as the other operations; `config_invalid` on a
+   * cluster client without `nodeClient`
+   */
+  count(): Promise<number>
 }
 
 /** Options of {@link createRedisStore}. */
@@ -86,7 +108,7 @@ export interface RedisStoreOptions {
 export function createRedisStore(
   client: RedisClientLike | RedisClusterLike,
   options: RedisStoreOptions = {},
-): SessionStore {
+): RedisStore {
   const prefix = options.prefix ?? 'tessera:'
   if (/[{}]/.test(prefix)) {
     throw new TesseraError(
@@ -115,6 +137,32 @@ export function createRedisStore(
         ? client.sendCommand(key, false, args, commandOptions)
         : client.sendCommand(args, commandOptions)
       return await withDeadline(reply, deadline, 'Redis')
+    } catch (error) {
+      throw toStoreError(error)
+    }
+  }
+
+  /** One command on one node (a SCAN), bounded and mapped like {@link send}. */
+  async function sendTo(node: RedisClientLike, args: string[]): Promise<unknown> {
+    try {
+      return await withDeadline(node.sendCommand(args, commandOptions), deadline, 'Redis')
+    } catch (error) {
+      throw toStoreError(error)
+    }
+  }
+
+  /** The clients whose keyspaces together hold every key: the server, or each cluster master. */
+  async function nodes(): Promise<RedisClientLike[]> {
+    if (!('masters' in client)) return [client]
+    const nodeClient = client.nodeClient?.bind(client)
+    if (nodeClient === undefined) {
+      throw new TesseraError(
+        'config_invalid',
+        'createRedisStore count() on a cluster needs a client with nodeClient() (node-redis createCluster)',
+      )
+    }
+    try {
+      return await Promise.all(client.masters.map((master) => nodeClient(master)))
     } catch (error) {
       throw toStoreError(error)
     }
@@ -212,6 +260,26 @@ export function createRedisStore(
       )
       if (ids.length > 0) await send(key, ['SREM', key, ...ids])
       return deleted.filter((reply) => reply === 1).length
+    },
+
+    async count(): Promise<number> {
+      // Session keys only: `<prefix>s:{`, with the prefix's glob characters escaped. No other
+      // key of ours starts so (user sets are `<prefix>u:{`, refresh tokens `<prefix>rt:s:{`).
+      const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}s:{*`
+      let total = 0
+      for (const node of await nodes()) {
+        let cursor = '0'
+        do {
+          const reply = await sendTo(node, ['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])
+          const [next, keys]: unknown[] = Array.isArray(reply) ? (reply as unknown[]) : []
+          if (typeof next !== 'string' || !Array.isArray(keys)) {
+            throw new TesseraError('store_unavailable', 'Redis session store: bad SCAN reply')
+          }
+          cursor = next
+          total += keys.length
+        } while (cursor !== '0')
+      }
+      return total
     },
   }
 

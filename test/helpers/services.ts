@@ -43,3 +43,25 @@ export function describeWithService(
 export function uniqueName(prefix: string): string {
   return `${prefix}_${randomBytes(6).toString('hex')}`
 }
+
+/**
+ * `describe` for a suite that needs both PostgreSQL and Redis (the server's shared-backend
+ * setup), skipped or failing like {@link describeWithService} when either URL is missing.
+ */
+export function describeWithPostgresAndRedis(
+  name: string,
+  body: (urls: { pgUrl: string; redisUrl: string }) => void,
+): void {
+  describeWithService('postgres', name, (pgUrl) => {
+    if (REDIS_URL === undefined || REDIS_URL === '') {
+      if (REQUIRED) {
+        throw new Error(
+          'redis is required (TESSERA_REQUIRE_SERVICES=1) but TESSERA_TEST_REDIS_URL is not set',
+        )
+      }
+      describe.skip('(set TESSERA_TEST_REDIS_URL to run)', () => undefined)
+      return
+    }
+    body({ pgUrl, redisUrl: REDIS_URL })
+  })
+}

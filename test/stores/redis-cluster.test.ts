@@ -98,6 +98,19 @@ describe('Redis store on Redis Cluster (3 masters)', () => {
     )
     expect(masters.size).toBeGreaterThan(1)
     expect((await store.listByUser('spread')).length).toBe(30)
+    // count() scans every master: the sessions live on several of them.
+    expect(await store.count()).toBe(30)
     expect(await store.deleteByUser('spread')).toBe(30)
+    expect(await store.count()).toBe(0)
+  })
+
+  it('count() on a cluster client without nodeClient is refused, not guessed', async () => {
+    const bare: RedisClusterLike = {
+      masters: client.masters,
+      sendCommand: (firstKey, isReadonly, args, options) =>
+        client.sendCommand(firstKey, isReadonly, args, options),
+    }
+    const store = createRedisStore(bare, { prefix: `${uniqueName('t')}:`, timeout: 10 })
+    await expect(store.count()).rejects.toMatchObject({ code: 'config_invalid' })
   })
 })

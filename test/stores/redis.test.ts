@@ -137,6 +137,43 @@ describeWithService('redis', 'Redis store', (url) => {
       }
     })
 
+    it('count() counts the live sessions under its own prefix, anonymous ones included', async () => {
+      const base = uniqueName('tessera_test')
+      // `*` in a prefix is a glob character for SCAN MATCH: escaped, it matches only itself.
+      const prefix = `${base}*:`
+      const neighbour = `${base}-other:`
+      try {
+        const t = Date.now()
+        const store = createRedisStore(client, { prefix, now: () => t })
+        const refresh = createRedisStore(client, { prefix: `${prefix}rt:`, now: () => t })
+        const other = createRedisStore(client, { prefix: neighbour, now: () => t })
+        expect(await store.count()).toBe(0)
+        const sessions = Array.from({ length: 1200 }, (_, i) =>
+          record(t, { userId: i === 0 ? null : `user${i % 7}` }),
+        )
+        for (let i = 0; i < sessions.length; i += 100) {
+          await Promise.all(sessions.slice(i, i + 100).map((s) => store.create(s)))
+        }
+        await store.create(record(t, { expiresAt: t - 1 })) // already dead: never stored
+        await refresh.create(record(t))
+        await other.create(record(t))
+        await other.create(record(t))
+        expect(await store.count()).toBe(1200)
+        expect(await refresh.count()).toBe(1)
+        expect(await other.count()).toBe(2)
+
+        const [first, second] = sessions
+        await store.delete(first?.id ?? '')
+        expect(await store.update({ ...(second as SessionRecord), version: 2 }, 1)).toBe(true)
+        expect(await store.count()).toBe(1199)
+        const removed = await store.deleteByUser('user3')
+        expect(removed).toBeGreaterThan(0)
+        expect(await store.count()).toBe(1199 - removed)
+      } finally {
+        await dropPrefix(base) // both prefixes start with it
+      }
+    })
+
     it('refuses a prefix with hash-tag braces and a bad timeout', () => {
       expect(() => createRedisStore(client, { prefix: 'app:{x}:' })).toThrow(
         expect.objectContaining({ code: 'config_invalid' }),

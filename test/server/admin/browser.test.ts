@@ -1,10 +1,11 @@
 /*
  * The admin panel in a real headless Chromium (Debian's `chromium` package, driven by
- * playwright-core) against the panel served by @hono/node-server on a random loopback port.
- * Screenshots of each page go to test-results/admin/*.png (git-ignored) for a person to look at.
+ * playwright-core) against the panel served by @hono/node-server on a random loopback port, once
+ * on SQLite and once on PostgreSQL + Redis (one browser for both). Screenshots of each page go to
+ * test-results/admin/<backend>/*.png (git-ignored) for a person to look at.
  *
- * Skipped only when /usr/bin/chromium is missing and TESSERA_REQUIRE_SERVICES is not 1; under
- * TESSERA_REQUIRE_SERVICES=1 a missing browser fails the suite.
+ * Skipped only when /usr/bin/chromium (or, for the second run, PostgreSQL or Redis) is missing and
+ * TESSERA_REQUIRE_SERVICES is not 1; under TESSERA_REQUIRE_SERVICES=1 a missing part fails.
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import type { Server } from 'node:http'
@@ -14,12 +15,24 @@ import { serve } from '@hono/node-server'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TesseraApp } from '../../../src/server/app.js'
-import { ADMIN_EMAIL, ADMIN_PASSWORD, buildAdmin } from './fixture.js'
+import { PG_URL, REDIS_URL } from '../../helpers/services.js'
+import { ADMIN_EMAIL, ADMIN_PASSWORD, buildAdmin, type AdminBackend } from './fixture.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const present = existsSync(CHROMIUM)
 const required = process.env.TESSERA_REQUIRE_SERVICES === '1'
 const SHOTS = join(process.cwd(), 'test-results', 'admin')
+
+/** The backends of the flow, by screenshot folder; `null` when its servers are not configured. */
+const BACKENDS: Array<[string, AdminBackend | null]> = [
+  ['sqlite', { kind: 'sqlite' }],
+  [
+    'postgres-redis',
+    PG_URL !== undefined && PG_URL !== '' && REDIS_URL !== undefined && REDIS_URL !== ''
+      ? { kind: 'postgres+redis', pgUrl: PG_URL, redisUrl: REDIS_URL }
+      : null,
+  ],
+]
 
 describe.runIf(present || required)('admin panel in headless Chromium', () => {
   let browser: Browser | undefined
@@ -33,7 +46,7 @@ describe.runIf(present || required)('admin panel in headless Chromium', () => {
         `${CHROMIUM} is missing and TESSERA_REQUIRE_SERVICES=1: install it with apt-get install -y chromium`,
       )
     }
-    mkdirSync(SHOTS, { recursive: true })
+    for (const [name] of BACKENDS) mkdirSync(join(SHOTS, name), { recursive: true })
     // The app is built per test once the port is known (its public URL names the port).
     server = await new Promise<Server>((resolve) => {
       const created = serve(
@@ -85,97 +98,106 @@ describe.runIf(present || required)('admin panel in headless Chromium', () => {
     return problems
   }
 
-  async function shot(page: Page, name: string): Promise<void> {
-    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
+  for (const [folder, backend] of BACKENDS) {
+    it(`on ${folder}: signs in, creates a user, revokes a session and rotates a key, with no CSP violation`, async (context) => {
+      if (backend === null) {
+        if (required)
+          throw new Error(
+            'PostgreSQL and Redis are required (TESSERA_REQUIRE_SERVICES=1): set TESSERA_TEST_PG_URL and TESSERA_TEST_REDIS_URL',
+          )
+        context.skip('set TESSERA_TEST_PG_URL and TESSERA_TEST_REDIS_URL to run')
+        return
+      }
+      const shot = async (page: Page, name: string): Promise<void> => {
+        await page.screenshot({ path: join(SHOTS, folder, `${name}.png`), fullPage: true })
+      }
+      const base = `http://127.0.0.1:${port}`
+      const f = await buildAdmin({ backend, publicUrl: base })
+      current = f.app
+      if (browser === undefined) throw new Error('no browser')
+      const tab = await browser.newContext({ viewport: { width: 1100, height: 800 } })
+      const page = await tab.newPage()
+      const problems = watch(page)
+
+      // Sign in.
+      await page.goto(`${base}/admin`)
+      expect(new URL(page.url()).pathname).toBe('/admin/login')
+      await shot(page, '01-sign-in')
+      await page.fill('input[name=email]', ADMIN_EMAIL)
+      await page.fill('input[name=password]', ADMIN_PASSWORD)
+      await page.click('button:has-text("Sign in")')
+      await page.waitForURL(`${base}/admin`)
+      expect(await page.textContent('.flash')).toContain(`Signed in as ${ADMIN_EMAIL}`)
+      await shot(page, '02-dashboard')
+
+      // Create a user.
+      await page.click('nav >> text=Users')
+      await page.fill('form.stack input[name=email]', 'new.person@example.com')
+      await page.fill('form.stack input[name=password]', 'a long enough password')
+      await page.click('button:has-text("Create user")')
+      await page.waitForURL(/\/admin\/users\/[^/]+$/)
+      expect(await page.textContent('.flash')).toContain('Created user new.person@example.com.')
+      const created = await f.auth.accounts.findUserByEmail('new.person@example.com')
+      expect(created).not.toBeNull()
+      await shot(page, '03-user-created')
+      await page.goto(`${base}/admin/users`)
+      await shot(page, '04-users')
+
+      // Revoke one of the user's sessions.
+      const id = created?.id ?? ''
+      const laptop = await f.appSessions.create(id, {
+        meta: { ip: '203.0.113.7', userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0' },
+      })
+      await f.appSessions.create(id, {
+        meta: { ip: '198.51.100.2', userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Safari' },
+      })
+      await page.goto(`${base}/admin/users/${id}/sessions`)
+      await shot(page, '05-sessions')
+      await page.click(
+        `form[action="/admin/users/${id}/sessions/${laptop.session.id}/revoke"] button`,
+      )
+      await page.waitForURL(`${base}/admin/users/${id}/sessions`)
+      expect(await page.textContent('.flash')).toContain(
+        `Revoked session ${laptop.session.id.slice(0, 8)}`,
+      )
+      expect(await f.appSessions.validateToken(laptop.token)).toBeNull()
+      expect(await f.appSessions.list(id)).toHaveLength(1)
+      await shot(page, '06-session-revoked')
+
+      // Rotate the signing keys.
+      const next = f.keys.list().find((k) => k.status === 'next')?.kid
+      await page.click('nav >> text=Signing keys')
+      await shot(page, '07-keys')
+      await page.click('button:has-text("Rotate keys")')
+      await page.waitForURL(`${base}/admin/keys`)
+      expect(await page.textContent('.flash')).toContain(`${next} signs now`)
+      expect(f.keys.list().find((k) => k.status === 'current')?.kid).toBe(next)
+      await shot(page, '08-keys-rotated')
+
+      // The other pages, for the record.
+      await page.click('nav >> text=Groups & permissions')
+      await shot(page, '09-groups')
+      await page.click('nav >> text=Audit log')
+      await shot(page, '10-audit')
+
+      // A phone-sized screen.
+      await page.setViewportSize({ width: 390, height: 844 })
+      await page.goto(`${base}/admin/users/${id}/sessions`)
+      await shot(page, '11-phone-sessions')
+      await page.goto(`${base}/admin`)
+      await shot(page, '12-phone-dashboard')
+
+      expect(problems).toEqual([])
+      // The stylesheet applied (so its nonce matched the CSP): the header is laid out as flex.
+      const display = await page.$eval(
+        'header',
+        (el) =>
+          (
+            globalThis as unknown as { getComputedStyle(e: unknown): { display: string } }
+          ).getComputedStyle(el).display,
+      )
+      expect(display).toBe('flex')
+      await tab.close()
+    }, 60_000)
   }
-
-  it('signs in, creates a user, revokes a session and rotates a key, with no CSP violation', async () => {
-    const base = `http://127.0.0.1:${port}`
-    const f = await buildAdmin({ publicUrl: base })
-    current = f.app
-    if (browser === undefined) throw new Error('no browser')
-    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } })
-    const page = await context.newPage()
-    const problems = watch(page)
-
-    // Sign in.
-    await page.goto(`${base}/admin`)
-    expect(new URL(page.url()).pathname).toBe('/admin/login')
-    await shot(page, '01-sign-in')
-    await page.fill('input[name=email]', ADMIN_EMAIL)
-    await page.fill('input[name=password]', ADMIN_PASSWORD)
-    await page.click('button:has-text("Sign in")')
-    await page.waitForURL(`${base}/admin`)
-    expect(await page.textContent('.flash')).toContain(`Signed in as ${ADMIN_EMAIL}`)
-    await shot(page, '02-dashboard')
-
-    // Create a user.
-    await page.click('nav >> text=Users')
-    await page.fill('form.stack input[name=email]', 'new.person@example.com')
-    await page.fill('form.stack input[name=password]', 'a long enough password')
-    await page.click('button:has-text("Create user")')
-    await page.waitForURL(/\/admin\/users\/[^/]+$/)
-    expect(await page.textContent('.flash')).toContain('Created user new.person@example.com.')
-    const created = await f.auth.accounts.findUserByEmail('new.person@example.com')
-    expect(created).not.toBeNull()
-    await shot(page, '03-user-created')
-    await page.goto(`${base}/admin/users`)
-    await shot(page, '04-users')
-
-    // Revoke one of the user's sessions.
-    const id = created?.id ?? ''
-    const laptop = await f.appSessions.create(id, {
-      meta: { ip: '203.0.113.7', userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0' },
-    })
-    await f.appSessions.create(id, {
-      meta: { ip: '198.51.100.2', userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Safari' },
-    })
-    await page.goto(`${base}/admin/users/${id}/sessions`)
-    await shot(page, '05-sessions')
-    await page.click(
-      `form[action="/admin/users/${id}/sessions/${laptop.session.id}/revoke"] button`,
-    )
-    await page.waitForURL(`${base}/admin/users/${id}/sessions`)
-    expect(await page.textContent('.flash')).toContain(
-      `Revoked session ${laptop.session.id.slice(0, 8)}`,
-    )
-    expect(await f.appSessions.validateToken(laptop.token)).toBeNull()
-    expect(await f.appSessions.list(id)).toHaveLength(1)
-    await shot(page, '06-session-revoked')
-
-    // Rotate the signing keys.
-    const next = f.keys.list().find((k) => k.status === 'next')?.kid
-    await page.click('nav >> text=Signing keys')
-    await shot(page, '07-keys')
-    await page.click('button:has-text("Rotate keys")')
-    await page.waitForURL(`${base}/admin/keys`)
-    expect(await page.textContent('.flash')).toContain(`${next} signs now`)
-    expect(f.keys.list().find((k) => k.status === 'current')?.kid).toBe(next)
-    await shot(page, '08-keys-rotated')
-
-    // The other pages, for the record.
-    await page.click('nav >> text=Groups & permissions')
-    await shot(page, '09-groups')
-    await page.click('nav >> text=Audit log')
-    await shot(page, '10-audit')
-
-    // A phone-sized screen.
-    await page.setViewportSize({ width: 390, height: 844 })
-    await page.goto(`${base}/admin/users/${id}/sessions`)
-    await shot(page, '11-phone-sessions')
-    await page.goto(`${base}/admin`)
-    await shot(page, '12-phone-dashboard')
-
-    expect(problems).toEqual([])
-    // The stylesheet applied (so its nonce matched the CSP): the header is laid out as flex.
-    const display = await page.$eval(
-      'header',
-      (el) =>
-        (
-          globalThis as unknown as { getComputedStyle(e: unknown): { display: string } }
-        ).getComputedStyle(el).display,
-    )
-    expect(display).toBe('flex')
-    await context.close()
-  }, 60_000)
 })

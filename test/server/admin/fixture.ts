@@ -1,25 +1,25 @@
 /*
- * The admin panel over real parts: a migrated SQLite file, the memory session store, the real
- * session managers, auth service (argon2id at a test cost), login limiter, key set and mailer
- * (file outbox), mounted on the server's real `createApp` at /admin.
+ * The admin panel over real parts, wired as the server wires it: the backends the server opens
+ * (`openBackends`: a migrated SQLite file, or PostgreSQL in a schema of its own plus Redis under a
+ * prefix of its own), one session store for app and admin sessions, the server's signing keys
+ * (`loadKeys`), session count (`backends.countSessions`) and login limiter store, the real session
+ * managers, auth service (argon2id at a test cost) and mailer (file outbox), mounted on the
+ * server's real `createApp` at /admin.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { onTestFinished } from 'vitest'
-import {
-  createKeySet,
-  createKeyringSealer,
-  createMemoryKeyStorage,
-  type KeySet,
-} from '../../../src/auth/keys.js'
+import type { KeySet } from '../../../src/auth/keys.js'
 import { createFileOutboxMailer } from '../../../src/auth/mailer.js'
-import { createLoginLimiter, createMemoryRateLimitStore } from '../../../src/auth/rate-limit.js'
+import { createLoginLimiter } from '../../../src/auth/rate-limit.js'
 import { createAuthService, type AuthService } from '../../../src/auth/service.js'
 import type { TesseraDB } from '../../../src/auth/db/database.js'
 import { createKeyring, type Keyring } from '../../../src/core/keyring.js'
 import { createSessionManager, type SessionManager } from '../../../src/core/session-manager.js'
 import { createApp, type TesseraApp } from '../../../src/server/app.js'
+import { openBackends, type Backends } from '../../../src/server/backends.js'
+import { loadConfig } from '../../../src/server/config.js'
 import {
   createAdminApp,
   createAdminSessionManager,
@@ -28,17 +28,23 @@ import {
 } from '../../../src/server/admin/index.js'
 import { createLogger } from '../../../src/server/logger.js'
 import { createMetrics } from '../../../src/server/metrics.js'
-import { createMemoryStore } from '../../../src/stores/memory.js'
+import { loadKeys } from '../../../src/server/services.js'
 import { createTestHasher } from '../../helpers/auth-fixtures.js'
-import { openSqlite } from '../../helpers/databases.js'
+import { uniqueName } from '../../helpers/services.js'
+import { createSchema, dropRedisPrefix } from '../api-harness.js'
 
 export const SECRET = 'Vq3nR8sLw2XyT6pZk9MdC4hJf7bGa1eUoIiWrNyE5tQ'
 export const ADMIN_EMAIL = 'root@example.com'
 export const ADMIN_PASSWORD = 'admin password for tests'
 
+/** What the panel runs on: the server's embedded default, or its shared-backend setup. */
+export type AdminBackend =
+  { kind: 'sqlite' } | { kind: 'postgres+redis'; pgUrl: string; redisUrl: string }
+
 export interface AdminFixture {
   app: TesseraApp
   db: TesseraDB
+  backends: Backends
   auth: AuthService
   keyring: Keyring
   keys: KeySet
@@ -51,29 +57,60 @@ export interface AdminFixture {
   createUser(email: string, options?: { isAdmin?: boolean; password?: string }): Promise<string>
 }
 
-/** Builds the panel; `publicUrl` defaults to `http://localhost:3000`. */
+/**
+ * Builds the panel on `backend` (SQLite by default), with a schema, Redis prefix and directory of
+ * its own, all removed when the test ends; `publicUrl` defaults to `http://localhost:3000`.
+ */
 export async function buildAdmin(
-  options: { publicUrl?: string; deps?: Partial<AdminDeps>; withAdmin?: boolean } = {},
+  options: {
+    backend?: AdminBackend
+    publicUrl?: string
+    deps?: Partial<AdminDeps>
+    withAdmin?: boolean
+  } = {},
 ): Promise<AdminFixture> {
   const publicUrl = options.publicUrl ?? 'http://localhost:3000'
-  const db = await openSqlite()
-  const keyring = createKeyring(SECRET)
-  const store = createMemoryStore()
-  const adminStore = createMemoryStore()
+  const backend = options.backend ?? { kind: 'sqlite' }
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-admin-'))
+  const cleanups: Array<() => Promise<void> | void> = [
+    () => rmSync(dir, { recursive: true, force: true }),
+  ]
+  // One hook that undoes everything in reverse, whatever vitest's hook order.
   onTestFinished(async () => {
-    await store.close()
-    await adminStore.close()
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   })
-  const appSessions = createSessionManager(store, keyring)
-  const adminSessions = createAdminSessionManager(adminStore, keyring, {
-    secure: publicUrl.startsWith('https:'),
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    TESSERA_SECRET: SECRET,
+    TESSERA_PUBLIC_URL: publicUrl,
+    DATABASE_URL: `sqlite:${join(dir, 'tessera.db')}`,
+  }
+  if (backend.kind === 'postgres+redis') {
+    const schema = uniqueName('tadmin')
+    cleanups.push(await createSchema(backend.pgUrl, schema))
+    const url = new URL(backend.pgUrl)
+    url.searchParams.set('options', `-c search_path=${schema}`)
+    env.DATABASE_URL = url.toString()
+    const prefix = `${uniqueName('tadmin')}:`
+    env.REDIS_URL = backend.redisUrl
+    env.TESSERA_REDIS_PREFIX = prefix
+    cleanups.push(() => dropRedisPrefix(backend.redisUrl, prefix))
+  }
+  const config = loadConfig(env, { cwd: dir, envFiles: false })
+  const backends = await openBackends(config, createLogger('silent'))
+  cleanups.push(() => backends.close())
+  const { db } = backends
+  const keyring = createKeyring(SECRET)
+  // One store for app and admin sessions, as in the server.
+  const appSessions = createSessionManager(backends.sessionStore, keyring)
+  const adminSessions = createAdminSessionManager(backends.sessionStore, keyring, {
+    secure: config.https,
   })
-  const outbox = mkdtempSync(join(tmpdir(), 'tessera-admin-outbox-'))
-  onTestFinished(() => rmSync(outbox, { recursive: true, force: true }))
+  const outbox = join(dir, 'outbox')
   const passwords = createTestHasher()
   // A frozen clock: a lock the tests cause never runs out while they look at it.
   const limiter = createLoginLimiter({
-    store: createMemoryRateLimitStore(),
+    store: backends.rateLimitStore,
     now: () => 1_700_000_000_000,
   })
   const auth = createAuthService(db, {
@@ -83,11 +120,8 @@ export async function buildAdmin(
     mailer: createFileOutboxMailer({ from: 'no-reply@example.com', directory: outbox }),
     publicUrl,
   })
-  const keys = createKeySet({
-    storage: createMemoryKeyStorage(),
-    sealer: createKeyringSealer(keyring),
-  })
-  await keys.load()
+  cleanups.push(() => auth.idle())
+  const keys = await loadKeys(config, keyring, backends)
   const admin = createAdminApp({
     db,
     auth,
@@ -98,14 +132,14 @@ export async function buildAdmin(
     passwords,
     limiter,
     publicUrl,
-    countSessions: () => Promise.resolve(store.size),
+    countSessions: backends.countSessions,
     onError: (error) => {
       throw error
     },
     ...options.deps,
   })
   const app = createApp({
-    config: { https: publicUrl.startsWith('https:') },
+    config: { https: config.https },
     logger: createLogger('silent'),
     metrics: createMetrics({ processMetrics: false }),
     routes: [(server) => mountAdminApp(server, admin)],
@@ -113,13 +147,20 @@ export async function buildAdmin(
   const fixture: AdminFixture = {
     app,
     db,
+    backends,
     auth,
     keyring,
     keys,
     adminSessions,
     appSessions,
     publicUrl,
-    mails: () => readdirSync(outbox).filter((f) => f.endsWith('.eml')),
+    mails: () => {
+      try {
+        return readdirSync(outbox).filter((f) => f.endsWith('.eml'))
+      } catch {
+        return [] // no mail yet: the outbox is made by the first one
+      }
+    },
     async createUser(email, userOptions = {}) {
       const result = await auth.createUser({
         email,

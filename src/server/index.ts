@@ -1,0 +1,54 @@
+/**
+ * `tessera/server`: the tessera server (the HTTP API of API.md, the admin panel, health,
+ * readiness and metrics) run from your own code instead of `tessera serve`, e.g. beside other
+ * work in one process, or under a process manager that wants a module rather than a binary.
+ *
+ * The surface is small on purpose: read the configuration ({@link loadConfig}, the same
+ * variables as `tessera serve`, docs/configuration.md), make the JSON logger
+ * ({@link createLogger}), start ({@link startServer}), and stop ({@link RunningServer.close},
+ * for instance on {@link waitForStopSignal}). To embed sessions in an application of your own,
+ * use the library's entry points (`tessera`, `tessera/auth`, `tessera/hono`, ...) instead.
+ *
+ * The server opens the drivers its configuration names, so `better-sqlite3`, `pg` and `redis`
+ * must be installed (they are optional peer dependencies of the library).
+ *
+ * @example
+ * ```ts
+ * import { createLogger, loadConfig, startServer, waitForStopSignal } from 'tessera/server'
+ *
+ * // PORT, DATABASE_URL, REDIS_URL, TESSERA_SECRET, ... from the environment, .env and .env.local
+ * const config = loadConfig(process.env, { cwd: process.cwd() })
+ * const logger = createLogger(config.logLevel)
+ * const stop = waitForStopSignal(logger) // before listening: a signal during start-up is handled
+ * const server = await startServer(config, {
+ *   logger,
+ *   // optional: routes of your own, registered after the API
+ *   routes: [(app) => app.get('/hello', (c) => c.text('hello'))],
+ * })
+ * logger.info({ port: server.port }, 'tessera is up')
+ * await stop
+ * await server.close() // in-flight requests finish, then the stores close
+ * ```
+ *
+ * @packageDocumentation
+ */
+export {
+  loadConfig,
+  type DatabaseConfig,
+  type JWTAlgorithm,
+  type LoadConfigOptions,
+  type LogLevel,
+  type MailerConfig,
+  type RuntimeMode,
+  type SecretSource,
+  type ServerConfig,
+} from './config.js'
+export { createLogger } from './logger.js'
+export {
+  startServer,
+  waitForStopSignal,
+  type RunningServer,
+  type ServerTimeouts,
+  type StartOptions,
+} from './main.js'
+export type { AppEnv, TesseraApp } from './app.js'
