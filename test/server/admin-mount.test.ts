@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/server/config.js'
 import { createMetrics } from '../../src/server/metrics.js'
 import { buildServices } from '../../src/server/services.js'
 import { captureLogger } from './helpers.js'
-import { Client, startTestServer, type TestServer } from './api-harness.js'
+import { Client, startTestServer, testClock, type TestServer } from './api-harness.js'
 
 // The admin panel mounted in the real server (startServer), over a real socket.
 
@@ -62,6 +62,70 @@ async function openAccounts(cwd: string): Promise<Accounts & { close(): Promise<
 }
 
 describe('admin panel in the server', { timeout: 60_000 }, () => {
+  it('ends panel sessions after 30 minutes idle and 12 hours in any case (server clock)', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'tessera-admin-expiry-'))
+    try {
+      const env = { NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', TESSERA_MAILER: 'console' }
+      const services = await buildServices(loadConfig(env, { cwd, envFiles: false }), {
+        logger: captureLogger().logger,
+        metrics: createMetrics(),
+      })
+      try {
+        const created = await services.auth.createUser(
+          { email: 'root@example.com', password: PASSWORD, isAdmin: true },
+          {},
+        )
+        expect(created.ok).toBe(true)
+      } finally {
+        await services.close()
+      }
+      const clock = testClock()
+      const server = await startTestServer({ kind: 'sqlite' }, {}, { cwd, now: clock.now })
+      const signIn = async (): Promise<Client> => {
+        const browser = new Client(server, Client.sameOrigin(server))
+        const page = await browser.request('GET', '/admin/login')
+        const csrf = csrfOf(await page.text())
+        await expectRedirect(
+          await browser.request(
+            'POST',
+            '/admin/login',
+            form({ _csrf: csrf, email: 'root@example.com', password: PASSWORD }),
+          ),
+          '/admin',
+        )
+        return browser
+      }
+      const signedOut = async (browser: Client): Promise<void> =>
+        expectRedirect(
+          await browser.request('GET', '/admin', { redirect: 'manual' }),
+          '/admin/login',
+        )
+      try {
+        // Idle: 29 minutes between requests keeps the session (sliding); 31 minutes ends it.
+        const idle = await signIn()
+        for (let i = 0; i < 3; i++) {
+          clock.advance(29 * 60)
+          await expectDashboard(idle)
+        }
+        clock.advance(31 * 60)
+        await signedOut(idle)
+
+        // Absolute: a request every 20 minutes still ends 12 hours after sign-in.
+        const busy = await signIn()
+        for (let elapsed = 20; elapsed < 12 * 60; elapsed += 20) {
+          clock.advance(20 * 60)
+          await expectDashboard(busy)
+        }
+        clock.advance(20 * 60) // 12 h 00 min since sign-in
+        await signedOut(busy)
+      } finally {
+        await server.stop()
+      }
+    } finally {
+      rmSync(cwd, { recursive: true, force: true })
+    }
+  })
+
   it('redirects /admin to sign-in; an admin made by the auth service signs in through the form', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tessera-admin-'))
     try {
