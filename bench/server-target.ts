@@ -18,6 +18,8 @@ const prefix = process.argv[3] ?? 'tsrvbench:'
 // password is checked (a burst on one account is refused past its free failures), so the login
 // bench never runs two logins of one account at once.
 const ACCOUNTS = Number(process.argv[4] ?? 8)
+// Databases go under this directory (the bench makes one per run and deletes it at the end).
+const DATA = mkdtempSync(join(process.argv[5] ?? tmpdir(), `${target}-`))
 const EMAILS = Array.from({ length: ACCOUNTS }, (_, index) => `bench${index}@example.com`)
 const PASSWORD = 'correct horse battery staple'
 // OWASP's minimum for bcrypt, as tessera's argon2id defaults are OWASP's minimum for argon2id.
@@ -68,7 +70,7 @@ async function tessera(): Promise<TargetInfo> {
   const { loadConfig } = await import('../src/server/config.js')
   const { createLogger } = await import('../src/server/logger.js')
   const { startServer } = await import('../src/server/main.js')
-  const cwd = mkdtempSync(join(tmpdir(), 'tessera-bench-'))
+  const cwd = DATA
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     PORT: '0',
@@ -106,7 +108,7 @@ async function expressSession(): Promise<TargetInfo> {
   const client = createClient({ url: redisUrl })
   await client.connect()
   // The users of the typical express-session stack: a SQLite table with a bcrypt hash.
-  const db = new Database(join(mkdtempSync(join(tmpdir(), 'tessera-bench-es-')), 'users.db'))
+  const db = new Database(join(DATA, 'users.db'))
   db.pragma('journal_mode = WAL')
   db.exec(
     'CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT UNIQUE NOT NULL, hash TEXT NOT NULL)',
@@ -177,7 +179,7 @@ async function betterAuth(): Promise<TargetInfo> {
   const { getMigrations } = await import('better-auth/db/migration')
   const { fromNodeHeaders, toNodeHandler } = await import('better-auth/node')
   const { default: Database } = await import('better-sqlite3')
-  const db = new Database(join(mkdtempSync(join(tmpdir(), 'tessera-bench-ba-')), 'auth.db'))
+  const db = new Database(join(DATA, 'auth.db'))
   db.pragma('journal_mode = WAL')
   const app = express()
   const server = createServer(app)

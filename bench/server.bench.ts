@@ -15,7 +15,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { randomBytes } from 'node:crypto'
-import { availableParallelism, loadavg } from 'node:os'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import autocannon from 'autocannon'
 import { createClient } from 'redis'
 import type { TargetInfo } from './server-target.js'
@@ -47,6 +48,7 @@ interface Row {
 async function startTarget(
   target: Target,
   prefix: string,
+  data: string,
 ): Promise<{ child: ChildProcess; info: TargetInfo }> {
   const child = spawn(
     process.execPath,
@@ -57,6 +59,7 @@ async function startTarget(
       target,
       prefix,
       String(LOGIN_CONNECTIONS),
+      data,
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -150,9 +153,11 @@ export async function run(): Promise<void> {
   // A unique prefix per run on the shared Redis, deleted (SCAN, our prefix only) at the end.
   const prefix = `tsrvbench_${randomBytes(6).toString('hex')}:`
   const loadBefore = loadavg()[0] ?? 0
+  // The targets' SQLite files (they are killed, so they cannot clean up after themselves).
+  const data = mkdtempSync(join(tmpdir(), 'tessera-srvbench-'))
   try {
     for (const target of TARGETS) {
-      const { child, info } = await startTarget(target, prefix)
+      const { child, info } = await startTarget(target, prefix, data)
       try {
         const base = `http://127.0.0.1:${info.port}`
         await checkTarget(target, base, info.cookie)
@@ -163,6 +168,7 @@ export async function run(): Promise<void> {
       }
     }
   } finally {
+    rmSync(data, { recursive: true, force: true })
     const redis = createClient({
       url: process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
     })
