@@ -1,6 +1,5 @@
 import { Hono, type Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import { secureHeaders } from 'hono/secure-headers'
 import type { Logger } from 'pino'
 import { isTesseraError } from '../core/errors.js'
 import { errorBody, HTTPError, TESSERA_ERROR_STATUS, type ErrorStatus } from './http-error.js'
@@ -40,17 +39,44 @@ export interface AppDeps {
   readiness?: readonly ReadinessCheck[]
   /** How long `/readyz` waits for one check, in milliseconds. @default 2000 */
   readinessTimeoutMs?: number
+  /**
+   * True when the HTTP layer adds {@link securityHeaders} to every response (`listen({ headers
+   * })`, as `startServer` does), so the app does not. Faster: reading or writing a response's
+   * headers inside Hono turns @hono/node-server's light response into a full `Headers` object,
+   * about a tenth of the server's CPU on `GET /auth/session`. @default false (the app adds them)
+   */
+  securityHeadersBySocket?: boolean
   /** Register the API routes; called in order after the operational routes. @default [] */
   routes?: ReadonlyArray<(app: TesseraApp) => void>
 }
 
 // SECURITY: the API serves JSON only, so its CSP allows nothing at all; no inline script
 // (API.md), no framing (clickjacking: frame-ancestors 'none' plus X-Frame-Options DENY).
-const API_CSP = {
-  defaultSrc: ["'none'"],
-  frameAncestors: ["'none'"],
-  baseUri: ["'none'"],
-  formAction: ["'none'"],
+const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+/**
+ * The headers every response of the server carries unless its route sets its own (the admin
+ * panel and the reset page set a CSP with a nonce, a route may set its own `Cache-Control`).
+ * The same set as Hono's `secureHeaders` defaults, with the API's CSP, `Referrer-Policy:
+ * no-referrer` and `Cache-Control: no-store`.
+ */
+export function securityHeaders(config: AppConfig): Readonly<Record<string, string>> {
+  return {
+    'Content-Security-Policy': API_CSP,
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Resource-Policy': 'same-origin',
+    'Origin-Agent-Cluster': '?1',
+    'Referrer-Policy': 'no-referrer',
+    'X-Content-Type-Options': 'nosniff',
+    'X-DNS-Prefetch-Control': 'off',
+    'X-Download-Options': 'noopen',
+    'X-Frame-Options': 'DENY',
+    'X-Permitted-Cross-Domain-Policies': 'none',
+    'X-XSS-Protection': '0',
+    // SECURITY: responses about users and sessions must not be stored by any cache (API.md).
+    'Cache-Control': 'no-store',
+    ...(config.https ? { 'Strict-Transport-Security': 'max-age=31536000; includeSubDomains' } : {}),
+  }
 }
 
 /**
@@ -86,22 +112,14 @@ export function createApp(deps: AppDeps): TesseraApp {
     )
   })
 
-  app.use(
-    secureHeaders({
-      contentSecurityPolicy: API_CSP,
-      xFrameOptions: 'DENY',
-      referrerPolicy: 'no-referrer',
-      strictTransportSecurity: deps.config.https ? 'max-age=31536000; includeSubDomains' : false,
-      // A route (the admin panel) may set its own stricter-or-different CSP with nonces.
-      overwrite: false,
-    }),
-  )
-
-  app.use(async (c, next) => {
-    await next()
-    // SECURITY: responses about users and sessions must not be stored by any cache (API.md).
-    if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store')
-  })
+  if (deps.securityHeadersBySocket !== true) {
+    const defaults = Object.entries(securityHeaders(deps.config))
+    app.use(async (c, next) => {
+      await next()
+      const headers = c.res.headers
+      for (const [name, value] of defaults) if (!headers.has(name)) headers.set(name, value)
+    })
+  }
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
 

@@ -1,8 +1,8 @@
-import type { Server } from 'node:http'
+import { createServer, type RequestListener, type Server, type ServerOptions } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Logger } from 'pino'
-import { createApp, type TesseraApp } from './app.js'
+import { createApp, securityHeaders, type TesseraApp } from './app.js'
 import type { ServerConfig } from './config.js'
 import { createMetrics } from './metrics.js'
 import { buildServices } from './services.js'
@@ -23,6 +23,11 @@ export interface ListenOptions extends ServerTimeouts {
   /** @default every interface */
   host?: string | undefined
   logger: Logger
+  /**
+   * Headers set on every response before the app answers; the app's own headers win over them
+   * (Node's `writeHead` takes precedence over `setHeader`). @default none
+   */
+  headers?: Readonly<Record<string, string>>
   /** Called after the HTTP server has drained, to close stores and clients. */
   onClose?: () => Promise<void>
   /** How long in-flight requests may take to finish after a stop, in ms. @default 10000 */
@@ -51,10 +56,20 @@ export async function listen(app: TesseraApp, options: ListenOptions): Promise<R
   const headersTimeout = options.headersTimeout ?? 10_000
   const requestTimeout = options.requestTimeout ?? 30_000
   const keepAliveTimeout = options.keepAliveTimeout ?? 5_000
+  const defaults = Object.entries(options.headers ?? {})
+  // SECURITY: the default headers go on the Node response first, so every response has them,
+  // including the ones @hono/node-server writes itself (a 500 outside the app). The cast only
+  // narrows node:http's overloads to the one form @hono/node-server calls.
+  const withHeaders = ((serverOptions: ServerOptions, listener?: RequestListener) =>
+    createServer(serverOptions, (request, response) => {
+      for (const [name, value] of defaults) response.setHeader(name, value)
+      listener?.(request, response)
+    })) as typeof createServer
   const server = await new Promise<Server>((resolve, reject) => {
     const created = serve(
       {
         fetch: app.fetch,
+        createServer: withHeaders,
         port: options.port,
         ...(options.host === undefined ? {} : { hostname: options.host }),
         serverOptions: {
@@ -159,11 +174,13 @@ export async function startServer(
     metrics,
     readiness: services.readiness,
     routes: [...services.routes, ...(options.routes ?? [])],
+    securityHeadersBySocket: true,
   })
   try {
     return await listen(app, {
       port: config.port,
       host: config.host,
+      headers: securityHeaders(config),
       logger,
       onClose: () => services.close(),
       ...(options.headersTimeout === undefined ? {} : { headersTimeout: options.headersTimeout }),

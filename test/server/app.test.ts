@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ERROR_CODES, TesseraError, type TesseraErrorCode } from '../../src/core/errors.js'
-import type { TesseraApp } from '../../src/server/app.js'
+import { securityHeaders, type TesseraApp } from '../../src/server/app.js'
+import { listen } from '../../src/server/main.js'
 import { expectFields, isJSONContentType, readJSONBody } from '../../src/server/body.js'
 import {
   HTTPError,
@@ -238,6 +239,41 @@ describe('headers', () => {
     const { app } = buildTestApp({ config: { https: true } })
     const response = await app.request('/healthz')
     expect(response.headers.get('Strict-Transport-Security')).toMatch(/^max-age=\d{7,}/)
+  })
+
+  it('served by listen(), the socket adds them once, and a route’s own values win', async () => {
+    // startServer's way: the app leaves the headers to the HTTP layer (faster), which must then
+    // put every one of them on every response, errors and 404s included.
+    const { app, log } = buildTestApp({ routes: [testRoutes], securityHeadersBySocket: true })
+    const expected = securityHeaders({ https: false })
+    expect(Object.keys(expected).length).toBeGreaterThan(10)
+    const bare = await app.request('/healthz')
+    expect(bare.headers.get('Content-Security-Policy')).toBeNull() // not added twice
+    const server = await listen(app, {
+      port: 0,
+      host: '127.0.0.1',
+      logger: log.logger,
+      headers: expected,
+    })
+    try {
+      const base = `http://127.0.0.1:${server.port}`
+      for (const [path, init] of [
+        ['/healthz', {}],
+        ['/nope', {}],
+        ['/boom', {}],
+        ['/echo', { method: 'POST', body: 'x' }],
+        ['/cached', {}],
+      ] as const) {
+        const response = await fetch(`${base}${path}`, init)
+        await response.arrayBuffer()
+        for (const [name, value] of Object.entries(expected)) {
+          const want = path === '/cached' && name === 'Cache-Control' ? 'public, max-age=60' : value
+          expect(response.headers.get(name), `${path} ${name}`).toBe(want)
+        }
+      }
+    } finally {
+      await server.close()
+    }
   })
 
   it('lets a route choose its own Cache-Control', async () => {
