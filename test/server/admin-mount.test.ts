@@ -61,24 +61,32 @@ async function openAccounts(cwd: string): Promise<Accounts & { close(): Promise<
   return Object.assign(createAccounts(db, { sessions }), { close: () => db.destroy() })
 }
 
+/**
+ * Creates root@example.com as an admin in the SQLite database under `cwd`, through the services
+ * the server is built from, before the server starts there.
+ */
+async function createAdminBeforeStart(cwd: string): Promise<void> {
+  const env = { NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', TESSERA_MAILER: 'console' }
+  const services = await buildServices(loadConfig(env, { cwd, envFiles: false }), {
+    logger: captureLogger().logger,
+    metrics: createMetrics(),
+  })
+  try {
+    const created = await services.auth.createUser(
+      { email: 'root@example.com', password: PASSWORD, isAdmin: true },
+      {},
+    )
+    expect(created.ok).toBe(true)
+  } finally {
+    await services.close()
+  }
+}
+
 describe('admin panel in the server', { timeout: 60_000 }, () => {
   it('ends panel sessions after 30 minutes idle and 12 hours in any case (server clock)', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tessera-admin-expiry-'))
     try {
-      const env = { NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', TESSERA_MAILER: 'console' }
-      const services = await buildServices(loadConfig(env, { cwd, envFiles: false }), {
-        logger: captureLogger().logger,
-        metrics: createMetrics(),
-      })
-      try {
-        const created = await services.auth.createUser(
-          { email: 'root@example.com', password: PASSWORD, isAdmin: true },
-          {},
-        )
-        expect(created.ok).toBe(true)
-      } finally {
-        await services.close()
-      }
+      await createAdminBeforeStart(cwd)
       const clock = testClock()
       const server = await startTestServer({ kind: 'sqlite' }, {}, { cwd, now: clock.now })
       const signIn = async (): Promise<Client> => {
@@ -129,22 +137,7 @@ describe('admin panel in the server', { timeout: 60_000 }, () => {
   it('redirects /admin to sign-in; an admin made by the auth service signs in through the form', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tessera-admin-'))
     try {
-      // The admin is created through the services the server is built from, before it starts.
-      const env = { NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', TESSERA_MAILER: 'console' }
-      const config = loadConfig(env, { cwd, envFiles: false })
-      const services = await buildServices(config, {
-        logger: captureLogger().logger,
-        metrics: createMetrics(),
-      })
-      try {
-        const created = await services.auth.createUser(
-          { email: 'root@example.com', password: PASSWORD, isAdmin: true },
-          {},
-        )
-        expect(created.ok).toBe(true)
-      } finally {
-        await services.close()
-      }
+      await createAdminBeforeStart(cwd)
 
       const server = await startTestServer({ kind: 'sqlite' }, {}, { cwd })
       try {

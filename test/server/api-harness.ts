@@ -5,6 +5,7 @@ import pg from 'pg'
 import { createClient } from 'redis'
 import { loadConfig } from '../../src/server/config.js'
 import { startServer, type RunningServer } from '../../src/server/main.js'
+import { uniqueName } from '../helpers/services.js'
 import { captureLogger, type CapturedLogger } from './helpers.js'
 
 /** A tessera server on a real socket, with its log and mail outbox. */
@@ -47,6 +48,26 @@ export async function dropRedisPrefix(url: string, prefix: string): Promise<void
     if (keys.length > 0) await client.del(keys)
   }
   client.destroy()
+}
+
+/**
+ * A PostgreSQL + Redis backend of its own (a fresh schema and key prefix named after `tag`),
+ * and how to drop both afterwards.
+ */
+export async function postgresRedisBackend(
+  urls: { pgUrl: string; redisUrl: string },
+  tag: string,
+): Promise<{ backend: Backend; done: () => Promise<void> }> {
+  const schema = uniqueName(tag)
+  const drop = await createSchema(urls.pgUrl, schema)
+  const prefix = `${uniqueName(`t${tag}`)}:`
+  return {
+    backend: { kind: 'postgres+redis', pgUrl: urls.pgUrl, redisUrl: urls.redisUrl, schema, prefix },
+    done: async () => {
+      await drop()
+      await dropRedisPrefix(urls.redisUrl, prefix)
+    },
+  }
 }
 
 /** Starts the real server (startServer) on 127.0.0.1 and a free port. */

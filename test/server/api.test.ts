@@ -3,12 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { describeWithService, PG_URL, REDIS_URL, uniqueName } from '../helpers/services.js'
+import { describeWithPostgresAndRedis, uniqueName } from '../helpers/services.js'
 import {
   apiError,
   Client,
-  createSchema,
-  dropRedisPrefix,
+  postgresRedisBackend,
   resetTokenFrom,
   startTestServer,
   type Backend,
@@ -715,31 +714,8 @@ apiSuite('HTTP API on SQLite', () =>
   Promise.resolve({ backend: { kind: 'sqlite' }, done: () => Promise.resolve() }),
 )
 
-describeWithService('postgres', 'HTTP API on PostgreSQL + Redis', () => {
-  if (REDIS_URL === undefined || REDIS_URL === '') {
-    it('needs Redis', () => {
-      throw new Error('TESSERA_TEST_REDIS_URL is not set')
-    })
-    return
-  }
-  apiSuite('(postgres + redis)', async () => {
-    const schema = uniqueName('srv')
-    const drop = await createSchema(PG_URL ?? '', schema)
-    const prefix = `${uniqueName('tsrv')}:`
-    return {
-      backend: {
-        kind: 'postgres+redis',
-        pgUrl: PG_URL ?? '',
-        redisUrl: REDIS_URL ?? '',
-        schema,
-        prefix,
-      },
-      done: async () => {
-        await drop()
-        await dropRedisPrefix(REDIS_URL ?? '', prefix)
-      },
-    }
-  })
+describeWithPostgresAndRedis('HTTP API on PostgreSQL + Redis', (urls) => {
+  apiSuite('(postgres + redis)', () => postgresRedisBackend(urls, 'srv'))
 })
 
 describe('server settings', () => {

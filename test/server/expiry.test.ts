@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { describeWithService, PG_URL, REDIS_URL, uniqueName } from '../helpers/services.js'
+import { describeWithPostgresAndRedis, uniqueName } from '../helpers/services.js'
 import {
   Client,
-  createSchema,
-  dropRedisPrefix,
+  postgresRedisBackend,
   resetTokenFrom,
   startTestServer,
   testClock,
@@ -219,33 +218,9 @@ expirySuite('expiry over HTTP with an injected clock (SQLite)', () =>
   Promise.resolve({ backend: { kind: 'sqlite' }, done: () => Promise.resolve() }),
 )
 
-describeWithService(
-  'postgres',
+describeWithPostgresAndRedis(
   'expiry over HTTP with an injected clock (PostgreSQL + Redis)',
-  () => {
-    if (REDIS_URL === undefined || REDIS_URL === '') {
-      it('needs Redis', () => {
-        throw new Error('TESSERA_TEST_REDIS_URL is not set')
-      })
-      return
-    }
-    expirySuite('(postgres + redis)', async () => {
-      const schema = uniqueName('exp')
-      const drop = await createSchema(PG_URL ?? '', schema)
-      const prefix = `${uniqueName('texp')}:`
-      return {
-        backend: {
-          kind: 'postgres+redis',
-          pgUrl: PG_URL ?? '',
-          redisUrl: REDIS_URL ?? '',
-          schema,
-          prefix,
-        },
-        done: async () => {
-          await drop()
-          await dropRedisPrefix(REDIS_URL ?? '', prefix)
-        },
-      }
-    })
+  (urls) => {
+    expirySuite('(postgres + redis)', () => postgresRedisBackend(urls, 'exp'))
   },
 )

@@ -5,11 +5,12 @@
  *
  * Skipped only when /usr/bin/chromium is missing and TESSERA_REQUIRE_SERVICES is not 1.
  */
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CHROMIUM, chromiumPresent, launchChromium } from '../helpers/browser.js'
 import { uniqueName } from '../helpers/services.js'
 import {
   Client,
@@ -19,8 +20,7 @@ import {
   type TestServer,
 } from './api-harness.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const present = existsSync(CHROMIUM)
+const present = chromiumPresent
 const required = process.env.TESSERA_REQUIRE_SERVICES === '1'
 const SHOTS = join(process.cwd(), 'test-results', 'reset')
 const PASSWORD = 'correct horse battery staple'
@@ -57,17 +57,7 @@ describe.runIf(present || required)('the /reset page in headless Chromium', () =
       { kind: 'sqlite' },
       { PORT: String(port), TESSERA_PUBLIC_URL: base },
     )
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    })
+    browser = await launchChromium()
   }, 30_000)
 
   afterAll(async () => {

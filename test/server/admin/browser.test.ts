@@ -7,19 +7,19 @@
  * Skipped only when /usr/bin/chromium (or, for the second run, PostgreSQL or Redis) is missing and
  * TESSERA_REQUIRE_SERVICES is not 1; under TESSERA_REQUIRE_SERVICES=1 a missing part fails.
  */
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { serve } from '@hono/node-server'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CHROMIUM, chromiumPresent, launchChromium } from '../../helpers/browser.js'
 import type { TesseraApp } from '../../../src/server/app.js'
 import { PG_URL, REDIS_URL } from '../../helpers/services.js'
 import { ADMIN_EMAIL, ADMIN_PASSWORD, buildAdmin, type AdminBackend } from './fixture.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const present = existsSync(CHROMIUM)
+const present = chromiumPresent
 const required = process.env.TESSERA_REQUIRE_SERVICES === '1'
 const SHOTS = join(process.cwd(), 'test-results', 'admin')
 
@@ -62,17 +62,7 @@ describe.runIf(present || required)('admin panel in headless Chromium', () => {
       ) as Server
     })
     port = (server.address() as AddressInfo).port
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    })
+    browser = await launchChromium()
   }, 30_000)
 
   afterAll(async () => {
