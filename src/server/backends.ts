@@ -1,9 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import BetterSqlite3 from 'better-sqlite3'
+import type BetterSqlite3 from 'better-sqlite3'
 import { sql } from 'kysely'
-import pg from 'pg'
-import { createClient } from 'redis'
 import type { Logger } from 'pino'
 import { createDatabase, migrateToLatest, type TesseraDB } from '../auth/db/database.js'
 import { createKyselyKeyStorage, type KyselyKeyStorage } from '../auth/kysely-key-storage.js'
@@ -13,7 +11,6 @@ import { createPostgresRateLimitStore, createSQLiteRateLimitStore } from '../aut
 import { TesseraError } from '../core/errors.js'
 import type { SessionStore } from '../core/session-store.js'
 import { createPostgresStore } from '../stores/postgres.js'
-import { createRedisStore } from '../stores/redis.js'
 import { createSQLiteStore } from '../stores/sqlite.js'
 import type { ReadinessCheck } from './app.js'
 import type { ServerConfig } from './config.js'
@@ -85,6 +82,28 @@ export function cacheFor<T>(
   }
 }
 
+/**
+ * Imports an optional driver (a peer dependency) only when the configuration needs it, so a
+ * server on SQLite does not need `pg` or `redis` installed.
+ *
+ * @throws TesseraError `config_invalid` naming the package to install when it is missing
+ */
+export async function loadDriver<T>(load: () => Promise<T>, name: string, why: string): Promise<T> {
+  try {
+    return await load()
+  } catch (error) {
+    const code = (error as { code?: unknown }).code
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error
+    throw new TesseraError(
+      'config_invalid',
+      `${why}: install the ${name} package (npm install ${name})`,
+      {
+        cause: error,
+      },
+    )
+  }
+}
+
 const SESSIONS_TABLE = 'tessera_sessions'
 const REFRESH_TABLE = 'tessera_refresh_families'
 
@@ -136,9 +155,14 @@ async function open(
   if (config.database.kind === 'sqlite') {
     const path = config.database.path
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+    const { default: Sqlite } = await loadDriver(
+      () => import('better-sqlite3'),
+      'better-sqlite3',
+      'DATABASE_URL names SQLite',
+    )
     let sqlite: BetterSqlite3.Database
     try {
-      sqlite = new BetterSqlite3(path)
+      sqlite = new Sqlite(path)
     } catch (error) {
       throw new TesseraError('store_unavailable', `DATABASE_URL: cannot open SQLite file ${path}`, {
         cause: error,
@@ -156,6 +180,11 @@ async function open(
     countSessions = () => Promise.resolve((count.get(now()) as { n: number }).n)
     describe = `sqlite ${path}`
   } else {
+    const { default: pg } = await loadDriver(
+      () => import('pg'),
+      'pg',
+      'DATABASE_URL names PostgreSQL',
+    )
     const pool = new pg.Pool({
       connectionString: config.database.url,
       max: 10,
@@ -202,6 +231,10 @@ async function open(
   })
 
   if (config.redisUrl !== null) {
+    const [{ createClient }, { createRedisStore }] = await Promise.all([
+      loadDriver(() => import('redis'), 'redis', 'REDIS_URL is set'),
+      import('../stores/redis.js'),
+    ])
     const client = createClient({
       url: config.redisUrl,
       socket: {

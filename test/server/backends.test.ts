@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { cacheFor } from '../../src/server/backends.js'
+import { cacheFor, loadDriver } from '../../src/server/backends.js'
 
 /** A read whose calls are counted and settled by the test. */
 function controlledRead() {
@@ -49,5 +49,28 @@ describe('cacheFor (the Redis session count kept between scrapes)', () => {
     expect(calls).toHaveLength(2)
     calls[1]?.resolve(4)
     expect(await again).toBe(4)
+  })
+})
+
+describe('loadDriver', () => {
+  it('names the package to install when an optional driver is missing', async () => {
+    const missing = loadDriver(
+      // A specifier held in a variable, so no bundler or type checker resolves it.
+      () => import(String('tessera-no-such-driver')),
+      'tessera-no-such-driver',
+      'DATABASE_URL names PostgreSQL',
+    )
+    await expect(missing).rejects.toMatchObject({
+      code: 'config_invalid',
+      message:
+        'DATABASE_URL names PostgreSQL: install the tessera-no-such-driver package (npm install tessera-no-such-driver)',
+    })
+  })
+
+  it('passes other import errors through and returns the module when present', async () => {
+    const broken = new Error('syntax error in the driver')
+    await expect(loadDriver(() => Promise.reject(broken), 'x', 'why')).rejects.toBe(broken)
+    const redis = await loadDriver(() => import('redis'), 'redis', 'REDIS_URL is set')
+    expect(typeof redis.createClient).toBe('function')
   })
 })
