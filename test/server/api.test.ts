@@ -716,6 +716,55 @@ apiSuite('HTTP API on SQLite', () =>
 
 describeWithPostgresAndRedis('HTTP API on PostgreSQL + Redis', (urls) => {
   apiSuite('(postgres + redis)', () => postgresRedisBackend(urls, 'srv'))
+
+  /** Signs up on one server, stops it, and checks the cookie on a new one over the same data. */
+  async function survivesRestart(start: (cwd: string) => Promise<TestServer>): Promise<void> {
+    // One cwd for both: the generated development secret (data/.tessera-secret) is kept.
+    const cwd = mkdtempSync(join(tmpdir(), 'tessera-restart-'))
+    try {
+      const first = await start(cwd)
+      const client = await signedUp(first)
+      const cookie = client.cookies.get('tessera_session') ?? ''
+      expect(cookie).not.toBe('')
+      await first.stop()
+      const second = await start(cwd)
+      try {
+        const again = new Client(second)
+        again.cookies.set('tessera_session', cookie)
+        const response = await again.request('GET', '/auth/session')
+        expect(response.status).toBe(200)
+        expect((await json<{ user: { email: string } }>(response)).user.email).toMatch(/@/)
+      } finally {
+        await second.stop()
+      }
+    } finally {
+      rmSync(cwd, { recursive: true, force: true })
+    }
+  }
+
+  it('sessions survive a restart with PostgreSQL + Redis', async () => {
+    const made = await postgresRedisBackend(urls, 'rst')
+    try {
+      await survivesRestart((cwd) => startTestServer(made.backend, {}, { cwd }))
+    } finally {
+      await made.done()
+    }
+  })
+
+  it('sessions survive a restart with PostgreSQL alone (sessions in PostgreSQL)', async () => {
+    const made = await postgresRedisBackend(urls, 'rsp')
+    try {
+      if (made.backend.kind !== 'postgres+redis') throw new Error('unexpected backend')
+      const url = new URL(made.backend.pgUrl)
+      url.searchParams.set('options', `-c search_path=${made.backend.schema}`)
+      // No REDIS_URL: sessions, refresh tokens and rate limits live in PostgreSQL.
+      await survivesRestart((cwd) =>
+        startTestServer({ kind: 'sqlite' }, { DATABASE_URL: url.toString() }, { cwd }),
+      )
+    } finally {
+      await made.done()
+    }
+  })
 })
 
 describe('server settings', () => {
