@@ -1,6 +1,7 @@
 // One benchmark target in its own process: prints {"port", "cookie", "login"} on stdout, then
 // serves until killed. Targets: tessera-sqlite, tessera-redis, express-session (connect-redis and
-// a bcrypt login), better-auth (Express + better-auth over SQLite), and node-http: a bare
+// a bcrypt login), better-auth (Express + better-auth over SQLite), hono-bare (Hono on
+// @hono/node-server, no auth), and node-http: a bare
 // `node:http` server answering a fixed JSON body, the box's ceiling on this run (it checks nothing,
 // has no 401 and no login).
 //
@@ -245,12 +246,26 @@ async function nodeHttp(): Promise<TargetInfo> {
   return { port: await listen(server), cookie: '', login: null }
 }
 
+/** Bare Hono on @hono/node-server (what tessera's server is built on), no auth: its ceiling. */
+async function honoBare(): Promise<TargetInfo> {
+  const { Hono } = await import('hono')
+  const { serve } = await import('@hono/node-server')
+  const app = new Hono()
+  app.get('/auth/session', (c) => c.json({ user: { id: 'u0' } }))
+  const port = await new Promise<number>((resolve) => {
+    serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (address) => resolve(address.port))
+  })
+  return { port, cookie: '', login: null }
+}
+
 const info =
   target === 'node-http'
     ? await nodeHttp()
-    : target === 'express-session'
-      ? await expressSession()
-      : target === 'better-auth'
-        ? await betterAuth()
-        : await tessera()
+    : target === 'hono-bare'
+      ? await honoBare()
+      : target === 'express-session'
+        ? await expressSession()
+        : target === 'better-auth'
+          ? await betterAuth()
+          : await tessera()
 process.stdout.write(`${JSON.stringify(info)}\n`)

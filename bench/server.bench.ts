@@ -23,10 +23,12 @@ import type { TargetInfo } from './server-target.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href
-// node-http (a bare server, no auth) is the ceiling of the box on this run: on a shared machine
-// the other rows only mean something next to it.
+// node-http (a bare server, no auth) is the ceiling of the box on this run, and hono-bare (Hono on
+// @hono/node-server answering a fixed body) the ceiling of the stack tessera's server runs on: on
+// a shared machine the other rows only mean something next to them.
 const TARGETS = [
   'node-http',
+  'hono-bare',
   'tessera-sqlite',
   'tessera-redis',
   'express-session',
@@ -80,7 +82,7 @@ async function startTarget(
 
 /** The same request on every target: 200 with the cookie, 401 without; else the bench stops. */
 async function checkTarget(target: Target, base: string, cookie: string): Promise<void> {
-  if (target === 'node-http') return
+  if (target === 'node-http' || target === 'hono-bare') return
   const signedIn = await fetch(`${base}/auth/session`, { headers: { cookie } })
   const anonymous = await fetch(`${base}/auth/session`)
   if (signedIn.status !== 200 || anonymous.status !== 401) {
