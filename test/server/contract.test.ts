@@ -64,8 +64,9 @@ interface Servers {
   clock: TestClock
   /** https public URL, minimum password length 8, ES256 access tokens. */
   https: TestServer
-  /** Signup closed, HS256 access tokens. */
+  /** Signup closed, HS256 access tokens, the first-admin setup; its own clock. */
   closed: TestServer
+  adminClock: TestClock
   /** Only for rate limits (they would disturb other cases), RS256 access tokens. */
   limits: TestServer
 }
@@ -96,8 +97,8 @@ function checkEveryResponse(headers: Headers, status: number, path: string, http
   if (https) {
     expect(headers.get('strict-transport-security'), where).toMatch(/max-age=[1-9]\d*/)
   }
-  // Responses about a user or session: everything under /auth.
-  if (path.startsWith('/auth')) {
+  // Responses about a user or session: everything under /auth, and the admin panel's pages.
+  if (path.startsWith('/auth') || path.startsWith('/admin')) {
     expect(headers.get('cache-control') ?? '', `no-store on ${where}`).toMatch(/no-store/)
   }
 }
@@ -433,6 +434,7 @@ function contractSuite(
       return server
     }
     servers.clock = testClock()
+    servers.adminClock = testClock()
     const [main, https, closed, limits] = await Promise.all([
       start(
         'contract_main',
@@ -443,12 +445,15 @@ function contractSuite(
         TESSERA_PUBLIC_URL: HTTPS_URL,
         TESSERA_PASSWORD_MIN_LENGTH: '8',
         TESSERA_JWT_ALG: 'ES256',
+        TESSERA_SESSION_IDLE: '15m',
+        TESSERA_SESSION_ABSOLUTE: '12h',
+        TESSERA_ACCESS_TTL: '600',
       }),
-      start('contract_closed', {
-        TESSERA_PUBLIC_URL: PUBLIC_URL,
-        TESSERA_SIGNUP: 'closed',
-        TESSERA_JWT_ALG: 'HS256',
-      }),
+      start(
+        'contract_closed',
+        { TESSERA_PUBLIC_URL: PUBLIC_URL, TESSERA_SIGNUP: 'closed', TESSERA_JWT_ALG: 'HS256' },
+        servers.adminClock.now,
+      ),
       start('contract_limits', { TESSERA_PUBLIC_URL: PUBLIC_URL, TESSERA_JWT_ALG: 'RS256' }),
     ])
     Object.assign(servers, { main, https, closed, limits })
@@ -1027,6 +1032,19 @@ function contractSuite(
       }
     })
 
+    it('takes configured durations (TESSERA_SESSION_IDLE=15m, TESSERA_SESSION_ABSOLUTE=12h, TESSERA_ACCESS_TTL=600)', async () => {
+      const account = await signUp(servers.https, true)
+      const session = await currentSession(account.client)
+      expect(Date.parse(session.absoluteExpiresAt) - Date.parse(session.createdAt)).toBe(
+        12 * 3600 * 1000,
+      )
+      expect(Date.parse(session.expiresAt) - Date.parse(session.lastSeenAt)).toBe(15 * 60 * 1000)
+      const pair = await grant(servers.https, account.email, account.password)
+      expect(pair.expires_in).toBe(600)
+      const claims = decodePart(pair.access_token.split('.')[1] ?? '')
+      expect((claims.exp as number) - (claims.iat as number)).toBe(600)
+    })
+
     it('gives 403 forbidden when TESSERA_SIGNUP=closed', async () => {
       const response = await browser(servers.closed).request('POST', '/auth/signup', {
         json: { email: uniqueEmail(), password: strongPassword() },
@@ -1449,6 +1467,29 @@ function contractSuite(
       await unknown.text()
     })
 
+    // CONTRACT GAP (API.md "Refresh tokens are ... 7 days idle / 30 days absolute by default"):
+    // the family is bound to the session the grant created, and neither a refresh nor a request
+    // with the access token moves that session's idle expiry, so the session (and with it every
+    // refresh) ends 7 days after the grant however often the client refreshes. Left for the lead.
+    it.fails('refresh tokens end 30 days after the grant, however often refreshed', async () => {
+      const account = await signUp(servers.main)
+      let pair = await grant(servers.main, account.email, account.password)
+      for (let day = 6; day <= 24; day += 6) {
+        servers.clock.advance(6 * DAY)
+        const response = await cli(servers.main).request('POST', '/auth/refresh', {
+          json: { refresh_token: pair.refresh_token },
+        })
+        expect(response.status, `day ${day}`).toBe(200)
+        pair = checkPair(await response.json())
+      }
+      servers.clock.advance(6 * DAY + 1)
+      const response = await cli(servers.main).request('POST', '/auth/refresh', {
+        json: { refresh_token: pair.refresh_token },
+      })
+      expect(response.status).toBe(401)
+      await response.text()
+    })
+
     it('refresh tokens end after 7 days idle', async () => {
       const account = await signUp(servers.main)
       const pair = await grant(servers.main, account.email, account.password)
@@ -1701,6 +1742,56 @@ function contractSuite(
       const reopened = await again.request('GET', link, { redirect: 'manual' })
       await reopened.text()
       expect(reopened.status).not.toBe(200)
+      // Admin panel sessions are separate from application sessions ...
+      const adminCookie = [...person.cookies].find(([name]) => name !== SESSION_COOKIE)
+      expect(adminCookie, 'an admin panel cookie').toBeDefined()
+      const appOnly = new Browser(server, {
+        cookie: `${SESSION_COOKIE}=${setCookie(login, SESSION_COOKIE)?.value ?? ''}`,
+      })
+      const appAtAdmin = await appOnly.request('GET', '/admin', { redirect: 'manual' })
+      expect(appAtAdmin.status).toBeGreaterThanOrEqual(300)
+      expect(appAtAdmin.status).toBeLessThan(400)
+      const adminOnly = new Browser(server, { cookie: `${adminCookie?.[0]}=${adminCookie?.[1]}` })
+      await expectError(await adminOnly.request('GET', '/auth/session'), 401, 'unauthenticated')
+      // ... and shorter: 30 minutes idle ...
+      const { adminClock } = servers
+      adminClock.advance(29 * 60)
+      expect((await adminOnly.request('GET', '/admin', { redirect: 'manual' })).status).toBe(200)
+      adminClock.advance(29 * 60)
+      expect((await adminOnly.request('GET', '/admin', { redirect: 'manual' })).status).toBe(200)
+      adminClock.advance(30 * 60 + 1)
+      const idle = await adminOnly.request('GET', '/admin', { redirect: 'manual' })
+      expect(idle.status).toBeGreaterThanOrEqual(300)
+      expect(idle.status).toBeLessThan(400)
+      // ... and 12 hours absolute, however active.
+      const signIn = browser(server)
+      const redirect = await signIn.request('GET', '/admin', { redirect: 'manual' })
+      const signInPath = new URL(redirect.headers.get('location') ?? '', PUBLIC_URL).pathname
+      const signInForm = formOf(await (await signIn.request('GET', signInPath)).text())
+      const fields = new URLSearchParams()
+      for (const [name, field] of signInForm.fields) {
+        if (field.type === 'password') fields.set(name, password)
+        else if (field.type === 'email' || name.includes('email')) fields.set(name, email)
+        else fields.set(name, field.value)
+      }
+      const signInAction = new URL(signInForm.action || signInPath, `${PUBLIC_URL}${signInPath}`)
+      const signedIn = await signIn.request('POST', signInAction.pathname, {
+        body: fields.toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        redirect: 'manual',
+      })
+      expect(signedIn.status, await signedIn.clone().text()).toBeGreaterThanOrEqual(300)
+      expect(signedIn.status).toBeLessThan(400)
+      for (let minutes = 25; minutes < 12 * 60; minutes += 25) {
+        adminClock.advance(25 * 60)
+        const active = await signIn.request('GET', '/admin', { redirect: 'manual' })
+        expect(active.status, `after ${minutes} minutes`).toBe(200)
+        await active.text()
+      }
+      adminClock.advance(25 * 60)
+      const absolute = await signIn.request('GET', '/admin', { redirect: 'manual' })
+      expect(absolute.status).toBeGreaterThanOrEqual(300)
+      expect(absolute.status).toBeLessThan(400)
       await expectError(
         await browser(server).request('POST', '/auth/login', {
           json: { email: intruder, password },
