@@ -821,6 +821,14 @@ function contractSuite(
         await expectError(await attack.request('POST', '/auth/logout'), 403, 'csrf_failed')
         expect(await hasSession(other)).toBe(true)
         expect(await hasSession(account.client)).toBe(true)
+        // Every unsafe method, whatever the path.
+        for (const method of ['PUT', 'PATCH', 'DELETE', 'POST']) {
+          await expectError(
+            await attack.request(method, '/auth/session', { json: {} }),
+            403,
+            'csrf_failed',
+          )
+        }
       }
     })
 
@@ -964,6 +972,69 @@ function contractSuite(
         user: ApiUser
       }
       expect(session.user).toEqual(user)
+    })
+
+    it('takes nothing but e-mail and password from the body (no admin by mass assignment)', async () => {
+      for (const extra of [
+        { isAdmin: true, permissions: ['admin.access'], groups: ['admins'] },
+        JSON.parse('{"__proto__": {"isAdmin": true}}') as Record<string, unknown>,
+      ]) {
+        const email = uniqueEmail()
+        const client = browser(servers.main)
+        const response = await client.request('POST', '/auth/signup', {
+          body: JSON.stringify({ email, password: strongPassword(), ...extra }).replace(
+            '"email"',
+            extra.isAdmin === true ? '"email"' : '"__proto__":{"isAdmin":true},"email"',
+          ),
+          headers: { 'content-type': 'application/json' },
+        })
+        expect([201, 400]).toContain(response.status)
+        if (response.status === 400) {
+          await expectError(response, 400, 'invalid_request')
+          continue
+        }
+        const user = checkUser(((await response.json()) as { user: unknown }).user, email)
+        expect(user.isAdmin).toBe(false)
+        expect(user.permissions).toEqual([])
+        expect(user.groups).toEqual([])
+      }
+    })
+
+    it('answers odd values and ids without a 500', async () => {
+      const account = await signUp(servers.main)
+      for (const json of [
+        { email: `${'a'.repeat(5000)}@example.com`, password: strongPassword() },
+        { email: 'a\u0000b@example.com', password: strongPassword() },
+        { email: '\ud800@example.com', password: strongPassword() },
+        { email: uniqueEmail(), password: `${strongPassword()}\ud800` },
+        { email: uniqueEmail(), password: `${strongPassword()}\u0000` },
+        { email: 'not an e-mail', password: strongPassword() },
+      ]) {
+        for (const path of ['/auth/signup', '/auth/login', '/auth/token']) {
+          const response = await cli(servers.main).request('POST', path, { json })
+          const text = await response.text()
+          expect(response.status, `${path} ${text}`).toBeLessThan(500)
+          if (response.status >= 400) {
+            const body = JSON.parse(text) as { error: { code: string } }
+            checkErrorBody(text, body.error.code)
+          }
+        }
+      }
+      // An address that cannot be stored as given (a lone surrogate has no UTF-8) is refused.
+      await expectError(
+        await cli(servers.main).request('POST', '/auth/signup', {
+          json: { email: '\ud800@example.com', password: strongPassword() },
+        }),
+        400,
+        'invalid_request',
+      )
+      for (const id of ['%00', 'x'.repeat(5000), '..%2F..', '%ZZ', "'; DROP TABLE users; --"]) {
+        const response = await account.client.request('DELETE', `/auth/sessions/${id}`)
+        expect(response.status, id).toBeGreaterThanOrEqual(400)
+        expect(response.status).toBeLessThan(500)
+        await response.text()
+      }
+      expect(await hasSession(account.client)).toBe(true)
     })
 
     it('gives 409 conflict when the e-mail is taken', async () => {
