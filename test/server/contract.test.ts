@@ -938,6 +938,12 @@ function contractSuite(
       expect((await trusted.request('DELETE', `/auth/sessions/${fourthId}`)).status).toBe(204)
     })
 
+    it('GET /auth/csrf without a session is no 500', async () => {
+      const response = await cli(servers.main).request('GET', '/auth/csrf')
+      expect(response.status).toBeLessThan(500)
+      await response.text()
+    })
+
     it('serves a request without cookies and without these headers', async () => {
       const account = await signUp(servers.main)
       const client = cli(servers.main)
@@ -1402,6 +1408,15 @@ function contractSuite(
       const other = await logIn(servers.main, account.email, account.password)
       const pair = await grant(servers.main, account.email, account.password)
       const token = await resetToken(account)
+      // The page the link opens (security headers checked like every response; it carries a
+      // credential in its URL, so it is not cached and not sent on as a referrer).
+      const page = await browser(servers.main).request('GET', `/reset?token=${token}`)
+      expect(page.status).toBe(200)
+      expect(page.headers.get('cache-control') ?? '').toMatch(/no-store/)
+      expect(page.headers.get('referrer-policy')).toMatch(
+        /^(no-referrer|same-origin|strict-origin|origin)$/,
+      )
+      await page.text()
       const newPassword = strongPassword()
       const response = await cli(servers.main).request('POST', '/auth/password-reset/confirm', {
         json: { token, newPassword },
@@ -1853,6 +1868,27 @@ function contractSuite(
       })
       expect(signedIn.status, await signedIn.clone().text()).toBeGreaterThanOrEqual(300)
       expect(signedIn.status).toBeLessThan(400)
+      // Its forms carry CSRF tokens: the same sign-in without the token, or from another site,
+      // signs nobody in.
+      const tokenless = new URLSearchParams(
+        [...fields].filter(([name]) => signInForm.fields.get(name)?.type !== 'hidden'),
+      )
+      for (const [headers, body] of [
+        [{}, tokenless],
+        [{ 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' }, fields],
+      ] as const) {
+        const stranger = browser(server)
+        await (await stranger.request('GET', signInPath)).text()
+        const refused = await stranger.request('POST', signInAction.pathname, {
+          body: body.toString(),
+          headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+          redirect: 'manual',
+        })
+        await refused.text()
+        const after = await stranger.request('GET', '/admin', { redirect: 'manual' })
+        await after.text()
+        expect(after.status, JSON.stringify(headers)).not.toBe(200)
+      }
       for (let minutes = 25; minutes < 12 * 60; minutes += 25) {
         adminClock.advance(25 * 60)
         const active = await signIn.request('GET', '/admin', { redirect: 'manual' })
