@@ -781,6 +781,12 @@ function contractSuite(
       const idle = await logIn(servers.main, account.email, account.password)
       clock.advance(7 * DAY + 1)
       expect(await hasSession(idle)).toBe(false)
+      // GET /auth/sessions lists live sessions only: the two that ended are not there.
+      const fresh = await logIn(servers.main, account.email, account.password)
+      const listed = (await (await fresh.request('GET', '/auth/sessions')).json()) as {
+        sessions: { id: string }[]
+      }
+      expect(listed.sessions.map((s) => s.id)).toEqual([(await currentSession(fresh)).id])
     })
   })
 
