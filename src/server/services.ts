@@ -13,6 +13,7 @@ import { createRefreshTokens } from '../auth/refresh-tokens.js'
 import { createAuthService, type AuthService } from '../auth/service.js'
 import { parseTrustedProxies } from '../core/client-ip.js'
 import { createTrustedOrigins } from '../core/csrf.js'
+import { isTesseraError } from '../core/errors.js'
 import { createKeyring, type Keyring } from '../core/keyring.js'
 import { createSessionManager, type SessionManager } from '../core/session-manager.js'
 import type { ReadinessCheck, TesseraApp } from './app.js'
@@ -154,11 +155,23 @@ export async function buildServices(
       now,
     })
     // The one first-admin mechanism (docs/decisions.md): a one-time link to /admin/setup.
-    const setupUrl = await createSetupLink({
-      db: backends.db,
-      adminSessions,
-      publicUrl: config.publicUrl,
-    })
+    // The setup record lives in the session store, which (with Redis) need not be reachable at
+    // start (docs/server.md): without it the server still starts, fails closed with 503 on what
+    // needs the store, and a restart once the store is back prints the link.
+    let setupUrl: string | null = null
+    try {
+      setupUrl = await createSetupLink({
+        db: backends.db,
+        adminSessions,
+        publicUrl: config.publicUrl,
+      })
+    } catch (error) {
+      if (!isTesseraError(error, 'store_unavailable')) throw error
+      logger.warn(
+        { err: error },
+        'no admin account yet, and the session store cannot be reached to make a setup link: restart once it is back, or run `tessera user create --admin`',
+      )
+    }
     if (setupUrl !== null) {
       // The one deliberate credential in the log (API.md): it can only create the first admin,
       // works once, and expires (30 minutes unused, 12 hours at most).

@@ -58,6 +58,14 @@ describe('parseEmail', () => {
     }
   })
 
+  // SECURITY: an address with a lone surrogate cannot be stored as UTF-8 without changing it.
+  it('refuses a lone UTF-16 surrogate and keeps a surrogate pair', () => {
+    for (const bad of ['\ud800@example.com', 'bob@exa\udc00mple.com', 'bob\ud83d@x.io']) {
+      expect(parseEmail(bad), JSON.stringify(bad)).toBeNull()
+    }
+    expect(parseEmail('b\u{1F600}b@x.io')).toBe('b\u{1F600}b@x.io')
+  })
+
   it('never throws (property)', () => {
     fc.assert(
       fc.property(fc.anything(), (value) => {
