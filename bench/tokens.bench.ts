@@ -103,7 +103,7 @@ async function benchVerify(label: 'EdDSA' | 'HS256', keys: KeySet): Promise<void
 
   // Every contender must accept the token before it is timed.
   if (!tokens.verifySync(token).ok) throw new Error('tessera refused the token')
-  if (!(await remote.verify(token)).ok) throw new Error('tessera/jwt refused the token')
+  if (!(await remote.verify(token)).ok) throw new Error('tessera-auth/jwt refused the token')
   await jwtVerify(token, joseKey, { issuer: ISS, audience: AUD, algorithms: [label] })
   fast(token)
   if (secret !== undefined) {
@@ -124,7 +124,7 @@ async function benchVerify(label: 'EdDSA' | 'HS256', keys: KeySet): Promise<void
   bench.add('tessera verifySync', () => {
     if (tokens.verifySync(token).ok) sink++
   })
-  bench.add('tessera/jwt verifier.verify (async)', async () => {
+  bench.add('tessera-auth/jwt verifier.verify (async)', async () => {
     if ((await remote.verify(token)).ok) sink++
   })
   bench.add('jose jwtVerify (async, CryptoKey)', async () => {

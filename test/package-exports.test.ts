@@ -20,7 +20,7 @@ function sourceOf(target: string): string {
 }
 
 describe('package.json exports', () => {
-  it('has the entry points of DESIGN.md, tessera/server included', () => {
+  it('has the entry points of DESIGN.md, tessera-auth/server included', () => {
     expect(entries.map(([name]) => name).sort()).toEqual(
       [
         '.',

@@ -1,7 +1,7 @@
 // tessera with Express and Redis: sign in with a password, read /me, sign out.
-// Run: REDIS_URL=redis://127.0.0.1:6379 TESSERA_SECRET=$(npx tessera secret) npx tsx examples/express-redis/server.ts
+// Run: REDIS_URL=redis://127.0.0.1:6379 TESSERA_SECRET=$(npx tessera-auth secret) npx tsx examples/express-redis/server.ts
 // Imports are relative to src/ so the example typechecks without a build; in an app they are
-// 'tessera', 'tessera/express', 'tessera/stores/redis' and 'tessera/password'.
+// 'tessera', 'tessera-auth/express', 'tessera-auth/stores/redis' and 'tessera-auth/password'.
 import { randomBytes } from 'node:crypto'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { createClient } from 'redis'

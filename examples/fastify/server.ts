@@ -1,7 +1,7 @@
 // tessera with Fastify: the plugin, a sign-in route, guards and sign out (memory store).
 // Run: npx tsx examples/fastify/server.ts
 // Imports are relative to src/ so the example typechecks without a build; in an app they are
-// 'tessera', 'tessera/fastify' and 'tessera/stores/memory'.
+// 'tessera', 'tessera-auth/fastify' and 'tessera-auth/stores/memory'.
 import { randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
 import { currentUser, signIn, signOut, tesseraPlugin } from '../../src/adapters/fastify.js'
@@ -17,7 +17,7 @@ const sessions = createSessionManager(createMemoryStore(), keyring)
 const app = Fastify({ logger: true })
 await app.register(tesseraPlugin, { sessions, keyring, trustedOrigins: [publicUrl] })
 
-// Demo only: trusts the posted name. Check a password (tessera/password) in a real app.
+// Demo only: trusts the posted name. Check a password (tessera-auth/password) in a real app.
 app.post<{ Body: { name: string } }>('/login', async (request) => {
   await signIn(request, `user:${request.body.name}`, { data: { permissions: ['notes.read'] } })
   return { ok: true }

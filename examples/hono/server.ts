@@ -1,7 +1,7 @@
 // tessera with Hono on Node: typed context variables, guards, sign in and out (memory store).
 // Run: npx tsx examples/hono/server.ts
 // Imports are relative to src/ so the example typechecks without a build; in an app they are
-// 'tessera', 'tessera/hono' and 'tessera/stores/memory'.
+// 'tessera', 'tessera-auth/hono' and 'tessera-auth/stores/memory'.
 import { randomBytes } from 'node:crypto'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
@@ -21,7 +21,7 @@ const auth = tessera({
 
 const app = new Hono<TesseraEnv>()
 app.use(auth.middleware)
-// Demo only: trusts the posted name. Check a password (tessera/password) in a real app.
+// Demo only: trusts the posted name. Check a password (tessera-auth/password) in a real app.
 app.post('/login', async (c) => {
   const { name } = await c.req.json<{ name: string }>()
   await signIn(c, `user:${name}`, { data: { permissions: ['notes.read'] } })

@@ -441,7 +441,7 @@ interface Backend {
  *   only when `NODE_ENV` is `development` or `test`), a store of neither kind, or bad options
  * @example
  * ```ts
- * import session from 'tessera/express-session' // was: from 'express-session'
+ * import session from 'tessera-auth/express-session' // was: from 'express-session'
  * app.use(session({ secret: process.env.SESSION_SECRET!, resave: false, saveUninitialized: false }))
  * ```
  */

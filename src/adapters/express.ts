@@ -131,7 +131,7 @@ function stateOf(req: Request): RequestAuthState {
   if (state === undefined) {
     throw new TesseraError(
       'config_invalid',
-      'tessera/express: install the tessera().middleware before this route',
+      'tessera-auth/express: install the tessera().middleware before this route',
     )
   }
   return state

@@ -81,7 +81,7 @@ function stateOf(request: FastifyRequest): RequestAuthState {
   if (request.tessera === null) {
     throw new TesseraError(
       'config_invalid',
-      'tessera/fastify: register the plugin in this scope before the route',
+      'tessera-auth/fastify: register the plugin in this scope before the route',
     )
   }
   return request.tessera

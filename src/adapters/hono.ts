@@ -67,7 +67,7 @@ function stateOf(c: Context<TesseraEnv>): RequestAuthState {
   if (state === undefined) {
     throw new TesseraError(
       'config_invalid',
-      'tessera/hono: use the tessera().middleware before this route',
+      'tessera-auth/hono: use the tessera().middleware before this route',
     )
   }
   return state

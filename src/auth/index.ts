@@ -1,5 +1,5 @@
 /**
- * `tessera/auth`: accounts, permissions, the auth service (signup, login, logout, password
+ * `tessera-auth/auth`: accounts, permissions, the auth service (signup, login, logout, password
  * change and reset), the audit log, mail transports and the accounts database.
  */
 export {

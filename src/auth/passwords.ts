@@ -480,7 +480,7 @@ function pick(options: PasswordCallOptions | undefined): PasswordHasher {
  *   `overloaded` when more than `maxQueued` computations are waiting.
  * @example
  * ```ts
- * import { hashPassword, verifyPassword } from 'tessera/password'
+ * import { hashPassword, verifyPassword } from 'tessera-auth/password'
  * const stored = await hashPassword('correct horse battery staple')
  * ```
  */

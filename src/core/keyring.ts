@@ -52,7 +52,7 @@ export interface Keyring {
 export const MIN_SECRET_BYTES = 32
 
 const HOW_TO_GENERATE =
-  "generate one with `npx tessera secret` (or `node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"`)"
+  "generate one with `npx tessera-auth secret` (or `node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"`)"
 
 // Secrets copied from tutorials, READMEs and framework defaults. Compared case-insensitively
 // after trimming; a secret that merely contains one of them is not refused.

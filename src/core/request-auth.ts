@@ -30,7 +30,7 @@ export interface RequestDescription {
 }
 
 /**
- * The shape a bearer verifier must have: `createVerifier()` from `tessera/jwt` and
+ * The shape a bearer verifier must have: `createVerifier()` from `tessera-auth/jwt` and
  * `createAccessTokens()` both fit. A result with `ok: false` and `code: 'jwks_unavailable'`
  * means the keys could not be fetched (503), any other failure is a bad token (401).
  */

@@ -29,7 +29,7 @@ export interface SessionRecord {
 
 /**
  * What a session store must do. Every store passes the conformance suite in
- * `tessera/testing` against its real server.
+ * `tessera-auth/testing` against its real server.
  *
  * Stores throw `TesseraError('store_unavailable')` when their backend cannot be reached or does
  * not answer in time; they never report a missing record for an unreachable backend. Store TTLs

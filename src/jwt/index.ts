@@ -1,10 +1,10 @@
 /**
- * `tessera/jwt`: verify tessera access tokens in another service (a resource server), from the
+ * `tessera-auth/jwt`: verify tessera access tokens in another service (a resource server), from the
  * issuer's JWKS or from fixed keys, with the algorithm pinned to each key.
  *
  * @example
  * ```ts
- * import { createVerifier } from 'tessera/jwt'
+ * import { createVerifier } from 'tessera-auth/jwt'
  * const verifier = createVerifier({ issuer, audience: 'api', jwksUrl })
  * const result = await verifier.verify(token)
  * ```

@@ -76,7 +76,7 @@ interface KeyCache {
  * `jwksUrl` and `keys`, an unusable key, a non-https URL, or a leeway over 60 s
  * @example
  * ```ts
- * import { createVerifier } from 'tessera/jwt'
+ * import { createVerifier } from 'tessera-auth/jwt'
  * const verifier = createVerifier({
  *   issuer: 'https://auth.example.com',
  *   audience: 'orders-api',

@@ -175,7 +175,7 @@ export function loadConfig(
     if (mode === 'production') {
       throw new TesseraError(
         'config_invalid',
-        `TESSERA_SECRET_FALLBACKS entry ${index + 1} ${weakness}; remove it or replace it (make new secrets with \`npx tessera secret\`)`,
+        `TESSERA_SECRET_FALLBACKS entry ${index + 1} ${weakness}; remove it or replace it (make new secrets with \`npx tessera-auth secret\`)`,
       )
     }
     notice(`TESSERA_SECRET_FALLBACKS entry ${index + 1} ${weakness}; accepted in ${mode} only`)
@@ -449,7 +449,7 @@ function resolveSecret(
       // SECURITY: ASVS 2.10.4 / 6.4: no known or short secret signs anything in production.
       if (mode === 'production') {
         throw invalid(
-          `${first} ${weakness}; make a strong one with \`npx tessera secret\` and put it in ${first}`,
+          `${first} ${weakness}; make a strong one with \`npx tessera-auth secret\` and put it in ${first}`,
         )
       }
       notice(`${first} ${weakness}; accepted because NODE_ENV is ${mode}, refused in production`)
@@ -458,7 +458,7 @@ function resolveSecret(
   }
   if (mode === 'production') {
     throw invalid(
-      'TESSERA_SECRET is not set and NODE_ENV is production; make one with `npx tessera secret` and set TESSERA_SECRET (SESSION_SECRET and JWT_SECRET are accepted too)',
+      'TESSERA_SECRET is not set and NODE_ENV is production; make one with `npx tessera-auth secret` and set TESSERA_SECRET (SESSION_SECRET and JWT_SECRET are accepted too)',
     )
   }
   return developmentSecret(cwd, notice)

@@ -1,5 +1,5 @@
 /**
- * `tessera/server`: the tessera server (the HTTP API of API.md, the admin panel, health,
+ * `tessera-auth/server`: the tessera server (the HTTP API of API.md, the admin panel, health,
  * readiness and metrics) run from your own code instead of `tessera serve`, e.g. beside other
  * work in one process, or under a process manager that wants a module rather than a binary.
  *
@@ -7,14 +7,14 @@
  * variables as `tessera serve`, docs/configuration.md), make the JSON logger
  * ({@link createLogger}), start ({@link startServer}), and stop ({@link RunningServer.close},
  * for instance on {@link waitForStopSignal}). To embed sessions in an application of your own,
- * use the library's entry points (`tessera`, `tessera/auth`, `tessera/hono`, ...) instead.
+ * use the library's entry points (`tessera-auth`, `tessera-auth/auth`, `tessera-auth/hono`, ...) instead.
  *
  * The server opens the drivers its configuration names, so `better-sqlite3`, `pg` and `redis`
  * must be installed (they are optional peer dependencies of the library).
  *
  * @example
  * ```ts
- * import { createLogger, loadConfig, startServer, waitForStopSignal } from 'tessera/server'
+ * import { createLogger, loadConfig, startServer, waitForStopSignal } from 'tessera-auth/server'
  *
  * // PORT, DATABASE_URL, REDIS_URL, TESSERA_SECRET, ... from the environment, .env and .env.local
  * const config = loadConfig(process.env, { cwd: process.cwd() })

@@ -45,7 +45,7 @@ export interface MemoryStore extends SessionStore {
  * positive whole number
  * @example
  * ```ts
- * import { createMemoryStore } from 'tessera/stores/memory'
+ * import { createMemoryStore } from 'tessera-auth/stores/memory'
  * const sessions = createSessionManager(createMemoryStore(), keyring)
  * ```
  */

@@ -62,7 +62,7 @@ export interface PostgresStore extends SessionStore {
  * @example
  * ```ts
  * import pg from 'pg'
- * import { createPostgresStore } from 'tessera/stores/postgres'
+ * import { createPostgresStore } from 'tessera-auth/stores/postgres'
  *
  * const pool = new pg.Pool({
  *   connectionString: process.env.DATABASE_URL,

@@ -92,7 +92,7 @@ export interface RedisStoreOptions {
  * @example
  * ```ts
  * import { createClient } from 'redis'
- * import { createRedisStore } from 'tessera/stores/redis'
+ * import { createRedisStore } from 'tessera-auth/stores/redis'
  *
  * const client = createClient({
  *   url: process.env.REDIS_URL,

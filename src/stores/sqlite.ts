@@ -41,7 +41,7 @@ export interface SQLiteStore extends SessionStore {
  * @example
  * ```ts
  * import Database from 'better-sqlite3'
- * import { createSQLiteStore } from 'tessera/stores/sqlite'
+ * import { createSQLiteStore } from 'tessera-auth/stores/sqlite'
  *
  * const db = new Database('data/sessions.db')
  * const store = createSQLiteStore(db)

@@ -59,7 +59,7 @@ export interface StoreConformanceOptions {
  * @example
  * ```ts
  * // test/stores/my-store.test.ts
- * import { describeStoreConformance } from 'tessera/testing'
+ * import { describeStoreConformance } from 'tessera-auth/testing'
  * import { createMyStore } from '../src/my-store.js'
  *
  * describeStoreConformance('my store', async ({ now }) => {

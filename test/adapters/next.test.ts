@@ -113,7 +113,7 @@ async function submitAction(
   })
 }
 
-describe('tessera/next in a real Next.js app (next build + next start)', () => {
+describe('tessera-auth/next in a real Next.js app (next build + next start)', () => {
   it('a server component reads no session when there is no cookie', async () => {
     const html = await page()
     expect(html).toContain('sealed:anonymous')

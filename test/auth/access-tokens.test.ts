@@ -71,7 +71,7 @@ describe('createAccessTokens', () => {
     expect(protectedHeader.kid).toBe(keys.signingKey().kid)
   })
 
-  it('ES256 and RS256 tokens verify, locally and through tessera/jwt with the JWKS', async () => {
+  it('ES256 and RS256 tokens verify, locally and through tessera-auth/jwt with the JWKS', async () => {
     for (const algorithm of ['ES256', 'RS256'] as const) {
       const keys = await keySet({ algorithm })
       const tokens = createAccessTokens({ keys, issuer: ISS, audience: AUD })

@@ -215,7 +215,7 @@ describe('secrets in production', () => {
   it('refuses to start without a secret and says how to make one', () => {
     const error = configError({ NODE_ENV: 'production' })
     expect(error.message).toContain('TESSERA_SECRET')
-    expect(error.message).toContain('npx tessera secret')
+    expect(error.message).toContain('npx tessera-auth secret')
   })
 
   it.each(['keyboard cat', 'short-secret', 'x'.repeat(64), 'change-this-secret-key'])(
@@ -224,7 +224,7 @@ describe('secrets in production', () => {
       for (const key of ['TESSERA_SECRET', 'SESSION_SECRET', 'JWT_SECRET']) {
         const error = configError({ NODE_ENV: 'production', [key]: secret })
         expect(error.message).toContain(key)
-        expect(error.message).toContain('npx tessera secret')
+        expect(error.message).toContain('npx tessera-auth secret')
       }
     },
   )

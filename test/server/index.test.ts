@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest'
 import * as server from '../../src/server/index.js'
 import { createLogger, loadConfig, startServer } from '../../src/server/index.js'
 
-// tessera/server, used as its TSDoc example uses it.
+// tessera-auth/server, used as its TSDoc example uses it.
 
-describe('tessera/server', () => {
+describe('tessera-auth/server', () => {
   it('exports the small surface it documents, and nothing of the internals', () => {
     expect(Object.keys(server).sort()).toEqual([
       'createLogger',

@@ -163,7 +163,7 @@ describe('tessera serve', { timeout: 90_000 }, () => {
     expect(await server.exited).toBe(1)
     const stderr = server.stderr().trim()
     expect(stderr.split('\n')).toHaveLength(1)
-    expect(stderr).toContain('npx tessera secret')
+    expect(stderr).toContain('npx tessera-auth secret')
     expect(stderr).toContain('TESSERA_SECRET')
   })
 

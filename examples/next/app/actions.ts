@@ -16,5 +16,5 @@ export async function signOut(): Promise<void> {
 function checkPassword(form: FormData): Promise<string> {
   const email = form.get('email')
   if (typeof email !== 'string') throw new Error('email is required')
-  return Promise.resolve(email) // stands in for tessera/auth's password check
+  return Promise.resolve(email) // stands in for tessera-auth/auth's password check
 }

@@ -1,6 +1,6 @@
-import { createKeyring, createSessionManager } from 'tessera'
-import { createSealedSession, createStoreSession } from 'tessera/next'
-import { createRedisStore } from 'tessera/stores/redis'
+import { createKeyring, createSessionManager } from 'tessera-auth'
+import { createSealedSession, createStoreSession } from 'tessera-auth/next'
+import { createRedisStore } from 'tessera-auth/stores/redis'
 import { createClient } from 'redis'
 
 const keyring = createKeyring(process.env.TESSERA_SECRET!)

@@ -1,4 +1,4 @@
-import { withSession } from 'tessera/next'
+import { withSession } from 'tessera-auth/next'
 import { sessions } from '../../../lib/session'
 
 // 401 {"error":{"code":"unauthenticated"}} without a live session.
