@@ -19,7 +19,7 @@ describe('createKeyring', () => {
     '   ',
   ])('refuses %j under the default policy and says how to make one', (secret) => {
     expect(() => createKeyring(secret)).toThrow(TesseraError)
-    expect(() => createKeyring(secret)).toThrow(/tessera secret/)
+    expect(() => createKeyring(secret)).toThrow(/tessera-auth secret/)
   })
 
   it('never echoes the secret in its message', () => {

@@ -160,7 +160,7 @@ describe('loadConfig defaults', () => {
   })
 
   it('treats any NODE_ENV other than development or test as production', () => {
-    expect(() => load({ NODE_ENV: 'staging' })).toThrow(/tessera secret/)
+    expect(() => load({ NODE_ENV: 'staging' })).toThrow(/tessera-auth secret/)
     expect(load({ NODE_ENV: 'staging', TESSERA_SECRET: STRONG }).keyringPolicy).toBe('strict')
   })
 })
