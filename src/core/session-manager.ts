@@ -57,6 +57,40 @@ export interface SessionManagerOptions {
 }
 
 /**
+ * An authentication method of RFC 8176 as API.md lists them: `pwd` password, `otp` one-time
+ * code, `hwk` / `swk` hardware- or software-bound key (a passkey), `user` user presence or
+ * verification, `mfa` several factors, `mca` a recovery code, plus `fed` for a sign-in through
+ * an identity provider.
+ */
+export type AuthMethod = 'pwd' | 'otp' | 'hwk' | 'swk' | 'user' | 'mfa' | 'mca' | 'fed'
+
+/** The methods {@link AuthMethod} lists, for checking input. */
+export const AUTH_METHODS: readonly AuthMethod[] = [
+  'pwd',
+  'otp',
+  'hwk',
+  'swk',
+  'user',
+  'mfa',
+  'mca',
+  'fed',
+]
+
+/**
+ * How a session's user proved who they are, given to {@link SessionManager.create} and
+ * {@link SessionManager.regenerate}. Every field is optional: `time` defaults to now, `aal` to 1,
+ * `amr` to none.
+ */
+export interface SessionAuth {
+  /** When the credential was proved, epoch ms. @default now */
+  time?: number
+  /** Authenticator assurance level: 2 for two factors (or a passkey with user verification). @default 1 */
+  aal?: 1 | 2
+  /** The methods used. @default [] */
+  amr?: readonly AuthMethod[]
+}
+
+/**
  * A live session as the application sees it. It never contains the token; `id` is a public
  * handle (the first 22 characters, 128 bits, of the stored SHA-256 of the token) that is safe
  * to show and log, and that cannot be used to look a record up in the store.
@@ -73,6 +107,12 @@ export interface Session {
   readonly absoluteExpiresAt: number
   readonly data: Readonly<Record<string, JSONValue>>
   readonly meta: Readonly<SessionMeta>
+  /** When the user last proved a credential in this session (epoch ms); `createdAt` when not recorded. */
+  readonly authTime: number
+  /** Authenticator assurance level of that proof (API.md `aal`). */
+  readonly aal: 1 | 2
+  /** The methods of that proof (API.md `amr`, RFC 8176). */
+  readonly amr: readonly AuthMethod[]
 }
 
 /** The public JSON shape of a session (API.md): ISO 8601 times, no token, no stored id. */
@@ -82,6 +122,9 @@ export interface PublicSession {
   lastSeenAt: string
   expiresAt: string
   absoluteExpiresAt: string
+  authTime: string
+  aal: 1 | 2
+  amr: AuthMethod[]
 }
 
 /** A new session: send `setCookie` as a `Set-Cookie` header, or hand `token` to a non-browser client. */
@@ -115,6 +158,8 @@ export interface SessionManager {
     options?: {
       data?: Record<string, JSONValue>
       meta?: SessionMeta
+      /** How the user proved who they are; recorded as the session's `authTime`, `aal`, `amr`. */
+      auth?: SessionAuth
       /** A token chosen by the caller (see `acceptToken`); a new random one by default. */
       token?: string
     },
@@ -142,10 +187,11 @@ export interface SessionManager {
   update(session: Session, changes: SessionDataChanges): Promise<Session | null>
   /**
    * A new token for the same session data, and the old one deleted. Call it on login and on
-   * any privilege change. Returns `null` when the session is gone.
-   * @throws TesseraError `store_unavailable`
+   * any privilege change. With `options.auth` (a step-up, a password change) the session's
+   * `authTime`, `aal` and `amr` are replaced by it. Returns `null` when the session is gone.
+   * @throws TesseraError `store_unavailable`, `invalid_argument` for an unusable `auth`
    */
-  regenerate(session: Session): Promise<IssuedSession | null>
+  regenerate(session: Session, options?: { auth?: SessionAuth }): Promise<IssuedSession | null>
   /** Deletes the session. @throws TesseraError `store_unavailable` */
   revoke(session: Session): Promise<void>
   /**
@@ -268,6 +314,7 @@ export function createSessionManager(
   const internals = new WeakMap<Session, { storeId: string }>()
 
   function toSession(record: SessionRecord): Session {
+    const meta = record.meta
     const session: Session = {
       id: record.id.slice(0, PUBLIC_ID_LENGTH),
       userId: record.userId,
@@ -276,7 +323,10 @@ export function createSessionManager(
       expiresAt: record.expiresAt,
       absoluteExpiresAt: record.absoluteExpiresAt,
       data: record.data,
-      meta: record.meta,
+      meta,
+      authTime: typeof meta.authTime === 'number' ? meta.authTime : record.createdAt,
+      aal: meta.aal === 2 ? 2 : 1,
+      amr: Array.isArray(meta.amr) ? (meta.amr as AuthMethod[]) : NO_METHODS,
     }
     internals.set(session, { storeId: record.id })
     return session
@@ -415,7 +465,10 @@ export function createSessionManager(
         expiresAt: absoluteExpiresAt,
         absoluteExpiresAt,
         data: { ...(createOptions.data ?? {}) },
-        meta: { ...(createOptions.meta ?? {}) },
+        meta: withAuth(
+          { ...(createOptions.meta ?? {}) },
+          createOptions.auth === undefined ? undefined : authFields(createOptions.auth, at),
+        ),
       }
       record.expiresAt = Math.min(at + idleMsOf(record), absoluteExpiresAt)
       return issue(record, token, at)
@@ -456,8 +509,10 @@ export function createSessionManager(
       return record === null ? null : toSession(record)
     },
 
-    async regenerate(session): Promise<IssuedSession | null> {
+    async regenerate(session, regenerateOptions = {}): Promise<IssuedSession | null> {
       const oldId = storeIdOf(session)
+      const auth =
+        regenerateOptions.auth === undefined ? undefined : authFields(regenerateOptions.auth, now())
       const old = await store.get(oldId)
       const at = now()
       if (old === null || isExpired(old, at)) return null
@@ -468,6 +523,7 @@ export function createSessionManager(
       const issued = await issue(
         {
           ...old,
+          meta: auth === undefined ? old.meta : withAuth({ ...old.meta }, auth),
           id: hashToken(token),
           version: 1,
           lastSeenAt: at,
@@ -529,7 +585,46 @@ export function toPublicSession(session: Session): PublicSession {
     lastSeenAt: new Date(session.lastSeenAt).toISOString(),
     expiresAt: new Date(session.expiresAt).toISOString(),
     absoluteExpiresAt: new Date(session.absoluteExpiresAt).toISOString(),
+    authTime: new Date(session.authTime).toISOString(),
+    aal: session.aal,
+    amr: [...session.amr],
   }
+}
+
+const NO_METHODS: readonly AuthMethod[] = Object.freeze([])
+
+/** The stored form of a {@link SessionAuth}, checked: it decides what guards let through. */
+function authFields(
+  auth: SessionAuth,
+  at: number,
+): { authTime: number; aal: 1 | 2; amr: AuthMethod[] } {
+  const time = auth.time ?? at
+  const aal = auth.aal ?? 1
+  const amr = auth.amr ?? []
+  if (
+    !Number.isSafeInteger(time) ||
+    time < 0 ||
+    (aal !== 1 && aal !== 2) ||
+    !Array.isArray(amr) ||
+    !amr.every((method) => AUTH_METHODS.includes(method))
+  ) {
+    throw new TesseraError(
+      'invalid_argument',
+      `session auth: time must be epoch ms, aal 1 or 2, amr a list of ${AUTH_METHODS.join(', ')}`,
+    )
+  }
+  return { authTime: time, aal, amr: [...new Set(amr)] }
+}
+
+function withAuth(
+  meta: SessionMeta,
+  auth: { authTime: number; aal: 1 | 2; amr: AuthMethod[] } | undefined,
+): SessionMeta {
+  if (auth === undefined) return meta
+  meta.authTime = auth.authTime
+  meta.aal = auth.aal
+  meta.amr = auth.amr
+  return meta
 }
 
 /** SHA-256 of a token, base64url: the id a store keeps. */

@@ -6,6 +6,15 @@ export type JSONValue =
 export interface SessionMeta {
   ip?: string
   userAgent?: string
+  /**
+   * When the user last proved a credential in this session (epoch ms); absent means the
+   * session's `createdAt`. Written by the session manager (`create` / `regenerate` with `auth`).
+   */
+  authTime?: number
+  /** Authenticator assurance level of that proof: 2 for two factors; absent means 1. */
+  aal?: 1 | 2
+  /** The RFC 8176 methods of that proof (`pwd`, `otp`, `hwk`, ...); absent means none recorded. */
+  amr?: string[]
 }
 
 /**

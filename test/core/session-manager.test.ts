@@ -173,6 +173,9 @@ for (const backend of BACKENDS) {
           lastSeenAt: '2026-01-01T00:00:00.000Z',
           expiresAt: '2026-01-08T00:00:00.000Z',
           absoluteExpiresAt: '2026-01-31T00:00:00.000Z',
+          authTime: '2026-01-01T00:00:00.000Z',
+          aal: 1,
+          amr: [],
         })
       })
     })
@@ -461,6 +464,45 @@ for (const backend of BACKENDS) {
           cart: [1, 2],
         })
         expect(await manager.regenerate(first.session)).toBeNull()
+      })
+
+      it('records authTime, aal and amr; regenerate with auth replaces them, without auth keeps them', async () => {
+        const { manager, advance, now } = setup()
+        const plain = await manager.create('u1')
+        expect(plain.session).toMatchObject({ authTime: now(), aal: 1, amr: [] })
+        const first = await manager.create('u1', { auth: { amr: ['pwd'] } })
+        expect(first.session).toMatchObject({ authTime: now(), aal: 1, amr: ['pwd'] })
+        const signedInAt = now()
+        advance(HOUR)
+        const read = await manager.validate(cookieHeader(first.setCookie))
+        expect(read?.session).toMatchObject({ authTime: signedInAt, aal: 1, amr: ['pwd'] })
+        const kept = await manager.regenerate(read!.session)
+        expect(kept!.session).toMatchObject({ authTime: signedInAt, aal: 1, amr: ['pwd'] })
+        const raised = await manager.regenerate(kept!.session, {
+          auth: { aal: 2, amr: ['pwd', 'otp', 'mfa'] },
+        })
+        expect(raised!.session).toMatchObject({
+          authTime: now(),
+          aal: 2,
+          amr: ['pwd', 'otp', 'mfa'],
+        })
+        const again = await manager.validate(cookieHeader(raised!.setCookie))
+        expect(again?.session).toMatchObject({ authTime: now(), aal: 2 })
+        expect(toPublicSession(again!.session)).toMatchObject({
+          authTime: new Date(now()).toISOString(),
+          aal: 2,
+          amr: ['pwd', 'otp', 'mfa'],
+        })
+      })
+
+      it('SECURITY: refuses an unusable auth record (it decides what step-up guards let through)', async () => {
+        const { manager } = setup()
+        const bad = [{ aal: 3 }, { amr: ['password'] }, { time: Number.NaN }, { amr: 'pwd' }]
+        for (const auth of bad) {
+          await expect(manager.create('u1', { auth: auth as never })).rejects.toMatchObject({
+            code: 'invalid_argument',
+          })
+        }
       })
 
       it('lists, revokes one, revokes by public id for its owner only, and revokes all but one', async () => {

@@ -185,7 +185,16 @@ function apiSuite(
         )
         expect(body.user.email).toBe(address)
         expect(Object.keys(body.session).sort()).toEqual(
-          ['absoluteExpiresAt', 'createdAt', 'expiresAt', 'id', 'lastSeenAt'].sort(),
+          [
+            'aal',
+            'absoluteExpiresAt',
+            'amr',
+            'authTime',
+            'createdAt',
+            'expiresAt',
+            'id',
+            'lastSeenAt',
+          ].sort(),
         )
         const newCookie = first.cookies.get('tessera_session')
         expect(newCookie).toBeDefined()

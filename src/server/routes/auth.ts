@@ -343,7 +343,9 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   }
 }
 
-function sessionEntry(session: PublicSession): Omit<PublicSession, 'absoluteExpiresAt'> {
+function sessionEntry(
+  session: PublicSession,
+): Pick<PublicSession, 'id' | 'createdAt' | 'lastSeenAt' | 'expiresAt'> {
   return {
     id: session.id,
     createdAt: session.createdAt,
