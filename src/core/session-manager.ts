@@ -600,20 +600,20 @@ function authFields(
 ): { authTime: number; aal: 1 | 2; amr: AuthMethod[] } {
   const time = auth.time ?? at
   const aal = auth.aal ?? 1
-  const amr = auth.amr ?? []
+  const amr: unknown = auth.amr ?? []
   if (
     !Number.isSafeInteger(time) ||
     time < 0 ||
     (aal !== 1 && aal !== 2) ||
     !Array.isArray(amr) ||
-    !amr.every((method) => AUTH_METHODS.includes(method))
+    !amr.every((method: unknown) => AUTH_METHODS.includes(method as AuthMethod))
   ) {
     throw new TesseraError(
       'invalid_argument',
       `session auth: time must be epoch ms, aal 1 or 2, amr a list of ${AUTH_METHODS.join(', ')}`,
     )
   }
-  return { authTime: time, aal, amr: [...new Set(amr)] }
+  return { authTime: time, aal, amr: [...new Set(amr as AuthMethod[])] }
 }
 
 function withAuth(
