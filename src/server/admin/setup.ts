@@ -6,6 +6,7 @@ import {
   type SessionManagerOptions,
 } from '../../core/session-manager.js'
 import type { SessionStore } from '../../core/session-store.js'
+import { countAdmins } from './queries.js'
 
 /** `data.kind` of the store record that holds a setup link (an admin-store record without a user). */
 export const SETUP_KIND = 'admin-setup'
@@ -41,16 +42,6 @@ export function createAdminSessionManager(
   }
   if (options.now !== undefined) managerOptions.now = options.now
   return createSessionManager(store, keyring, managerOptions)
-}
-
-/** How many administrators exist (active or not). */
-export async function countAdmins(db: TesseraDB): Promise<number> {
-  const row = await db
-    .selectFrom('users')
-    .select((eb) => eb.fn.countAll().as('n'))
-    .where('is_admin', '=', 1)
-    .executeTakeFirstOrThrow()
-  return Number(row.n)
 }
 
 /** Options of {@link createSetupLink}. */

@@ -1,0 +1,119 @@
+/*
+ * Reading the panel's form posts: the body (url-encoded, 64 KiB at most), the cross-site rule with
+ * the form's CSRF token, and the small parsers routes share (ids, page numbers, codename lists).
+ */
+import { isPermissionCodename } from '../../auth/accounts.js'
+import { checkCrossSite, createCSRFToken, verifyCSRFToken } from '../../core/csrf.js'
+import type { Session } from '../../core/session-manager.js'
+import type { AdminApp, AdminContext, AdminKit } from './context.js'
+import { PageError } from './errors.js'
+
+const MAX_BODY = 64 * 1024
+
+/** A route parameter, `''` when absent. */
+export function param(c: AdminContext, name: string): string {
+  return c.req.param(name) ?? ''
+}
+
+/** A `?page=` value: a positive integer, else 1. */
+export function pageNumber(value: string | undefined): number {
+  if (value === undefined || !/^[1-9][0-9]{0,5}$/.test(value)) return 1
+  return Number(value)
+}
+
+/** Codenames from a textarea (split on spaces, commas and lines), or the first bad one. */
+export function codenameList(
+  text: string,
+): { ok: true; codenames: string[] } | { ok: false; bad: string } {
+  const codenames = [
+    ...new Set(
+      text
+        .split(/[\s,]+/)
+        .map((item) => item.trim())
+        .filter((item) => item !== ''),
+    ),
+  ]
+  for (const codename of codenames) {
+    if (!isPermissionCodename(codename)) return { ok: false, bad: codename }
+  }
+  return { ok: true, codenames }
+}
+
+/**
+ * The fields of a form post.
+ * @throws PageError 415 for another content type, 413 over 64 KiB
+ */
+export async function readForm(c: AdminContext): Promise<URLSearchParams> {
+  const type = c.req.header('content-type') ?? ''
+  const essence = type.split(';')[0]?.trim().toLowerCase()
+  if (essence !== 'application/x-www-form-urlencoded') {
+    throw new PageError(
+      415,
+      'Unsupported form',
+      'Forms must be sent as application/x-www-form-urlencoded.',
+    )
+  }
+  const length = Number(c.req.header('content-length') ?? '0')
+  if (Number.isFinite(length) && length > MAX_BODY) {
+    throw new PageError(413, 'Form too large', 'The form is larger than 64 KiB.')
+  }
+  const buffer = await c.req.arrayBuffer()
+  if (buffer.byteLength > MAX_BODY) {
+    throw new PageError(413, 'Form too large', 'The form is larger than 64 KiB.')
+  }
+  return new URLSearchParams(new TextDecoder().decode(buffer))
+}
+
+/**
+ * SECURITY: every state-changing request must pass both the cross-site rule (Sec-Fetch-Site,
+ * Origin) and carry the CSRF token of its form, bound to `binding` (ASVS 4.2.2, 13.2.3).
+ * @throws PageError 403 when either fails
+ */
+export function requireSameSite(
+  kit: AdminKit,
+  c: AdminContext,
+  form: URLSearchParams,
+  binding: string,
+): void {
+  const token = form.get('_csrf')
+  const valid = verifyCSRFToken(kit.deps.keyring, binding, token)
+  const decision = checkCrossSite({
+    method: c.req.method,
+    headers: { secFetchSite: c.req.header('sec-fetch-site'), origin: c.req.header('origin') },
+    trustedOrigins: kit.trusted,
+    hasSessionCookie: true,
+    csrfTokenValid: valid,
+  })
+  if (!decision.allowed) {
+    throw new PageError(403, 'Request refused', `${decision.message} (csrf_failed)`)
+  }
+  if (!valid) {
+    throw new PageError(
+      403,
+      'Request refused',
+      'The form is missing its CSRF token or the token is invalid; reload the page and try again (csrf_failed).',
+    )
+  }
+}
+
+/** The CSRF token of the forms of a signed-in administrator's pages. */
+export function csrfFor(kit: AdminKit, session: Session): string {
+  return createCSRFToken(kit.deps.keyring, `admin:${session.id}`)
+}
+
+/**
+ * Registers a POST action of a signed-in administrator: the form is read and must pass
+ * {@link requireSameSite} with the admin session's token before `handler` runs.
+ */
+export function postAction(
+  app: AdminApp,
+  kit: AdminKit,
+  path: string,
+  handler: (c: AdminContext, form: URLSearchParams) => Promise<Response>,
+): void {
+  app.post(path, async (c) => {
+    const form = await readForm(c)
+    requireSameSite(kit, c, form, `admin:${c.get('session').id}`)
+    return handler(c, form)
+  })
+}

@@ -1,0 +1,90 @@
+import type { AuditEvent } from '../../../auth/audit.js'
+import { html, trustedHtml, type SafeHtml } from '../html.js'
+import { formatAge, formatTime, layout, pager, yesNo, type PageContext } from './layout.js'
+
+/** The table of audit events (the audit log, the dashboard's recent failures). */
+export function auditTable(
+  page: PageContext,
+  events: AuditEvent[],
+  emails: Map<string, string>,
+  now: number,
+): SafeHtml {
+  const rows = events.map(
+    (event) =>
+      html`<tr>
+        <td data-label="When" title="${formatTime(event.at)}">
+          ${formatTime(event.at)}<br /><span class="muted">${formatAge(event.at, now)} ago</span>
+        </td>
+        <td data-label="Event">${event.type}</td>
+        <td data-label="Outcome">
+          ${yesNo(event.outcome === 'success', event.outcome, event.outcome)}
+        </td>
+        <td data-label="User" class="wrap">
+          ${event.userId === null ? '—' : html`<a href="${page.base}/users/${encodeURIComponent(event.userId)}">${emails.get(event.userId) ?? event.userId}</a>`}
+        </td>
+        <td data-label="IP">${event.ip ?? '—'}</td>
+        <td data-label="Detail" class="wrap">
+          <code>${Object.keys(event.detail).length === 0 ? '' : JSON.stringify(event.detail)}</code>
+        </td>
+      </tr>`,
+  )
+  return html`<div class="scroll">
+    <table class="list">
+      <thead>
+        <tr>
+          <th>When</th>
+          <th>Event</th>
+          <th>Outcome</th>
+          <th>User</th>
+          <th>IP</th>
+          <th>Detail</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${
+          rows.length === 0
+            ? html`<tr>
+                <td colspan="6" class="muted">No events.</td>
+              </tr>`
+            : rows
+        }
+      </tbody>
+    </table>
+  </div>`
+}
+
+/** The audit log with its filters. */
+export interface AuditData {
+  events: AuditEvent[]
+  emails: Map<string, string>
+  types: readonly string[]
+  user: string
+  type: string
+  page: number
+  hasNext: boolean
+  error?: string
+}
+
+export function auditPage(page: PageContext, data: AuditData, now: number): SafeHtml {
+  const error =
+    data.error === undefined ? '' : html`<p class="flash error" role="alert">${data.error}</p>`
+  return layout(
+    page,
+    'Audit log',
+    html`<h1>Audit log</h1>
+      <form method="get" action="${page.base}/audit" class="toolbar">
+        <label>User (e-mail or id) <input type="text" name="user" value="${data.user}" /></label>
+        <label
+          >Event
+          <select name="type">
+            <option value="">any</option>
+            ${data.types.map((t) => html`<option value="${t}" ${t === data.type ? trustedHtml(' selected') : ''}>${t}</option>`)}
+          </select></label
+        >
+        <button type="submit" class="secondary">Filter</button>
+      </form>
+      ${error} ${auditTable(page, data.events, data.emails, now)}
+      ${pager(page, '/audit', { user: data.user, type: data.type }, data.page, data.hasNext)}`,
+    { current: '/audit' },
+  )
+}
