@@ -483,6 +483,53 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
         )
       })
 
+      it('records the acting administrator in the audit log for every action', async () => {
+        const { f, client } = await signedIn()
+        const me = (await userByEmail(f, ADMIN_EMAIL))?.id ?? ''
+        const id = await f.createUser('hal@example.com')
+        const path = `/admin/users/${id}`
+        const group = await f.auth.accounts.createGroup('crew')
+        const one = await f.appSessions.create(id)
+        await f.appSessions.create(id)
+        await f.appSessions.create(id)
+        const actions: Array<[string, Record<string, string>, string]> = [
+          ['/admin/users', { email: 'ivy@example.com', password: 'ivy has a long password' }, ''],
+          [`${path}/sessions/${one.session.id}/revoke`, {}, `${path}/sessions`],
+          [`${path}/sessions/revoke-all`, {}, `${path}/sessions`],
+          [`${path}/disable`, {}, path],
+          [`${path}/enable`, {}, path],
+          [`${path}/admin`, { isAdmin: '1' }, path],
+          [`${path}/admin`, { isAdmin: '0' }, path],
+          [`${path}/groups`, { group: group.id }, path],
+          [`${path}/permissions`, { permissions: 'posts.edit' }, path],
+          ['/admin/groups', { name: 'ops' }, '/admin/groups'],
+          [`/admin/groups/${group.id}/permissions`, { permissions: 'x.y' }, '/admin/groups'],
+          ['/admin/permissions/delete', { codename: 'x.y' }, '/admin/groups'],
+          [`/admin/groups/${group.id}/delete`, {}, '/admin/groups'],
+          [`${path}/delete`, { confirm: 'yes' }, path],
+        ]
+        for (const [action, fields, from] of actions) {
+          const before = (await f.auth.audit.list({ limit: 500 })).length
+          const res = await client.submit(action, fields, from === '' ? '/admin/users' : from)
+          expect(res.status, action).toBe(303)
+          const all = await f.auth.audit.list({ limit: 500 })
+          const events = all.slice(0, all.length - before)
+          expect(events.length, action).toBeGreaterThan(0)
+          for (const event of events) {
+            expect(event.detail.actorId, `${action}: ${event.type}`).toBe(me)
+          }
+        }
+        const revoked = await f.auth.audit.list({ type: 'session_revoked', userId: id })
+        expect(revoked.map((e) => [e.detail.count, e.detail.actorId])).toEqual([
+          [2, me],
+          [1, me],
+        ])
+        // Signing out is the administrator's own action, recorded under their id.
+        await client.submit('/admin/logout', {})
+        const [logout] = await f.auth.audit.list({ type: 'logout', userId: me })
+        expect(logout?.detail.panel).toBe('admin')
+      })
+
       it('sends a password reset e-mail', async () => {
         const { f, client } = await signedIn()
         const id = await f.createUser('frank@example.com')

@@ -179,6 +179,13 @@ export function signOutRoutes(app: AdminApp, kit: AdminKit): void {
     const session = c.get('session')
     requireSameSite(kit, c, form, `admin:${session.id}`)
     await adminSessions.revoke(session)
+    await kit.deps.auth.audit.record({
+      type: 'logout',
+      outcome: 'success',
+      userId: session.userId,
+      ...requestContext(kit, c),
+      detail: { panel: 'admin' },
+    })
     c.header('Set-Cookie', adminSessions.clearCookie(), { append: true })
     return c.redirect(`${kit.base}/login?signed_out=1`, 303)
   })
