@@ -18,6 +18,7 @@ import type { Keyring } from '../../core/keyring.js'
 import type { Session, SessionManager } from '../../core/session-manager.js'
 import type { SafeHtml } from './html.js'
 import { createAdminQueries, type AdminQueries } from './queries.js'
+import type { AdminSessionManager } from './setup.js'
 import type { Flash, PageContext } from './views/layout.js'
 
 /** What {@link createAdminApp} is built from: the server's real services. */
@@ -26,8 +27,8 @@ export interface AdminDeps {
   db: TesseraDB
   /** The auth service of the API: accounts, audit, createUser, resets, session revocation. */
   auth: AuthService
-  /** The panel's own sessions; build it with {@link createAdminSessionManager}. */
-  adminSessions: SessionManager
+  /** The panel's own sessions and the setup link; build it with {@link createAdminSessionManager}. */
+  adminSessions: AdminSessionManager
   /** The application's sessions (listed and revoked per user). */
   appSessions: SessionManager
   /** Signing keys of access tokens (listed and rotated). */

@@ -11,6 +11,7 @@ export {
   ADMIN_IDLE_TIMEOUT,
   createAdminSessionManager,
   createSetupLink,
+  type AdminSessionManager,
   type SetupLinkOptions,
 } from './setup.js'
 export { escapeHtml, html, SafeHtml } from './html.js'

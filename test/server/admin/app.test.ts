@@ -727,6 +727,57 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
         ).toBeNull()
       })
 
+      it('claims the link before creating anyone: of two parallel posts one creates, one gets the dead link', async () => {
+        const f = await build({ withAdmin: false })
+        const link = await createSetupLink({
+          db: f.db,
+          adminSessions: f.adminSessions,
+          publicUrl: f.publicUrl,
+        })
+        const path = (link ?? '').slice('http://localhost:3000'.length)
+        const token = new URL(link ?? '').searchParams.get('token') ?? ''
+        const post = async (email: string): Promise<Response> => {
+          const client = new Client(f.app)
+          const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await client.get(path)).text())
+          return client.post('/admin/setup', {
+            _csrf: csrf?.[1] ?? '',
+            token,
+            email,
+            password: 'first admin password',
+            password2: 'first admin password',
+          })
+        }
+        const results = await Promise.all([post('one@example.com'), post('two@example.com')])
+        expect(results.map((r) => r.status).sort()).toEqual([303, 404])
+        const admins = await Promise.all([
+          userByEmail(f, 'one@example.com'),
+          userByEmail(f, 'two@example.com'),
+        ])
+        expect(admins.filter((u) => u !== null)).toHaveLength(1)
+        // The claimed record is gone once the administrator exists.
+        expect(await f.adminSessions.claimSetupLink(token)).toBeNull()
+      })
+
+      it('gives a claimed link back when the administrator cannot be created', async () => {
+        const f = await build({ withAdmin: false })
+        const link = await createSetupLink({
+          db: f.db,
+          adminSessions: f.adminSessions,
+          publicUrl: f.publicUrl,
+        })
+        const token = new URL(link ?? '').searchParams.get('token') ?? ''
+        const claimed = await f.adminSessions.claimSetupLink(token)
+        expect(claimed).not.toBeNull()
+        // Claimed: neither the page nor a second claim gets it.
+        const client = new Client(f.app)
+        expect((await client.get(`/admin/setup?token=${token}`)).status).toBe(404)
+        expect(await f.adminSessions.claimSetupLink(token)).toBeNull()
+        await f.adminSessions.releaseSetupLink(token)
+        expect((await client.get(`/admin/setup?token=${token}`)).status).toBe(200)
+        expect(await f.adminSessions.claimSetupLink('A'.repeat(43))).toBeNull()
+        expect(await f.adminSessions.claimSetupLink('not a token')).toBeNull()
+      })
+
       it('refuses a made-up token, a session token, and a link once an admin exists', async () => {
         const f = await build({ withAdmin: false })
         const client = new Client(f.app)

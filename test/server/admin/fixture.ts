@@ -25,6 +25,7 @@ import {
   createAdminSessionManager,
   mountAdminApp,
   type AdminDeps,
+  type AdminSessionManager,
 } from '../../../src/server/admin/index.js'
 import { createLogger } from '../../../src/server/logger.js'
 import { createMetrics } from '../../../src/server/metrics.js'
@@ -48,7 +49,7 @@ export interface AdminFixture {
   auth: AuthService
   keyring: Keyring
   keys: KeySet
-  adminSessions: SessionManager
+  adminSessions: AdminSessionManager
   appSessions: SessionManager
   publicUrl: string
   /** Files in the mail outbox. */
