@@ -151,6 +151,8 @@ export async function buildServices(
       trustedOrigins: config.trustedOrigins,
       trustedProxies: config.trustedProxies,
       countSessions: backends.countSessions,
+      passwordPolicy,
+      metrics,
       onError: (error) => logger.error({ err: error }, 'admin panel error'),
       now,
     })

@@ -8,6 +8,7 @@ import type { Context, Hono } from 'hono'
 import type { User } from '../../auth/accounts.js'
 import type { TesseraDB } from '../../auth/db/database.js'
 import type { KeySet } from '../../auth/keys.js'
+import type { PasswordPolicyOptions } from '../../auth/password-policy.js'
 import type { PasswordHasher } from '../../auth/passwords.js'
 import type { LoginLimiter } from '../../auth/rate-limit.js'
 import type { AuthService } from '../../auth/service.js'
@@ -19,7 +20,8 @@ import type { Session, SessionManager } from '../../core/session-manager.js'
 import type { SafeHtml } from './html.js'
 import { createAdminQueries, type AdminQueries } from './queries.js'
 import type { AdminSessionManager } from './setup.js'
-import type { Flash, PageContext } from './views/layout.js'
+import type { ServerMetrics } from '../metrics.js'
+import type { Flash, PageContext, PasswordRules } from './views/layout.js'
 
 /** What {@link createAdminApp} is built from: the server's real services. */
 export interface AdminDeps {
@@ -45,6 +47,16 @@ export interface AdminDeps {
   trustedOrigins?: readonly string[] | undefined
   /** Proxies whose `X-Forwarded-For` is believed. @default none */
   trustedProxies?: TrustedProxies | readonly string[] | undefined
+  /**
+   * The password policy the auth service applies (`AuthServiceOptions.passwordPolicy`), so the
+   * forms that set a password can state it. @default 12 to 128 characters, common list
+   */
+  passwordPolicy?: PasswordPolicyOptions | undefined
+  /**
+   * The server's metrics: admin-panel sign-ins count in `tessera_logins_total` like the API's,
+   * refusals by the limiter in `tessera_rate_limited_total` (scope `admin_login`). @default none
+   */
+  metrics?: Pick<ServerMetrics, 'recordLogin' | 'recordRateLimited'> | undefined
   /** Live browser sessions, when the store can count them (`Backends.countSessions`). */
   countSessions?: (() => Promise<number>) | undefined
   /** Where the panel is mounted. @default '/admin' */
@@ -84,6 +96,8 @@ export interface AdminKit {
   readonly onError: (error: unknown) => void
   /** The panel's reads that the services do not offer yet. */
   readonly queries: AdminQueries
+  /** What the password forms state (from `deps.passwordPolicy`). */
+  readonly passwordRules: PasswordRules
 }
 
 /**
@@ -122,6 +136,11 @@ export function createAdminKit(deps: AdminDeps): AdminKit {
         console.error('tessera admin: unexpected error:', error)
       }),
     queries: createAdminQueries(deps.db),
+    passwordRules: {
+      minLength: deps.passwordPolicy?.minLength ?? 12,
+      maxLength: deps.passwordPolicy?.maxLength ?? 128,
+      commonList: deps.passwordPolicy?.commonList ?? true,
+    },
   }
 }
 

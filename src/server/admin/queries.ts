@@ -4,13 +4,15 @@
  * and member counts, the admin count; audit: counting events) and moves there once the accounts
  * split has landed (docs/decisions.md, "Admin panel").
  */
+import { sql } from 'kysely'
 import type { TesseraDB } from '../../auth/db/database.js'
+import { TesseraError } from '../../core/errors.js'
 
 /** The panel's own reads over the accounts database. */
 export interface AdminQueries {
   /** How many administrators exist (active or not). */
   countAdmins(): Promise<number>
-  /** Failed logins (API and panel) at or after `since` (epoch ms). */
+  /** Logins (API and panel) that did not sign anyone in, at or after `since` (epoch ms). */
   countFailedLogins(since: number): Promise<number>
   /** Codenames granted to the user directly (not through a group), sorted. */
   directPermissions(userId: string): Promise<string[]>
@@ -20,6 +22,22 @@ export interface AdminQueries {
   groupGrants(): Promise<Array<{ groupId: string; codename: string }>>
   /** Members per group id (groups without members are absent). */
   memberCounts(): Promise<Map<string, number>>
+  /**
+   * Logins (API and panel) at or after `since`, counted per time bucket of `bucketMs` (bucket
+   * `n` covers `[n * bucketMs, (n + 1) * bucketMs)`, UTC-aligned) and per result: `success`, or
+   * `failure` for every other outcome (a wrong password, a refused account).
+   */
+  loginCounts(
+    since: number,
+    bucketMs: number,
+  ): Promise<Array<{ bucket: number; result: 'success' | 'failure'; count: number }>>
+  /** The e-mails of the users among `ids` that exist. */
+  emailsOf(ids: readonly string[]): Promise<Map<string, string>>
+  /**
+   * Users by their latest sign-in (or creation, for one who never signed in), newest first: the
+   * candidates of the active-sessions view.
+   */
+  usersBySignIn(limit: number, offset: number): Promise<Array<{ id: string; email: string }>>
 }
 
 /** How many administrators exist (active or not). */
@@ -42,7 +60,7 @@ export function createAdminQueries(db: TesseraDB): AdminQueries {
         .selectFrom('audit_events')
         .select((eb) => eb.fn.countAll().as('n'))
         .where('type', '=', 'login')
-        .where('outcome', '=', 'failure')
+        .where('outcome', '!=', 'success')
         .where('at', '>=', since)
         .executeTakeFirstOrThrow()
       return Number(row.n)
@@ -83,6 +101,54 @@ export function createAdminQueries(db: TesseraDB): AdminQueries {
         .groupBy('group_id')
         .execute()
       return new Map(rows.map((row) => [row.group_id, Number(row.n)]))
+    },
+
+    async loginCounts(since, bucketMs) {
+      if (!Number.isSafeInteger(bucketMs) || bucketMs < 1) {
+        throw new TesseraError(
+          'invalid_argument',
+          'loginCounts: bucketMs must be a positive integer',
+        )
+      }
+      // Integer division on both databases (bigint / integer in PostgreSQL); the divisor is our
+      // own integer constant, inlined so PostgreSQL does not have to guess a parameter's type.
+      const bucket = sql<number | string>`${sql.ref('at')} / ${sql.lit(bucketMs)}`
+      const result = sql<string>`case when ${sql.ref('outcome')} = 'success' then 'success' else 'failure' end`
+      const rows = await db
+        .selectFrom('audit_events')
+        .select([bucket.as('bucket'), result.as('result'), (eb) => eb.fn.countAll().as('n')])
+        .where('type', '=', 'login')
+        .where('at', '>=', since)
+        .groupBy([bucket, result])
+        .execute()
+      return rows.map((row) => ({
+        bucket: Number(row.bucket),
+        result: row.result === 'success' ? 'success' : 'failure',
+        count: Number(row.n),
+      }))
+    },
+
+    async emailsOf(ids) {
+      const unique = [...new Set(ids)]
+      if (unique.length === 0) return new Map()
+      const rows = await db
+        .selectFrom('users')
+        .select(['id', 'email'])
+        .where('id', 'in', unique)
+        .execute()
+      return new Map(rows.map((row) => [row.id, row.email]))
+    },
+
+    async usersBySignIn(limit, offset) {
+      const lastSeen = sql<number>`coalesce(${sql.ref('last_login_at')}, ${sql.ref('created_at')})`
+      return db
+        .selectFrom('users')
+        .select(['id', 'email'])
+        .orderBy(lastSeen, 'desc')
+        .orderBy('id')
+        .limit(limit)
+        .offset(offset)
+        .execute()
     },
   }
 }

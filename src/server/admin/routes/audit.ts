@@ -1,9 +1,10 @@
 /* The audit log, newest first, filtered by user and event type. */
-import type { AuditEventType } from '../../../auth/audit.js'
+import type { AuditEvent, AuditEventType } from '../../../auth/audit.js'
 import { pageContext, send, type AdminApp, type AdminKit } from '../context.js'
 import { takeFlash } from '../flash.js'
 import { csrfFor, pageNumber } from '../forms.js'
 import { auditPage } from '../views/audit.js'
+import type { AuditNames } from '../views/audit-detail.js'
 import { isUserId } from './users.js'
 
 const PAGE_SIZE = 25
@@ -28,6 +29,28 @@ const AUDIT_TYPES_COMPLETE: Exclude<AuditEventType, (typeof AUDIT_TYPES)[number]
   ? true
   : false = true
 void AUDIT_TYPES_COMPLETE
+
+/**
+ * The e-mails of the users and actors of `events` and the names of their groups, in two queries
+ * at most (the groups only when an event names one).
+ */
+export async function auditNames(
+  kit: AdminKit,
+  events: readonly AuditEvent[],
+): Promise<AuditNames> {
+  const ids: string[] = []
+  let needsGroups = false
+  for (const event of events) {
+    if (event.userId !== null) ids.push(event.userId)
+    if (typeof event.detail.actorId === 'string') ids.push(event.detail.actorId)
+    if (typeof event.detail.groupId === 'string') needsGroups = true
+  }
+  const [emails, groups] = await Promise.all([
+    kit.queries.emailsOf(ids),
+    needsGroups ? kit.deps.auth.accounts.listGroups() : Promise.resolve([]),
+  ])
+  return { emails, groups: new Map(groups.map((group) => [group.id, group.name])) }
+}
 
 /** GET `/audit`. */
 export function auditRoutes(app: AdminApp, kit: AdminKit): void {
@@ -59,16 +82,10 @@ export function auditRoutes(app: AdminApp, kit: AdminKit): void {
           })
         : []
     const shown = events.slice(0, PAGE_SIZE)
-    const emails = new Map<string, string>()
-    for (const id of new Set(
-      shown.map((e) => e.userId).filter((id): id is string => id !== null),
-    )) {
-      const user = await accounts.findUserById(id)
-      if (user !== null) emails.set(id, user.email)
-    }
+    const names = await auditNames(kit, shown)
     const data = {
       events: shown,
-      emails,
+      names,
       types: AUDIT_TYPES,
       user: userFilter,
       type: type ?? '',

@@ -1,4 +1,4 @@
-/* A user's sessions: the list, revoking one, revoking all. */
+/* Live sessions: every user's (most recent sign-in first), one user's, revoking one or all. */
 import {
   actionContext,
   pageContext,
@@ -9,10 +9,15 @@ import {
 } from '../context.js'
 import { redirectWith, takeFlash } from '../flash.js'
 import { csrfFor, param, postAction } from '../forms.js'
-import { sessionsPage } from '../views/sessions.js'
+import { allSessionsPage, sessionsPage, type ActiveSessionsData } from '../views/sessions.js'
 import { findUserOr404, userPath } from './users.js'
 
 const SESSION_ID = /^[A-Za-z0-9_-]{22}$/
+/** Users with sessions shown per page of the active-sessions view. */
+const SHOW_USERS = 25
+/** Users whose sessions are read per batch, and at most per page (a store call each). */
+const SCAN_BATCH = 50
+const SCAN_MAX = 200
 
 /** The routes under `/users/:id/sessions`. */
 export function sessionRoutes(app: AdminApp, kit: AdminKit): void {
@@ -30,6 +35,41 @@ export function sessionRoutes(app: AdminApp, kit: AdminKit): void {
       detail: { count, actorId },
     })
   }
+
+  // The store lists sessions per user only (the store contract has no "every session"), so the
+  // view walks users by latest sign-in, a bounded number per page, and shows those with sessions.
+  app.get('/sessions', async (c) => {
+    const flash = await takeFlash(kit, c)
+    const fromText = c.req.query('from') ?? '0'
+    const from = /^[0-9]{1,7}$/.test(fromText) ? Number(fromText) : 0
+    const users: ActiveSessionsData['users'] = []
+    let offset = from
+    let exhausted = false
+    while (!exhausted && users.length < SHOW_USERS && offset - from < SCAN_MAX) {
+      const batch = await kit.queries.usersBySignIn(SCAN_BATCH, offset)
+      exhausted = batch.length < SCAN_BATCH
+      const lists = await Promise.all(batch.map((user) => appSessions.list(user.id)))
+      for (const [index, user] of batch.entries()) {
+        offset++
+        const sessions = lists[index] ?? []
+        if (sessions.length > 0) users.push({ user, sessions })
+        if (users.length === SHOW_USERS) {
+          // The next page starts after the last user shown.
+          if (index < batch.length - 1) exhausted = false
+          break
+        }
+      }
+    }
+    const total = kit.deps.countSessions === undefined ? null : await kit.deps.countSessions()
+    return send(
+      c,
+      allSessionsPage(
+        pageContext(kit, c, csrfFor(kit, c.get('session')), flash),
+        { total, users, next: exhausted ? null : offset, later: from > 0 },
+        kit.now(),
+      ),
+    )
+  })
 
   app.get('/users/:id/sessions', async (c) => {
     const user = await findUserOr404(kit, param(c, 'id'))
@@ -64,7 +104,7 @@ export function sessionRoutes(app: AdminApp, kit: AdminKit): void {
     return redirectWith(kit, c, `${userPath(user)}/sessions`, {
       kind: revoked ? 'ok' : 'error',
       text: revoked
-        ? `Revoked session ${sid.slice(0, 8)} of ${user.email}.`
+        ? `Revoked session ${sid} of ${user.email}.`
         : 'That session had already ended.',
     })
   })

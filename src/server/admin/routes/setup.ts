@@ -52,7 +52,7 @@ export function setupRoutes(app: AdminApp, kit: AdminKit): void {
       return deadLink(c)
     }
     const page = anonymousPage(kit, c, createCSRFToken(keyring, `admin-setup:${session.id}`))
-    return send(c, setupPage(page, { token }))
+    return send(c, setupPage(page, { token, rules: kit.passwordRules }))
   })
 
   app.post('/setup', async (c) => {
@@ -66,6 +66,7 @@ export function setupRoutes(app: AdminApp, kit: AdminKit): void {
         c,
         setupPage(anonymousPage(kit, c, createCSRFToken(keyring, `admin-setup:${session.id}`)), {
           token,
+          rules: kit.passwordRules,
           email: form.get('email') ?? '',
           error,
         }),

@@ -25,7 +25,7 @@ const MAX_PASSWORD_INPUT = 4096
 
 /** GET and POST `/login`: the sign-in form and its check. */
 export function signInRoutes(app: AdminApp, kit: AdminKit): void {
-  const { adminSessions, auth, keyring, limiter, passwords } = kit.deps
+  const { adminSessions, auth, keyring, limiter, passwords, metrics } = kit.deps
   const { accounts, audit } = auth
   const base = kit.base
 
@@ -43,7 +43,7 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
   function renderSignIn(
     c: AdminContext,
     status: 200 | 400 | 401 | 403 | 429,
-    options: { email?: string; error?: string } = {},
+    options: { email?: string; error?: string; notice?: string } = {},
   ): Response {
     const binding = randomBytes(18).toString('base64url')
     c.header('Set-Cookie', loginCookie(binding), { append: true })
@@ -55,7 +55,7 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
     const current = await adminSessions.validate(c.req.header('cookie'))
     if (current !== null && current.session.userId !== null) return c.redirect(base, 303)
     const signedOut = c.req.query('signed_out') === '1'
-    return renderSignIn(c, 200, signedOut ? { error: 'You are signed out.' } : {})
+    return renderSignIn(c, 200, signedOut ? { notice: 'You are signed out.' } : {})
   })
 
   app.post('/login', async (c) => {
@@ -90,6 +90,7 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
             retryAfterSeconds: check.retryAfter,
           },
         })
+        metrics?.recordRateLimited('admin_login')
         c.header('Retry-After', String(check.retryAfter))
         return renderSignIn(c, 429, {
           email: rawEmail,
@@ -117,6 +118,7 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
           reason: found === null ? 'unknown_account' : !verified ? 'wrong_password' : 'inactive',
         },
       })
+      metrics?.recordLogin('failure')
       // SECURITY: one answer for unknown e-mail, wrong password and disabled account.
       return renderSignIn(c, 401, { email: rawEmail, error: 'E-mail or password is incorrect.' })
     }
@@ -129,6 +131,8 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
         ...ctx,
         detail: { panel: 'admin', reason: 'not_admin' },
       })
+      // A correct password without the right to the panel is a sign-in that did not happen.
+      metrics?.recordLogin('failure')
       return renderSignIn(c, 403, {
         email: rawEmail,
         error: 'This account may not use the admin panel.',
@@ -156,6 +160,7 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
       ...ctx,
       detail: { panel: 'admin' },
     })
+    metrics?.recordLogin('success')
     c.header('Set-Cookie', issued.setCookie, { append: true })
     c.header(
       'Set-Cookie',

@@ -66,6 +66,7 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
       page: pageNo,
       pageSize: PAGE_SIZE,
       search,
+      passwordRules: kit.passwordRules,
       ...(extra.createEmail === undefined ? {} : { createEmail: extra.createEmail }),
       ...(extra.createError === undefined ? {} : { createError: extra.createError }),
     }

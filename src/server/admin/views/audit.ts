@@ -1,33 +1,52 @@
 import type { AuditEvent } from '../../../auth/audit.js'
 import { html, trustedHtml, type SafeHtml } from '../html.js'
-import { formatAge, formatTime, layout, pager, yesNo, type PageContext } from './layout.js'
+import { describeDetail, type AuditNames } from './audit-detail.js'
+import {
+  emailText,
+  formatAge,
+  formatTime,
+  layout,
+  pager,
+  yesNo,
+  type PageContext,
+} from './layout.js'
+
+/** A user cell: the e-mail linking to the user, or the id of a user who no longer exists. */
+function userCell(page: PageContext, userId: string | null, names: AuditNames): SafeHtml | string {
+  if (userId === null) return '—'
+  const email = names.emails.get(userId)
+  return html`<a href="${page.base}/users/${encodeURIComponent(userId)}"
+    >${email === undefined ? html`<span class="muted">deleted user</span> <code>${userId}</code>` : emailText(email)}</a
+  >`
+}
 
 /** The table of audit events (the audit log, the dashboard's recent failures). */
 export function auditTable(
   page: PageContext,
   events: AuditEvent[],
-  emails: Map<string, string>,
+  names: AuditNames,
   now: number,
 ): SafeHtml {
-  const rows = events.map(
-    (event) =>
-      html`<tr>
-        <td data-label="When" title="${formatTime(event.at)}">
-          ${formatTime(event.at)}<br /><span class="muted">${formatAge(event.at, now)} ago</span>
-        </td>
-        <td data-label="Event">${event.type}</td>
-        <td data-label="Outcome">
-          ${yesNo(event.outcome === 'success', event.outcome, event.outcome)}
-        </td>
-        <td data-label="User" class="wrap">
-          ${event.userId === null ? '—' : html`<a href="${page.base}/users/${encodeURIComponent(event.userId)}">${emails.get(event.userId) ?? event.userId}</a>`}
-        </td>
-        <td data-label="IP">${event.ip ?? '—'}</td>
-        <td data-label="Detail" class="wrap">
-          <code>${Object.keys(event.detail).length === 0 ? '' : JSON.stringify(event.detail)}</code>
-        </td>
-      </tr>`,
-  )
+  const rows = events.map((event) => {
+    const actor = typeof event.detail.actorId === 'string' ? event.detail.actorId : null
+    // A failed login for an unknown address has no user, but the address tried is recorded.
+    const tried = event.userId === null && typeof event.detail.email === 'string'
+    return html`<tr>
+      <td data-label="When" title="${formatTime(event.at)}">
+        ${formatTime(event.at)}<br /><span class="muted">${formatAge(event.at, now)} ago</span>
+      </td>
+      <td data-label="Event">${event.type}</td>
+      <td data-label="Outcome">
+        ${yesNo(event.outcome === 'success', event.outcome, event.outcome)}
+      </td>
+      <td data-label="User">
+        ${tried ? html`<span class="muted">${emailText(String(event.detail.email))}</span>` : userCell(page, event.userId, names)}
+      </td>
+      <td data-label="Actor">${userCell(page, actor, names)}</td>
+      <td data-label="IP">${event.ip ?? '—'}</td>
+      <td data-label="Detail" class="wrap">${describeDetail(event, names)}</td>
+    </tr>`
+  })
   return html`<div class="scroll">
     <table class="list">
       <thead>
@@ -36,6 +55,7 @@ export function auditTable(
           <th>Event</th>
           <th>Outcome</th>
           <th>User</th>
+          <th>Actor</th>
           <th>IP</th>
           <th>Detail</th>
         </tr>
@@ -44,7 +64,7 @@ export function auditTable(
         ${
           rows.length === 0
             ? html`<tr>
-                <td colspan="6" class="muted">No events.</td>
+                <td colspan="7" class="muted">No events.</td>
               </tr>`
             : rows
         }
@@ -56,7 +76,7 @@ export function auditTable(
 /** The audit log with its filters. */
 export interface AuditData {
   events: AuditEvent[]
-  emails: Map<string, string>
+  names: AuditNames
   types: readonly string[]
   user: string
   type: string
@@ -83,7 +103,7 @@ export function auditPage(page: PageContext, data: AuditData, now: number): Safe
         >
         <button type="submit" class="secondary">Filter</button>
       </form>
-      ${error} ${auditTable(page, data.events, data.emails, now)}
+      ${error} ${auditTable(page, data.events, data.names, now)}
       ${pager(page, '/audit', { user: data.user, type: data.type }, data.page, data.hasNext)}`,
     { current: '/audit' },
   )

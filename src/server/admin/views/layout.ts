@@ -6,9 +6,9 @@
 import type { User } from '../../../auth/accounts.js'
 import { html, trustedHtml, type HtmlValue, type SafeHtml } from '../html.js'
 
-/** A message shown once at the top of a page after an action. */
+/** A message shown once at the top of a page: done, refused, or a neutral notice. */
 export interface Flash {
-  kind: 'ok' | 'error'
+  kind: 'ok' | 'error' | 'info'
   text: string
 }
 
@@ -38,10 +38,12 @@ nav a[aria-current=page]{font-weight:700;text-decoration:underline}
 main{max-width:64rem;margin:0 auto;padding:1rem}
 h1{font-size:1.5rem;margin:.5rem 0 1rem}
 h2{font-size:1.15rem;margin:1.5rem 0 .5rem}
+h3{font-size:.95rem;margin:0 0 .4rem}
 a{color:var(--accent)}
 .flash{padding:.6rem .8rem;border-radius:6px;margin:0 0 1rem;border:1px solid}
 .flash.ok{color:var(--ok);background:var(--okbg)}
 .flash.error{color:var(--err);background:var(--errbg)}
+.flash.info{color:var(--fg);background:var(--card);border-color:var(--line)}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(12rem,1fr));gap:1rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem}
 .card .n{font-size:2rem;font-weight:700}
@@ -75,18 +77,32 @@ summary{cursor:pointer;color:var(--accent)}
 .narrow{max-width:26rem;margin:3rem auto}
 form.stack button{justify-self:start}
 td.wrap{overflow-wrap:anywhere}
+.email{overflow-wrap:break-word;min-width:0}
+.rules{font-weight:400;font-size:.9rem;color:var(--muted)}
+.chart{width:100%;height:auto;display:block}
+.chart .bar-ok{fill:var(--accent)}
+.chart .bar-fail{fill:var(--err)}
+.chart .axis{stroke:var(--line)}
+.chart .hit{fill:transparent}
+.chart text{fill:var(--muted);font-size:13px}
+.legend{display:flex;gap:1rem;font-size:.85rem;color:var(--muted);margin:.3rem 0 0}
+.legend .key-ok::before,.legend .key-fail::before{content:"";display:inline-block;width:.7rem;height:.7rem;margin-right:.3rem;border-radius:2px;vertical-align:-.05rem}
+.legend .key-ok::before{background:var(--accent)}
+.legend .key-fail::before{background:var(--err)}
 @media (max-width:40rem){main{padding:.6rem}th,td{padding:.4rem}h1{font-size:1.3rem}
 table.list thead{display:none}
 table.list tr{display:block;border-bottom:1px solid var(--line);padding:.3rem 0}
 table.list tr:last-child{border-bottom:0}
 table.list td{display:flex;gap:.6rem;border:0;padding:.2rem .6rem}
 table.list td[data-label]::before{content:attr(data-label);flex:0 0 6.5rem;color:var(--muted);font-size:.85rem;font-weight:600}
-table.list td[data-label=""]::before{display:none}}
+table.list td[data-label=""]::before{display:none}
+table.list td>*{min-width:0}}
 `
 
 const NAV: ReadonlyArray<readonly [string, string]> = [
   ['/', 'Dashboard'],
   ['/users', 'Users'],
+  ['/sessions', 'Sessions'],
   ['/groups', 'Groups & permissions'],
   ['/audit', 'Audit log'],
   ['/keys', 'Signing keys'],
@@ -195,7 +211,7 @@ export function layout(
                 >`,
             )}
           </nav>
-          <span class="muted">${page.admin.email}</span>
+          <span class="muted">${emailText(page.admin.email)}</span>
           ${postForm(page, '/logout', html`<button class="secondary" type="submit">Sign out</button>`)}`
   const flash =
     page.flash === undefined
@@ -253,4 +269,34 @@ export function pager(
       >Page ${current}</span
     >${hasNext ? html`<a href="${link(current + 1)}" rel="next">Next →</a>` : ''}
   </div>`
+}
+
+/** `1 session`, `2 sessions`: a count with its noun, singular for one. */
+export function plural(count: number, noun: string, nouns = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : nouns}`
+}
+
+/**
+ * An e-mail address that a narrow column may wrap only before an `@` or a `.` (a `<wbr>` there),
+ * never in the middle of a word; an unbroken part longer than the line still wraps rather than
+ * overflowing (the `email` class).
+ */
+export function emailText(email: string): SafeHtml {
+  const pieces = email
+    .split(/(?=[@.])/)
+    .map((part, index) => (index === 0 ? part : html`<wbr />${part}`))
+  return html`<span class="email">${pieces}</span>`
+}
+
+/** What the forms that set a password say about it, from the configured policy. */
+export interface PasswordRules {
+  minLength: number
+  maxLength: number
+  /** The common-password list applies. */
+  commonList: boolean
+}
+
+/** The sentence under a new-password field, e.g. "12 to 128 characters, not a common password." */
+export function passwordRulesText(rules: PasswordRules): string {
+  return `${rules.minLength} to ${rules.maxLength} characters${rules.commonList ? ', not a common password' : ''}.`
 }

@@ -1,10 +1,16 @@
 import { html, type SafeHtml } from '../html.js'
-import { layout, postForm, type PageContext } from './layout.js'
+import {
+  layout,
+  passwordRulesText,
+  postForm,
+  type PageContext,
+  type PasswordRules,
+} from './layout.js'
 
 /** The first-admin form of the setup link. */
 export function setupPage(
   page: PageContext,
-  options: { token: string; email?: string; error?: string },
+  options: { token: string; rules: PasswordRules; email?: string; error?: string },
 ): SafeHtml {
   const error =
     options.error === undefined
@@ -37,8 +43,12 @@ export function setupPage(
               name="password"
               autocomplete="new-password"
               required
-              minlength="12"
-          /></label>
+              minlength="${options.rules.minLength}"
+              aria-describedby="password-rules"
+            /><span class="rules" id="password-rules"
+              >${passwordRulesText(options.rules)}</span
+            ></label
+          >
           <label
             >Password again
             <input
@@ -46,7 +56,7 @@ export function setupPage(
               name="password2"
               autocomplete="new-password"
               required
-              minlength="12"
+              minlength="${options.rules.minLength}"
           /></label>
           <button type="submit">Create administrator</button>`,
         { className: 'stack' },

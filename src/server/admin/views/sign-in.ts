@@ -4,18 +4,23 @@ import { layout, postForm, type PageContext } from './layout.js'
 /** The sign-in form. */
 export function signInPage(
   page: PageContext,
-  options: { email?: string; error?: string },
+  options: { email?: string; error?: string; notice?: string },
 ): SafeHtml {
   const error =
     options.error === undefined
       ? ''
       : html`<p class="flash error" role="alert">${options.error}</p>`
+  // A notice (signed out) is news, not a failure: the neutral style, announced politely.
+  const notice =
+    options.notice === undefined
+      ? ''
+      : html`<p class="flash info" role="status">${options.notice}</p>`
   return layout(
     page,
     'Sign in',
     html`<div class="narrow">
       <h1>Sign in</h1>
-      ${error}
+      ${notice} ${error}
       ${postForm(
         page,
         '/login',

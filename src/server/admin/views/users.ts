@@ -1,13 +1,17 @@
 import type { Group, User } from '../../../auth/accounts.js'
 import { html, trustedHtml, type SafeHtml } from '../html.js'
 import {
+  emailText,
   formatAge,
   formatTime,
   layout,
   pager,
+  passwordRulesText,
+  plural,
   postForm,
   yesNo,
   type PageContext,
+  type PasswordRules,
 } from './layout.js'
 
 /** The users list, search and creation form. */
@@ -17,6 +21,8 @@ export interface UsersData {
   page: number
   pageSize: number
   search: string
+  /** What the creation form says about the password. */
+  passwordRules: PasswordRules
   createEmail?: string
   createError?: string
 }
@@ -25,8 +31,8 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
   const rows = data.users.map(
     (user) =>
       html`<tr>
-        <td data-label="E-mail" class="wrap">
-          <a href="${page.base}/users/${encodeURIComponent(user.id)}">${user.email}</a>
+        <td data-label="E-mail">
+          <a href="${page.base}/users/${encodeURIComponent(user.id)}">${emailText(user.email)}</a>
         </td>
         <td data-label="Status">
           ${user.isAdmin ? html`<span class="badge on">admin</span>` : ''}
@@ -54,8 +60,7 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
         <button type="submit" class="secondary">Search</button>
       </form>
       <p class="muted">
-        ${data.total}
-        user${data.total === 1 ? '' : 's'}${data.search === '' ? '' : html` matching “${data.search}”`}
+        ${plural(data.total, 'user')}${data.search === '' ? '' : html` matching “${data.search}”`}
       </p>
       <div class="scroll">
         <table class="list">
@@ -89,8 +94,18 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
             >E-mail <input type="email" name="email" required value="${data.createEmail ?? ''}"
           /></label>
           <label
-            >Password <input type="password" name="password" autocomplete="new-password" required
-          /></label>
+            >Password
+            <input
+              type="password"
+              name="password"
+              autocomplete="new-password"
+              required
+              minlength="${data.passwordRules.minLength}"
+              aria-describedby="password-rules"
+            /><span class="rules" id="password-rules"
+              >${passwordRulesText(data.passwordRules)}</span
+            ></label
+          >
           <label class="check"
             ><input type="checkbox" name="isAdmin" value="1" /> Administrator</label
           >
@@ -138,7 +153,7 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
   return layout(
     page,
     user.email,
-    html`<h1 class="wrap">${user.email}</h1>
+    html`<h1>${emailText(user.email)}</h1>
       <div class="scroll">
         <table>
           <tbody>
@@ -168,7 +183,11 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
             </tr>
             <tr>
               <th>Sessions</th>
-              <td><a href="${page.base}${path}/sessions">${data.sessionCount} active</a></td>
+              <td>
+                <a href="${page.base}${path}/sessions"
+                  >${plural(data.sessionCount, 'active session')}</a
+                >
+              </td>
             </tr>
             <tr>
               <th>Permissions</th>
