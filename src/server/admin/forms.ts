@@ -7,6 +7,7 @@ import { checkCrossSite, createCSRFToken, verifyCSRFToken } from '../../core/csr
 import type { Session } from '../../core/session-manager.js'
 import type { AdminApp, AdminContext, AdminKit } from './context.js'
 import { PageError } from './errors.js'
+import { redirectWith } from './flash.js'
 
 const MAX_BODY = 64 * 1024
 
@@ -115,5 +116,47 @@ export function postAction(
     const form = await readForm(c)
     requireSameSite(kit, c, form, `admin:${c.get('session').id}`)
     return handler(c, form)
+  })
+}
+
+/** What {@link replaceCodenames} changes: a user's direct grants or a group's. */
+export interface CodenameSet {
+  /** Where to go back to, under the panel. */
+  back: string
+  /** Whose set it is, for the message: `Direct permissions of a@example.com`. */
+  label: string
+  current(): Promise<string[]>
+  grant(codename: string): Promise<void>
+  revoke(codename: string): Promise<void>
+}
+
+/**
+ * Replaces a set of permission codenames with the list in the form's `permissions` field: grants
+ * what is new, revokes what is gone, and redirects with a message. A malformed codename changes
+ * nothing.
+ */
+export async function replaceCodenames(
+  kit: AdminKit,
+  c: AdminContext,
+  form: URLSearchParams,
+  set: CodenameSet,
+): Promise<Response> {
+  const parsed = codenameList(form.get('permissions') ?? '')
+  if (!parsed.ok) {
+    return redirectWith(kit, c, set.back, {
+      kind: 'error',
+      text: `“${parsed.bad.slice(0, 100)}” is not a permission codename (app.action, lower case); nothing was changed.`,
+    })
+  }
+  const current = await set.current()
+  for (const codename of parsed.codenames) {
+    if (!current.includes(codename)) await set.grant(codename)
+  }
+  for (const codename of current) {
+    if (!parsed.codenames.includes(codename)) await set.revoke(codename)
+  }
+  return redirectWith(kit, c, set.back, {
+    kind: 'ok',
+    text: `${set.label}: ${parsed.codenames.length === 0 ? 'none' : parsed.codenames.join(', ')}.`,
   })
 }

@@ -130,13 +130,12 @@ describeWithPostgresAndRedis('one setup link, one administrator, across processe
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   })
 
-  it('a SQLite file shared by two processes, sessions in Redis: parallel posts create one admin', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tessera-setup-race-'))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  /** Two processes on `databaseUrl`, with sessions in Redis under a prefix of their own. */
+  async function raceOn(databaseUrl: string): Promise<void> {
     const prefix = `${uniqueName('trace')}:`
     cleanups.push(() => dropRedisPrefix(urls.redisUrl, prefix))
     const [a, b] = await twoProcesses({
-      DATABASE_URL: `sqlite:${join(dir, 'tessera.db')}`,
+      DATABASE_URL: databaseUrl,
       REDIS_URL: urls.redisUrl,
       TESSERA_REDIS_PREFIX: prefix,
     })
@@ -145,24 +144,19 @@ describeWithPostgresAndRedis('one setup link, one administrator, across processe
       () => b.cleanup(),
     )
     await raceOneLink(a, b)
+  }
+
+  it('a SQLite file shared by two processes, sessions in Redis: parallel posts create one admin', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-setup-race-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    await raceOn(`sqlite:${join(dir, 'tessera.db')}`)
   }, 60_000)
 
   it('PostgreSQL + Redis shared by two processes: parallel posts create one admin', async () => {
     const schema = uniqueName('srace')
     cleanups.push(await createSchema(urls.pgUrl, schema))
-    const prefix = `${uniqueName('trace')}:`
-    cleanups.push(() => dropRedisPrefix(urls.redisUrl, prefix))
     const url = new URL(urls.pgUrl)
     url.searchParams.set('options', `-c search_path=${schema}`)
-    const [a, b] = await twoProcesses({
-      DATABASE_URL: url.toString(),
-      REDIS_URL: urls.redisUrl,
-      TESSERA_REDIS_PREFIX: prefix,
-    })
-    cleanups.push(
-      () => a.cleanup(),
-      () => b.cleanup(),
-    )
-    await raceOneLink(a, b)
+    await raceOn(url.toString())
   }, 60_000)
 })

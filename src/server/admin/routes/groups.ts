@@ -4,7 +4,7 @@ import { isTesseraError } from '../../../core/errors.js'
 import { actionContext, pageContext, send, type AdminApp, type AdminKit } from '../context.js'
 import { PageError } from '../errors.js'
 import { redirectWith, takeFlash } from '../flash.js'
-import { codenameList, csrfFor, param, postAction } from '../forms.js'
+import { csrfFor, param, postAction, replaceCodenames } from '../forms.js'
 import { groupsPage } from '../views/groups.js'
 
 /** The routes under `/groups` and `/permissions`. */
@@ -67,25 +67,13 @@ export function groupRoutes(app: AdminApp, kit: AdminKit): void {
 
   postAction(app, kit, '/groups/:id/permissions', async (c, form) => {
     const group = await findGroupOr404(param(c, 'id'))
-    const parsed = codenameList(form.get('permissions') ?? '')
-    if (!parsed.ok) {
-      return redirectWith(kit, c, '/groups', {
-        kind: 'error',
-        text: `“${parsed.bad.slice(0, 100)}” is not a permission codename (app.action, lower case); nothing was changed.`,
-      })
-    }
-    const current = await kit.queries.groupPermissions(group.id)
     const ctx = actionContext(kit, c)
-    for (const codename of parsed.codenames) {
-      if (!current.includes(codename)) await accounts.grantGroupPermission(group.id, codename, ctx)
-    }
-    for (const codename of current) {
-      if (!parsed.codenames.includes(codename))
-        await accounts.revokeGroupPermission(group.id, codename, ctx)
-    }
-    return redirectWith(kit, c, '/groups', {
-      kind: 'ok',
-      text: `Permissions of ${group.name}: ${parsed.codenames.length === 0 ? 'none' : parsed.codenames.join(', ')}.`,
+    return replaceCodenames(kit, c, form, {
+      back: '/groups',
+      label: `Permissions of ${group.name}`,
+      current: () => kit.queries.groupPermissions(group.id),
+      grant: (codename) => accounts.grantGroupPermission(group.id, codename, ctx),
+      revoke: (codename) => accounts.revokeGroupPermission(group.id, codename, ctx),
     })
   })
 

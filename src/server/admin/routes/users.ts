@@ -15,7 +15,7 @@ import {
 } from '../context.js'
 import { PageError } from '../errors.js'
 import { redirectWith, takeFlash } from '../flash.js'
-import { codenameList, csrfFor, pageNumber, param, postAction } from '../forms.js'
+import { csrfFor, pageNumber, param, postAction, replaceCodenames } from '../forms.js'
 import type { Flash } from '../views/layout.js'
 import { userPage, usersPage } from '../views/users.js'
 
@@ -235,25 +235,13 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
 
   postAction(app, kit, '/users/:id/permissions', async (c, form) => {
     const user = await findUserOr404(kit, param(c, 'id'))
-    const parsed = codenameList(form.get('permissions') ?? '')
-    if (!parsed.ok) {
-      return redirectWith(kit, c, userPath(user), {
-        kind: 'error',
-        text: `“${parsed.bad.slice(0, 100)}” is not a permission codename (app.action, lower case); nothing was changed.`,
-      })
-    }
-    const current = await kit.queries.directPermissions(user.id)
     const ctx = actionContext(kit, c)
-    for (const codename of parsed.codenames) {
-      if (!current.includes(codename)) await accounts.grantPermission(user.id, codename, ctx)
-    }
-    for (const codename of current) {
-      if (!parsed.codenames.includes(codename))
-        await accounts.revokePermission(user.id, codename, ctx)
-    }
-    return redirectWith(kit, c, userPath(user), {
-      kind: 'ok',
-      text: `Direct permissions of ${user.email}: ${parsed.codenames.length === 0 ? 'none' : parsed.codenames.join(', ')}.`,
+    return replaceCodenames(kit, c, form, {
+      back: userPath(user),
+      label: `Direct permissions of ${user.email}`,
+      current: () => kit.queries.directPermissions(user.id),
+      grant: (codename) => accounts.grantPermission(user.id, codename, ctx),
+      revoke: (codename) => accounts.revokePermission(user.id, codename, ctx),
     })
   })
 }

@@ -1,6 +1,7 @@
 import type { AuditEvent } from '../../../auth/audit.js'
 import { html, trustedHtml, type SafeHtml } from '../html.js'
 import { describeDetail, type AuditNames } from './audit-detail.js'
+import { errorMessage } from './fields.js'
 import {
   emailText,
   formatAge,
@@ -86,8 +87,6 @@ export interface AuditData {
 }
 
 export function auditPage(page: PageContext, data: AuditData, now: number): SafeHtml {
-  const error =
-    data.error === undefined ? '' : html`<p class="flash error" role="alert">${data.error}</p>`
   return layout(
     page,
     'Audit log',
@@ -103,7 +102,7 @@ export function auditPage(page: PageContext, data: AuditData, now: number): Safe
         >
         <button type="submit" class="secondary">Filter</button>
       </form>
-      ${error} ${auditTable(page, data.events, data.names, now)}
+      ${errorMessage(data.error)} ${auditTable(page, data.events, data.names, now)}
       ${pager(page, '/audit', { user: data.user, type: data.type }, data.page, data.hasNext)}`,
     { current: '/audit' },
   )

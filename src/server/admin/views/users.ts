@@ -6,13 +6,13 @@ import {
   formatTime,
   layout,
   pager,
-  passwordRulesText,
   plural,
   postForm,
   yesNo,
   type PageContext,
   type PasswordRules,
 } from './layout.js'
+import { emailField, errorMessage, newPasswordField } from './fields.js'
 
 /** The users list, search and creation form. */
 export interface UsersData {
@@ -47,10 +47,6 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
         </td>
       </tr>`,
   )
-  const error =
-    data.createError === undefined
-      ? ''
-      : html`<p class="flash error" role="alert">${data.createError}</p>`
   return layout(
     page,
     'Users',
@@ -86,26 +82,12 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
       </div>
       ${pager(page, '/users', { q: data.search }, data.page, data.page * data.pageSize < data.total)}
       <h2 id="create">Create a user</h2>
-      ${error}
+      ${errorMessage(data.createError)}
       ${postForm(
         page,
         '/users',
-        html`<label
-            >E-mail <input type="email" name="email" required value="${data.createEmail ?? ''}"
-          /></label>
-          <label
-            >Password
-            <input
-              type="password"
-              name="password"
-              autocomplete="new-password"
-              required
-              minlength="${data.passwordRules.minLength}"
-              aria-describedby="password-rules"
-            /><span class="rules" id="password-rules"
-              >${passwordRulesText(data.passwordRules)}</span
-            ></label
-          >
+        html`${emailField(data.createEmail, { username: false })}
+          ${newPasswordField('Password', 'password', data.passwordRules)}
           <label class="check"
             ><input type="checkbox" name="isAdmin" value="1" /> Administrator</label
           >
