@@ -15,7 +15,7 @@ import session, {
   Session,
   Store,
   type SessionOptions,
-} from '../../src/adapters/express-session.js'
+} from '../../src/adapters/express-session/index.js'
 import { createMemoryStore } from '../../src/stores/memory.js'
 import { createRedisStore } from '../../src/stores/redis.js'
 import { describeWithService, uniqueName } from '../helpers/services.js'
