@@ -3,9 +3,9 @@
  * (merged writes, expiry, throttled touch), or a connect-style store called as express-session
  * calls it, with hashed keys.
  */
-import { hashToken } from '../../core/session-manager.js'
 import type { Session as ManagedSession, SessionManager } from '../../core/session-manager.js'
-import type { JSONValue, SessionRecord } from '../../core/session-store.js'
+import type { JSONValue, SessionRecord, SessionStore } from '../../core/session-store.js'
+import { TesseraError } from '../../core/errors.js'
 import type { Session } from './session.js'
 import type { ConnectStore, CookieData, SessionData, StoreCallback } from './types.js'
 
@@ -13,7 +13,10 @@ const CREATED_FIELD = '__tesseraCreatedAt'
 
 /** What one request knows about its session in the backend. */
 export interface Entry {
+  /** `req.sessionID`: SHA-256 of the token, the store key. */
   sid: string
+  /** The cookie's bearer secret; unknown for a session the middleware did not make. */
+  token: string | undefined
   /** The session manager's handle (tessera stores), once the session exists in the store. */
   managed?: ManagedSession | undefined
   /** JSON of each top-level key as last read or written (tessera stores). */
@@ -30,21 +33,22 @@ export interface Loaded {
 }
 
 export interface Backend {
-  load(sid: string, legacy: boolean): Promise<Loaded | null>
+  load(id: { sid: string; token: string | undefined; legacy: boolean }): Promise<Loaded | null>
   save(entry: Entry, session: Session): Promise<void>
   touch(entry: Entry, session: Session): Promise<void>
   destroy(entry: Entry): Promise<void>
   readonly touchesOnEnd: boolean
 }
 
-export function tesseraBackend(manager: SessionManager): Backend {
+export function tesseraBackend(manager: SessionManager, store: SessionStore): Backend {
   return {
     touchesOnEnd: false,
 
-    async load(sid) {
+    async load({ sid, token }) {
+      if (token === undefined) return null
       // The manager checks expiry (idle from the cookie's maxAge, absolute) and extends the idle
       // expiry at most once per tenth of the window: this replaces express-session's touch.
-      const found = await manager.validateToken(sid)
+      const found = await manager.validateToken(token)
       if (found === null) return null
       const managed = found.session
       const data = { ...managed.data } as Record<string, unknown>
@@ -58,14 +62,20 @@ export function tesseraBackend(manager: SessionManager): Backend {
         snapshot.set(key, JSON.stringify(value))
       return {
         data: data as SessionData,
-        entry: { sid, managed, snapshot, createdAt: managed.createdAt, legacy: false },
+        entry: { sid, token, managed, snapshot, createdAt: managed.createdAt, legacy: false },
       }
     },
 
     async save(entry, sess) {
       const current = toStoredData(sess)
       if (entry.managed === undefined) {
-        const issued = await manager.create(null, { data: current, token: entry.sid })
+        if (entry.token === undefined) {
+          throw new TesseraError(
+            'invalid_argument',
+            'express-session: req.session is not a session this middleware made (on a tessera store a session is created by the middleware)',
+          )
+        }
+        const issued = await manager.create(null, { data: current, token: entry.token })
         entry.managed = issued.session
         entry.snapshot = snapshotOf(current)
         return
@@ -100,10 +110,8 @@ export function tesseraBackend(manager: SessionManager): Backend {
 
     async destroy(entry) {
       if (entry.managed !== undefined) await manager.revoke(entry.managed)
-      else {
-        const found = await manager.validateToken(entry.sid)
-        if (found !== null) await manager.revoke(found.session)
-      }
+      // The record's id is the sid (SHA-256 of the token), so no token is needed to delete it.
+      else await store.delete(entry.sid)
       entry.managed = undefined
     },
   }
@@ -153,10 +161,11 @@ export function connectBackend(
   return {
     touchesOnEnd: typeof store.touch === 'function',
 
-    async load(sid, legacy) {
-      // SECURITY: the store key is SHA-256 of the id, so whoever reads the store (a backup, a
-      // replica, `KEYS *`) finds no usable session id (OWASP ASVS 3.2.2).
-      const key = legacy ? sid : hashToken(sid)
+    async load({ sid, token, legacy }) {
+      // SECURITY: the store key is the sid, SHA-256 of the cookie's token, so whoever reads the
+      // store (a backup, a replica, `KEYS *`) finds no usable session (OWASP ASVS 3.2.2). Only
+      // express-session's own sessions (legacyIds) sit under their raw id until moved.
+      const key = legacy && token !== undefined ? token : sid
       let data: SessionData | null | undefined
       try {
         data = await call<SessionData | null | undefined>((callback) => store.get(key, callback))
@@ -178,14 +187,15 @@ export function connectBackend(
         await call((callback) => store.destroy(key, callback))
         return null
       }
-      return { data: copy, entry: { sid, snapshot: new Map(), createdAt, legacy } }
+      return { data: copy, entry: { sid, token, snapshot: new Map(), createdAt, legacy } }
     },
 
     async save(entry, sess) {
-      await call((callback) => store.set(hashToken(entry.sid), storedForm(entry, sess), callback))
-      if (entry.legacy) {
+      await call((callback) => store.set(entry.sid, storedForm(entry, sess), callback))
+      const legacyKey = entry.legacy ? entry.token : undefined
+      if (legacyKey !== undefined) {
         // Moved to the hashed key: the raw-id copy goes, so the id is no longer in the store.
-        await call((callback) => store.destroy(entry.sid, callback))
+        await call((callback) => store.destroy(legacyKey, callback))
         entry.legacy = false
       }
     },
@@ -193,12 +203,13 @@ export function connectBackend(
     async touch(entry, sess) {
       if (typeof store.touch !== 'function') return
       const touch = store.touch.bind(store)
-      await call((callback) => touch(hashToken(entry.sid), storedForm(entry, sess), callback))
+      await call((callback) => touch(entry.sid, storedForm(entry, sess), callback))
     },
 
     async destroy(entry) {
-      await call((callback) => store.destroy(hashToken(entry.sid), callback))
-      if (entry.legacy) await call((callback) => store.destroy(entry.sid, callback))
+      await call((callback) => store.destroy(entry.sid, callback))
+      const legacyKey = entry.legacy ? entry.token : undefined
+      if (legacyKey !== undefined) await call((callback) => store.destroy(legacyKey, callback))
     },
   }
 }

@@ -1,6 +1,7 @@
 /** express-session's `Cookie`, serialized through tessera's cookie codec. */
 import { serializeCookie } from '../../core/cookie.js'
 import type { CookieAttributes } from '../../core/cookie.js'
+import { TesseraError } from '../../core/errors.js'
 import type { CookieData, CookieOptions } from './types.js'
 
 /**
@@ -48,9 +49,12 @@ export class Cookie {
     return this._expires
   }
 
-  /** Milliseconds left until `expires` (counting down), or `null`. */
-  set maxAge(ms: number | null | undefined) {
-    if (ms !== null && ms !== undefined && typeof ms !== 'number') {
+  /**
+   * Milliseconds left until `expires` (counting down), or `null`. A Date sets `expires` to it,
+   * as in express-session (which deprecates that form).
+   */
+  set maxAge(ms: number | Date | null | undefined) {
+    if (ms !== null && ms !== undefined && typeof ms !== 'number' && !(ms instanceof Date)) {
       throw new TypeError('maxAge must be a number or Date')
     }
     this.expires = typeof ms === 'number' ? new Date(this.clock() + ms) : ms
@@ -75,9 +79,30 @@ export class Cookie {
     }
   }
 
-  /** A `Set-Cookie` value for `name=value` with these settings. */
+  /**
+   * A `Set-Cookie` value for `name=value` with these settings.
+   *
+   * @throws TesseraError `invalid_argument` "option expires is invalid" (express-session's
+   *   words) for an invalid Date, `cookie_invalid` for what tessera's cookie codec refuses
+   */
   serialize(name: string, value: string): string {
-    return serializeCookie(name, encodeURIComponent(value), toAttributes(this))
+    const attributes = toAttributes(this)
+    if (attributes.expires !== undefined && Number.isNaN(attributes.expires.valueOf())) {
+      throw new TesseraError('invalid_argument', 'option expires is invalid')
+    }
+    // express-session sends `SameSite=None` and `Partitioned` as configured, with or without
+    // `Secure` (`sameSite: 'auto'` with `secure: false` behind an https proxy, for one). The core
+    // codec refuses those two without `Secure`, since browsers drop such a cookie; the drop-in
+    // keeps express-session's output: the cookie is serialized without them and they are added.
+    const insecure = attributes.secure !== true
+    const none = insecure && attributes.sameSite === 'None'
+    const partitioned = insecure && attributes.partitioned === true
+    if (none) attributes.sameSite = 'Lax'
+    if (partitioned) attributes.partitioned = false
+    let header = serializeCookie(name, encodeURIComponent(value), attributes)
+    if (none) header = header.replace('; SameSite=Lax', '; SameSite=None')
+    if (partitioned) header += '; Partitioned'
+    return header
   }
 
   toJSON(): CookieData {

@@ -5,19 +5,20 @@
  * `isModified`/`isSaved`, `shouldDestroy`/`shouldSave`/`shouldTouch`/`shouldSetCookie`, the load.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import { parseCookieHeader } from '../../core/cookie.js'
 import { TesseraError } from '../../core/errors.js'
-import { createSessionManager } from '../../core/session-manager.js'
-import { signValue, verifyValue } from '../../core/signing.js'
+import type { Keyring } from '../../core/keyring.js'
+import { createSessionManager, hashToken } from '../../core/session-manager.js'
 import { createMemoryStore } from '../../stores/memory.js'
 import { connectBackend, cookieIdleSeconds, tesseraBackend } from './backends.js'
 import type { Backend, Entry, Loaded } from './backends.js'
 import { Cookie } from './cookie.js'
+import { legacyId, PURPOSE, readCookieValue, writeCookieValue } from './cookie-value.js'
+import type { CookieId } from './cookie-value.js'
 import { appendSetCookie, isSecure, onHeaders, pathnameOf } from './http.js'
 import {
   buildKeyring,
-  checkCookieOptions,
   DEFAULT_IDLE_SECONDS,
   isSessionId,
   MAX_ID_LENGTH,
@@ -25,31 +26,29 @@ import {
   optionalSeconds,
   readSecrets,
   secretPolicyFromEnv,
-  unsignLegacy,
 } from './options.js'
 import { CONTEXT, createSession, Session } from './session.js'
 import type { RequestContext } from './session.js'
 import { isConnectStore, isSessionStore } from './store.js'
-import type { Middleware, SessionOptions, SessionRequest } from './types.js'
-
-const PURPOSE = 'express-session'
+import type { Middleware, SecretValue, SessionOptions, SessionRequest } from './types.js'
 
 /**
  * The session middleware. Same options and behaviour as express-session, with hashed store
  * keys, secret rotation, merged concurrent writes on tessera stores and an optional absolute
  * lifetime (see the module comment and docs/migrating.md).
  *
- * @throws TesseraError `config_invalid` for a missing or weak secret (weak ones are accepted
- *   only under `secretPolicy: 'weak'`, the default when `NODE_ENV` is `development` or `test`),
- *   a store of neither kind, or bad options
+ * @throws TesseraError `config_invalid` for a weak secret (weak ones are accepted only under
+ *   `secretPolicy: 'weak'`, the default when `NODE_ENV` is `development` or `test`), an empty
+ *   secret array, a store of neither kind, or bad options. Without a `secret` option the secret
+ *   is each request's `req.secret` (cookie-parser), and its errors go to `next`.
  * @example
  * ```ts
  * import session from 'tessera-auth/express-session' // was: from 'express-session'
  * app.use(session({ secret: process.env.SESSION_SECRET!, resave: false, saveUninitialized: false }))
  * ```
  */
-export function session(options: SessionOptions): Middleware {
-  const opts = options ?? ({} as SessionOptions)
+export function session(options?: SessionOptions): Middleware {
+  const opts = options ?? {}
   const cookieOption = opts.cookie ?? {}
   const generateId = opts.genid ?? (() => randomBytes(32).toString('base64url'))
   if (typeof generateId !== 'function') {
@@ -65,14 +64,13 @@ export function session(options: SessionOptions): Middleware {
   }
   const unsetDestroy = opts.unset === 'destroy'
   const now = opts.now ?? Date.now
-  const secrets = readSecrets(opts.secret)
-  const keyring = buildKeyring(secrets, opts.secretPolicy ?? secretPolicyFromEnv())
+  const secretPolicy = opts.secretPolicy ?? secretPolicyFromEnv()
+  const secret = readSecrets(opts.secret)
   const legacyIds = opts.legacyIds === true
   const absoluteSeconds = optionalSeconds(opts.absoluteTimeout, 'absoluteTimeout')
-  if (typeof cookieOption === 'object') checkCookieOptions(cookieOption)
 
   const store = opts.store ?? createMemoryStore()
-  let backend: Backend
+  let backendFor: (keyring: Keyring) => Backend
   if (isSessionStore(store)) {
     if (legacyIds) {
       throw new TesseraError(
@@ -86,19 +84,22 @@ export function session(options: SessionOptions): Middleware {
       (typeof staticMaxAge === 'number' && staticMaxAge > 0
         ? staticMaxAge / 1000
         : DEFAULT_IDLE_SECONDS)
-    backend = tesseraBackend(
-      createSessionManager(store, keyring, {
-        purpose: PURPOSE,
-        cookieName: 'tessera_express_session',
-        idleTimeout: idleSeconds,
-        absoluteTimeout: absoluteSeconds ?? NO_ABSOLUTE_SECONDS,
-        acceptToken: isSessionId,
-        idleTimeoutOf: cookieIdleSeconds,
-        now,
-      }),
-    )
+    backendFor = (keyring) =>
+      tesseraBackend(
+        createSessionManager(store, keyring, {
+          purpose: PURPOSE,
+          cookieName: 'tessera_express_session',
+          idleTimeout: idleSeconds,
+          absoluteTimeout: absoluteSeconds ?? NO_ABSOLUTE_SECONDS,
+          acceptToken: isSessionId,
+          idleTimeoutOf: cookieIdleSeconds,
+          now,
+        }),
+        store,
+      )
   } else if (isConnectStore(store)) {
-    backend = connectBackend(store, { legacyIds, absoluteSeconds, now })
+    const shared = connectBackend(store, { legacyIds, absoluteSeconds, now })
+    backendFor = () => shared
   } else {
     throw new TesseraError(
       'config_invalid',
@@ -117,20 +118,60 @@ export function session(options: SessionOptions): Middleware {
     })
   }
 
-  function readCookieId(
-    req: IncomingMessage,
-  ): { sid: string; legacy: boolean; resign: boolean } | undefined {
-    const raw = parseCookieHeader(req.headers.cookie)[name]
-    if (raw === undefined || raw.length === 0) return undefined
-    if (raw.startsWith('s:')) {
-      if (!legacyIds) return undefined
-      const sid = unsignLegacy(raw.slice(2), secrets)
-      return sid === null || !isSessionId(sid) ? undefined : { sid, legacy: true, resign: true }
+  /** The secrets, keyring and backend of a request: the `secret` option's, or `req.secret`'s. */
+  interface Signer {
+    secrets: readonly SecretValue[]
+    keyring: Keyring
+    backend: Backend
+  }
+  const signerOf = (secrets: readonly SecretValue[]): Signer => {
+    const keyring = buildKeyring(secrets, secretPolicy)
+    return { secrets, keyring, backend: backendFor(keyring) }
+  }
+  const fixedSigner = secret === undefined ? undefined : signerOf(secret)
+  // Without a `secret` option, express-session signs with cookie-parser's `req.secret`: one
+  // keyring per distinct secret, a few at most (an app has one).
+  const requestSigners = new Map<string, Signer>()
+  function signerFor(req: SessionRequest): Signer {
+    if (fixedSigner !== undefined) return fixedSigner
+    const requestSecret = req.secret
+    if (typeof requestSecret !== 'string' || requestSecret.length === 0) {
+      throw new TesseraError(
+        'config_invalid',
+        'express-session: secret option required for sessions (or req.secret, as cookie-parser sets it)',
+      )
     }
-    // SECURITY: the signature is checked before the store is asked (no lookups for forged ids).
-    const verified = verifyValue(keyring, PURPOSE, raw)
-    if (verified === null || !isSessionId(verified.value)) return undefined
-    return { sid: verified.value, legacy: false, resign: verified.needsResign }
+    let found = requestSigners.get(requestSecret)
+    if (found === undefined) {
+      found = signerOf([requestSecret])
+      if (requestSigners.size >= 8) requestSigners.clear()
+      requestSigners.set(requestSecret, found)
+    }
+    return found
+  }
+
+  /** The session id a request carries: the `Cookie` header's, else cookie-parser's. */
+  function readCookieId(req: SessionRequest, signer: Signer): CookieId | undefined {
+    const legacySecrets = legacyIds ? signer.secrets : undefined
+    const header = req.headers.cookie
+    if (header !== undefined && header.length > 0) {
+      const raw = parseCookieHeader(header)[name]
+      const found =
+        raw === undefined ? undefined : readCookieValue(raw, signer.keyring, legacySecrets)
+      if (found !== undefined) return found
+    }
+    // Back-compat, as express-session: cookie-parser's verified `s:` cookies (which are
+    // express-session's format, so with legacyIds only), then its plain cookies.
+    const signed = legacyIds ? req.signedCookies?.[name] : undefined
+    if (typeof signed === 'string' && signed.length > 0) {
+      const found = legacyId(signed)
+      if (found !== undefined) return found
+    }
+    const plain = req.cookies?.[name]
+    if (typeof plain === 'string' && plain.length > 0) {
+      return readCookieValue(plain, signer.keyring, legacySecrets)
+    }
+    return undefined
   }
 
   return function sessionMiddleware(request, res, next): void {
@@ -150,6 +191,16 @@ export function session(options: SessionOptions): Middleware {
       return
     }
 
+    // ensure a secret is available or bail
+    let signer: Signer
+    try {
+      signer = signerFor(req)
+    } catch (error) {
+      next(error)
+      return
+    }
+    const { keyring, backend } = signer
+
     let originalHash: string | undefined
     let originalId: string | undefined
     let savedHash: string | undefined
@@ -158,7 +209,7 @@ export function session(options: SessionOptions): Middleware {
     let resign = false
 
     req.sessionStore = store
-    const fromCookie = readCookieId(req)
+    const fromCookie = readCookieId(req, signer)
     const cookieId = fromCookie?.sid
     req.sessionID = cookieId
     if (fromCookie !== undefined) resign = fromCookie.resign
@@ -171,7 +222,7 @@ export function session(options: SessionOptions): Middleware {
       },
       reload(sess, callback) {
         const current = entryFor(sess)
-        backend.load(current.sid, current.legacy).then((loaded) => {
+        backend.load(current).then((loaded) => {
           if (loaded === null) return callback(new Error('failed to load session'))
           entry = { ...loaded.entry, legacy: current.legacy }
           createSession(req, loaded.data, now)
@@ -197,7 +248,13 @@ export function session(options: SessionOptions): Middleware {
 
     function entryFor(sess: Session): Entry {
       if (entry === undefined || entry.sid !== sess.id) {
-        entry = { sid: sess.id, snapshot: new Map(), createdAt: now(), legacy: false }
+        entry = {
+          sid: sess.id,
+          token: undefined,
+          snapshot: new Map(),
+          createdAt: now(),
+          legacy: false,
+        }
       }
       return entry
     }
@@ -211,9 +268,11 @@ export function session(options: SessionOptions): Middleware {
         sess.touch()
         touched = true
       }
+      // Only a session whose token this request knows can have a cookie (the sid is its hash).
+      const token = entry !== undefined && entry.sid === req.sessionID ? entry.token : undefined
+      if (token === undefined) return
       try {
-        const signed = signValue(keyring, PURPOSE, req.sessionID as string)
-        appendSetCookie(res, sess.cookie.serialize(name, signed))
+        appendSetCookie(res, sess.cookie.serialize(name, writeCookieValue(keyring, token)))
       } catch (error) {
         setImmediate(next, error)
       }
@@ -268,6 +327,7 @@ export function session(options: SessionOptions): Middleware {
       if (shouldDestroy(req)) {
         const current = entry ?? {
           sid: req.sessionID as string,
+          token: undefined,
           snapshot: new Map(),
           createdAt: 0,
           legacy: false,
@@ -302,20 +362,22 @@ export function session(options: SessionOptions): Middleware {
     } as typeof res.end
 
     function generate(): void {
-      req.sessionID = generateId(req)
-      if (typeof req.sessionID !== 'string' || !isSessionId(req.sessionID)) {
+      // genid's result is the token, used as-is in the cookie; the session's id is its hash.
+      const token: unknown = generateId(req)
+      if (typeof token !== 'string' || !isSessionId(token)) {
         throw new TesseraError(
           'invalid_argument',
           `express-session: genid must return a non-empty string of at most ${MAX_ID_LENGTH} characters`,
         )
       }
+      req.sessionID = hashToken(token)
       const sess = new Session(req)
       sess.cookie = new Cookie(cookieOptions, now)
       const secure = isSecure(req, trustProxy)
       if (cookieOptions.secure === 'auto') sess.cookie.secure = secure
       if (cookieOptions.sameSite === 'auto') sess.cookie.sameSite = secure ? 'none' : 'lax'
       req.session = sess
-      entry = { sid: req.sessionID, snapshot: new Map(), createdAt: now(), legacy: false }
+      entry = { sid: req.sessionID, token, snapshot: new Map(), createdAt: now(), legacy: false }
       originalId = req.sessionID
       originalHash = hash(sess)
       resign = false
@@ -380,7 +442,7 @@ export function session(options: SessionOptions): Middleware {
       next()
       return
     }
-    backend.load(cookieId, fromCookie?.legacy === true).then(
+    backend.load(fromCookie as CookieId).then(
       (loaded) => {
         try {
           if (loaded === null) generate()

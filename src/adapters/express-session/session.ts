@@ -91,7 +91,9 @@ export function createSession(
   data: SessionData,
   now: () => number = Date.now,
 ): Session {
-  const stored = (data.cookie ?? {}) as CookieData
+  // As in express-session, a stored session without `cookie` is an error (a TypeError passed to
+  // `next`), not a fresh cookie: the store holds something this middleware did not write.
+  const stored = data.cookie as CookieData
   const expires = stored.expires
   const originalMaxAge = stored.originalMaxAge
   const cookie = new Cookie(stored, now)

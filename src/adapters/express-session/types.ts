@@ -41,10 +41,13 @@ export interface ConnectStore {
   on?(event: string, listener: () => void): unknown
 }
 
+/** A secret as express-session takes it. */
+export type SecretValue = string | Buffer
+
 /** Cookie options, as express-session takes them. `maxAge` is milliseconds. */
 export interface CookieOptions {
   /** Milliseconds until the cookie (and the session) expires; `null` for a browser-session cookie. @default null */
-  maxAge?: number | null
+  maxAge?: number | Date | null
   /** Absolute expiry of the cookie; prefer `maxAge`. */
   expires?: Date | null
   /** @default true */
@@ -62,8 +65,12 @@ export interface CookieOptions {
 
 /** Options of {@link session}: express-session's, plus tessera's own at the end. */
 export interface SessionOptions {
-  /** One secret, or several: the first signs, every one verifies (rotation). Required. */
-  secret: string | readonly string[]
+  /**
+   * One secret, or several: the first signs, every one verifies (rotation). Strings or Buffers.
+   * Without it, each request's `req.secret` (set by cookie-parser) is used, as in
+   * express-session, and a request with neither gets an error through `next`.
+   */
+  secret?: SecretValue | readonly SecretValue[] | undefined
   /** A connect-style store (callback API) or a tessera `SessionStore`. @default a tessera memory store */
   store?: ConnectStore | SessionStore
   /** Cookie name. @default 'connect.sid' */
@@ -119,6 +126,12 @@ export interface SessionOptions {
 
 /** What the middleware puts on the request. */
 export interface SessionRequest extends IncomingMessage {
+  /** cookie-parser's secret, used when the middleware has no `secret` option. */
+  secret?: string | undefined
+  /** cookie-parser's parsed cookies, read when the `Cookie` header has no session cookie. */
+  cookies?: Record<string, unknown> | undefined
+  /** cookie-parser's verified cookies (express-session's `s:` format; with `legacyIds` only). */
+  signedCookies?: Record<string, unknown> | undefined
   session?: Session | null | undefined
   sessionID?: string | undefined
   sessionStore?: ConnectStore | SessionStore
