@@ -3,7 +3,8 @@
  * API, exports (`Store`, `MemoryStore`, `Session`, `Cookie`) and callback store interface, so an
  * app switches by changing one import line. What changes underneath (docs/migrating.md):
  *
- * - the store key is SHA-256 of the session id, never the id (the cookie's bearer secret);
+ * - the cookie carries a token (what `genid` made); `req.sessionID` and the store key are its
+ *   SHA-256, so the store never holds the bearer secret (`cookie-value.ts` has the format);
  * - the cookie is signed with tessera's keyring: the first secret signs, every secret verifies,
  *   and a cookie signed with an older secret is re-signed with the first;
  * - weak secrets are refused unless `secretPolicy` is `weak` (its default when `NODE_ENV` is
@@ -17,8 +18,8 @@
  * 1.19 (MIT, © 2010 Sencha Inc., 2011 TJ Holowaychuk, 2014-2015 Douglas Christopher Wilson).
  *
  * One file per concept: `middleware.ts` (diffable against express-session's index.js),
- * `session.ts`, `cookie.ts`, `store.ts`, `memory-store.ts`, `backends.ts` (tessera or connect
- * store), `options.ts` (secrets and their policy), `http.ts`.
+ * `session.ts`, `cookie.ts`, `cookie-value.ts`, `store.ts`, `memory-store.ts`, `backends.ts`
+ * (tessera or connect store), `options.ts` (secrets and their policy), `http.ts`.
  */
 
 import { Cookie } from './cookie.js'
