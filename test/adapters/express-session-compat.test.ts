@@ -1,6 +1,6 @@
 // The express-session behaviours the drop-in gained to pass express-session's own suite (run by
 // hand, see docs/migrating.md), each proved here in our own words on a real Express app.
-import { createHash, createHmac, randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import util from 'node:util'
 import cookieParser from 'cookie-parser'
 import express from 'express'
@@ -16,19 +16,19 @@ import session, {
   type StoreCallback,
 } from '../../src/adapters/express-session/index.js'
 import { createMemoryStore } from '../../src/stores/memory.js'
+import {
+  cookieParts,
+  countVisits,
+  secret,
+  sessionCookie as sessionCookieOf,
+  setCookieLine,
+  sha256,
+} from '../helpers/express-session.js'
 
 type Sess = Session & Record<string, unknown>
 type SessReq = Omit<Request, 'session' | 'sessionID'> & {
   session?: Sess | null
   sessionID?: string
-}
-
-function secret(): string {
-  return randomBytes(32).toString('base64url')
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('base64url')
 }
 
 /** A clock the test moves by hand. */
@@ -66,26 +66,14 @@ function build(
   return { server, errors }
 }
 
-function setCookieLine(res: request.Response, name = 'connect.sid'): string | undefined {
-  const header = res.headers['set-cookie'] as string[] | string | undefined
-  const lines = header === undefined ? [] : Array.isArray(header) ? header : [header]
-  return lines.find((line) => line.startsWith(`${name}=`))
+function sessionCookie(res: request.Response): string {
+  const cookie = sessionCookieOf(res)
+  expect(cookie).toBeDefined()
+  return cookie as string
 }
 
-function sessionCookie(res: request.Response, name = 'connect.sid'): string {
-  const line = setCookieLine(res, name)
-  expect(line).toBeDefined()
-  return (line as string).split(';')[0] as string
-}
-
-/** The token a drop-in cookie `t:<sid>.<token>.<kid>.<mac>` carries. */
 function tokenOf(cookie: string): string {
-  const value = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1))
-  return value
-    .slice(value.indexOf('.') + 1)
-    .split('.')
-    .slice(0, -2)
-    .join('.')
+  return cookieParts(cookie).token
 }
 
 /** A store written the classic way, with synchronous callbacks (like express-session's SyncStore test). */
@@ -176,14 +164,7 @@ describe('express-session drop-in: secrets', () => {
 
   it('without a secret option signs with cookie-parser’s req.secret', async () => {
     const key = secret()
-    const { server, errors } = build(
-      { secret: undefined },
-      (req, res) => {
-        req.session!.n = ((req.session!.n as number | undefined) ?? 0) + 1
-        res.send(String(req.session!.n))
-      },
-      [cookieParser(key)],
-    )
+    const { server, errors } = build({ secret: undefined }, countVisits, [cookieParser(key)])
     const cookie = sessionCookie(await request(server).get('/').expect(200, '1'))
     await request(server).get('/').set('Cookie', cookie).expect(200, '2')
     expect(errors).toEqual([])
@@ -217,39 +198,25 @@ describe('express-session drop-in: secrets', () => {
 
 describe('express-session drop-in: cookie-parser in front', () => {
   it('reads the session from req.cookies when the Cookie header no longer has it', async () => {
-    const { server } = build(
-      {},
-      (req, res) => {
-        req.session!.n = ((req.session!.n as number | undefined) ?? 0) + 1
-        res.send(String(req.session!.n))
+    const { server } = build({}, countVisits, [
+      cookieParser(),
+      (req, _res, next) => {
+        req.headers.cookie = 'other=1'
+        next()
       },
-      [
-        cookieParser(),
-        (req, _res, next) => {
-          req.headers.cookie = 'other=1'
-          next()
-        },
-      ],
-    )
+    ])
     const cookie = sessionCookie(await request(server).get('/').expect('1'))
     await request(server).get('/').set('Cookie', cookie).expect('2')
   })
 
   it('SECURITY: a forged value in req.cookies is refused like one in the header', async () => {
-    const { server } = build(
-      {},
-      (req, res) => {
-        req.session!.n = ((req.session!.n as number | undefined) ?? 0) + 1
-        res.send(String(req.session!.n))
+    const { server } = build({}, countVisits, [
+      cookieParser(),
+      (req, _res, next) => {
+        delete req.headers.cookie
+        next()
       },
-      [
-        cookieParser(),
-        (req, _res, next) => {
-          delete req.headers.cookie
-          next()
-        },
-      ],
-    )
+    ])
     const cookie = sessionCookie(await request(server).get('/').expect('1'))
     const forged = cookie.slice(0, -3) + (cookie.endsWith('AAA') ? 'BBB' : 'AAA')
     await request(server).get('/').set('Cookie', forged).expect('1')
@@ -372,10 +339,7 @@ describe('express-session drop-in: genid', () => {
 
   it('SECURITY: a cookie whose id is not its token’s hash is refused before the store is asked', async () => {
     const store = new ClassicStore()
-    const { server } = build({ store }, (req, res) => {
-      req.session!.n = ((req.session!.n as number | undefined) ?? 0) + 1
-      res.send(String(req.session!.n))
-    })
+    const { server } = build({ store }, countVisits)
     const a = sessionCookie(await request(server).get('/').expect('1'))
     const b = sessionCookie(await request(server).get('/').expect('1'))
     // b's id in front of a's (validly signed) token
@@ -450,10 +414,7 @@ describe('express-session drop-in: save, touch and what the store holds', () => 
   it('data persists across requests and the stored session expires on the injected clock', async () => {
     const time = clock()
     const store = new MemoryStore({ now: time.now })
-    const { server } = build({ store, now: time.now, cookie: { maxAge: 1_000 } }, (req, res) => {
-      req.session!.n = ((req.session!.n as number | undefined) ?? 0) + 1
-      res.send(String(req.session!.n))
-    })
+    const { server } = build({ store, now: time.now, cookie: { maxAge: 1_000 } }, countVisits)
     const cookie = sessionCookie(await request(server).get('/').expect('1'))
     time.advance(500)
     await request(server).get('/').set('Cookie', cookie).expect('2')
@@ -508,10 +469,7 @@ describe('express-session drop-in: what tessera adds still holds', () => {
   it('reads tessera’s previous cookie form (<token>.<kid>.<mac>) and sends the current one', async () => {
     const key = secret()
     const store = new MemoryStore()
-    const { server } = build({ store, secret: key }, (req, res) => {
-      req.session!.n = ((req.session!.n as number | undefined) ?? 0) + 1
-      res.send(String(req.session!.n))
-    })
+    const { server } = build({ store, secret: key }, countVisits)
     const current = sessionCookie(await request(server).get('/').expect('1'))
     const value = decodeURIComponent(current.slice(current.indexOf('=') + 1))
     const previous = value.slice(value.indexOf('.') + 1)

@@ -2,7 +2,7 @@
 // Published connect stores, unchanged, behind the drop-in in a real Express app: connect-pg-simple
 // on the real PostgreSQL (an ES class), session-file-store and connect-loki (written the classic
 // way, `Store.call(this)` with util.inherits / __proto__), memorystore (an ES class).
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -20,6 +20,11 @@ import session, {
   type ConnectStore,
   type SessionData,
 } from '../../src/adapters/express-session/index.js'
+import {
+  cookieParts,
+  sessionCookie as sessionCookieOf,
+  sha256,
+} from '../helpers/express-session.js'
 import { describeWithService, uniqueName } from '../helpers/services.js'
 
 type Sess = Record<string, unknown> & {
@@ -37,26 +42,14 @@ type SessReq = Omit<Request, 'session' | 'sessionID'> & {
 type ExpressSession = Parameters<typeof connectPgSimple>[0]
 const dropIn = session as unknown as ExpressSession
 
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('base64url')
-}
-
-/** The token a drop-in cookie `t:<sid>.<token>.<kid>.<mac>` carries. */
 function tokenOf(cookie: string): string {
-  const value = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1))
-  return value
-    .slice(value.indexOf('.') + 1)
-    .split('.')
-    .slice(0, -2)
-    .join('.')
+  return cookieParts(cookie).token
 }
 
 function sessionCookie(res: request.Response): string {
-  const header = res.headers['set-cookie'] as string[] | string | undefined
-  const lines = header === undefined ? [] : Array.isArray(header) ? header : [header]
-  const line = lines.find((value) => value.startsWith('connect.sid='))
-  expect(line).toBeDefined()
-  return (line as string).split(';')[0] as string
+  const cookie = sessionCookieOf(res)
+  expect(cookie).toBeDefined()
+  return cookie as string
 }
 
 function stored(store: ConnectStore, sid: string): Promise<SessionData | null | undefined> {

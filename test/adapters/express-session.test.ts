@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- supertest response bodies are `any` */
-import { createHash, createHmac, randomBytes } from 'node:crypto'
+import { createHmac } from 'node:crypto'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { RedisStore } from 'connect-redis'
@@ -19,6 +19,13 @@ import session, {
 import { secretPolicyFromEnv } from '../../src/adapters/express-session/options.js'
 import { createMemoryStore } from '../../src/stores/memory.js'
 import { createRedisStore } from '../../src/stores/redis.js'
+import {
+  cookieParts,
+  secret,
+  sessionCookie,
+  setCookieLines as setCookies,
+  sha256,
+} from '../helpers/express-session.js'
 import { describeWithService, uniqueName } from '../helpers/services.js'
 
 // The express-session behaviours below follow its README; each case builds its own app.
@@ -35,14 +42,6 @@ type Sess = Record<string, unknown> & {
 type SessReq = Omit<Request, 'session' | 'sessionID'> & {
   session?: Sess | null
   sessionID?: string
-}
-
-function secret(): string {
-  return randomBytes(32).toString('base64url')
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('base64url')
 }
 
 /** An Express app with the drop-in and a handler. */
@@ -62,25 +61,6 @@ function app(
     Promise.resolve(handler(req as unknown as SessReq, res)).catch(next)
   })
   return server
-}
-
-function setCookies(res: request.Response): string[] {
-  const header = res.headers['set-cookie'] as string[] | string | undefined
-  return header === undefined ? [] : Array.isArray(header) ? header : [header]
-}
-
-function sessionCookie(res: request.Response, name = 'connect.sid'): string | undefined {
-  const line = setCookies(res).find((value) => value.startsWith(`${name}=`))
-  return line?.split(';')[0]
-}
-
-/** The parts of a drop-in cookie `name=t:<sid>.<token>.<kid>.<mac>` (URI-encoded). */
-function cookieParts(cookie: string): { sid: string; token: string } {
-  const value = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1))
-  expect(value.startsWith('t:')).toBe(true)
-  const dot = value.indexOf('.')
-  const signed = value.slice(dot + 1).split('.')
-  return { sid: value.slice(2, dot), token: signed.slice(0, -2).join('.') }
 }
 
 /** A connect-style MemoryStore that counts calls. */
