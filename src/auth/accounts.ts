@@ -1,5 +1,4 @@
 import type { AuditLog } from './audit.js'
-import { createCredentials, type Credentials } from './credentials.js'
 import type { TesseraDB } from './db/database.js'
 import { createGroupAccounts, type GroupAccounts } from './groups.js'
 import {
@@ -28,7 +27,11 @@ export type {
 
 /** Options of {@link createAccounts}. */
 export interface AccountsOptions {
-  /** Ends sessions when a user is disabled, deleted or their password changes. */
+  /**
+   * Ends every session of a user who is disabled or deleted. (A password change ends sessions
+   * too, but that is the password operation's job: `changePassword` keeps the caller's
+   * session, a reset or `setPassword` ends them all; see `createCredentials`.)
+   */
   sessions: SessionRevoker
   /** Where security events go; none recorded when absent. */
   audit?: AuditLog
@@ -38,10 +41,11 @@ export interface AccountsOptions {
 
 /**
  * Users, groups and permissions over the accounts database: the three concepts of
- * `users.ts`, `groups.ts` and `permissions.ts` in one object, plus the password hashes of
- * `credentials.ts`.
+ * `users.ts`, `groups.ts` and `permissions.ts` in one object. It never hands out a password
+ * hash: those live in the credentials module (`createCredentials`), which only sign-in and
+ * password-setting code uses.
  */
-export interface Accounts extends UserAccounts, GroupAccounts, PermissionAccounts, Credentials {}
+export interface Accounts extends UserAccounts, GroupAccounts, PermissionAccounts {}
 
 /** The `user` object of the HTTP API: ISO 8601 times, groups and permission codenames. */
 export interface PublicUser {
@@ -88,6 +92,5 @@ export function createAccounts(db: TesseraDB, options: AccountsOptions): Account
     ...createUserAccounts(context),
     ...createGroupAccounts(context),
     ...createPermissionAccounts(context),
-    ...createCredentials(db, { now: context.now }),
   }
 }
