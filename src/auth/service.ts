@@ -171,12 +171,18 @@ export interface AuthService {
    * Same answer (nothing) and nearly the same time whether the e-mail is known: the lookup,
    * the token and the mail happen after this resolves. See {@link AuthService.idle}.
    */
-  requestPasswordReset(body: unknown, context?: RequestContext): Promise<void>
+  requestPasswordReset(body: unknown, context?: ActionContext): Promise<void>
   confirmPasswordReset(body: unknown, context?: RequestContext): Promise<ConfirmResetResult>
-  /** Revokes one of the user's own sessions by public id; false when it is not theirs (or gone). */
-  revokeSession(userId: string, sessionId: string, context?: RequestContext): Promise<boolean>
-  /** Revokes every session of the user except `context.session`; returns how many. */
-  revokeOtherSessions(userId: string, context?: SessionContext): Promise<number>
+  /**
+   * Revokes one of the user's sessions by public id; false when it is not theirs (or gone).
+   * `context.actorId` names an administrator acting for the user in the audit log.
+   */
+  revokeSession(userId: string, sessionId: string, context?: ActionContext): Promise<boolean>
+  /**
+   * Revokes every session of the user except `context.session`; returns how many.
+   * `context.actorId` names an administrator acting for the user in the audit log.
+   */
+  revokeOtherSessions(userId: string, context?: SessionContext & ActionContext): Promise<number>
   /**
    * An administrator (or `tessera user create`) creates an account with a password: policy
    * checked, password hashed. Unlike {@link AuthService.signup} it may set `isAdmin` and starts no
@@ -209,6 +215,11 @@ function readString(body: unknown, key: string): string | undefined {
 }
 
 const MAX_PENDING_BACKGROUND = 1000
+
+/** The acting administrator for an audit detail, as `setPassword` and the accounts record it. */
+function actorOf(context: ActionContext | undefined): { actorId?: string } {
+  return context?.actorId === undefined ? {} : { actorId: context.actorId }
+}
 
 function signInContext(context: SessionContext | undefined): SessionContext {
   return { ip: context?.ip, userAgent: context?.userAgent, session: context?.session }
@@ -314,7 +325,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     return created
   }
 
-  async function sendResetMail(email: string, context: RequestContext | undefined): Promise<void> {
+  async function sendResetMail(email: string, context: ActionContext | undefined): Promise<void> {
     const user = await accounts.findUserByEmail(email)
     if (user === null || !user.isActive) {
       await audit.record({
@@ -323,7 +334,11 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         userId: user?.id ?? null,
         ip: context?.ip,
         userAgent: context?.userAgent,
-        detail: { reason: user === null ? 'unknown_account' : 'inactive', email },
+        detail: {
+          reason: user === null ? 'unknown_account' : 'inactive',
+          email,
+          ...actorOf(context),
+        },
       })
       return
     }
@@ -347,6 +362,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       userId: user.id,
       ip: context?.ip,
       userAgent: context?.userAgent,
+      ...(context?.actorId === undefined ? {} : { detail: actorOf(context) }),
     })
   }
 
@@ -528,7 +544,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       return { ok: true, rotated }
     },
 
-    requestPasswordReset(body: unknown, context?: RequestContext): Promise<void> {
+    requestPasswordReset(body: unknown, context?: ActionContext): Promise<void> {
       const email = parseEmail(readString(body, 'email'))
       // SECURITY: the caller's answer and timing do not depend on whether the account exists
       // (user enumeration): everything account-specific runs after this returns.
@@ -572,7 +588,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     async revokeSession(
       userId: string,
       sessionId: string,
-      context?: RequestContext,
+      context?: ActionContext,
     ): Promise<boolean> {
       if (!(await sessions.revokeById(userId, sessionId))) return false
       await audit.record({
@@ -581,12 +597,15 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         userId,
         ip: context?.ip,
         userAgent: context?.userAgent,
-        detail: { count: 1 },
+        detail: { count: 1, ...actorOf(context) },
       })
       return true
     },
 
-    async revokeOtherSessions(userId: string, context?: SessionContext): Promise<number> {
+    async revokeOtherSessions(
+      userId: string,
+      context?: SessionContext & ActionContext,
+    ): Promise<number> {
       const count = await sessions.revokeAll(
         userId,
         context?.session === undefined ? undefined : { except: context.session },
@@ -597,7 +616,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         userId,
         ip: context?.ip,
         userAgent: context?.userAgent,
-        detail: { count },
+        detail: { count, ...actorOf(context) },
       })
       return count
     },

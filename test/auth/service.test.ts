@@ -480,6 +480,28 @@ describeEachDatabase('auth service', (open) => {
     expect(await t.auth.audit.list({ type: 'session_revoked' })).toHaveLength(2)
   })
 
+  it('an administrator acting for a user is named in the audit log (actorId)', async () => {
+    const t = setup(await open())
+    const a = await signedUp(t)
+    const a2 = await t.auth.login({ email: 'alice@example.com', password: PASSWORD })
+    if (!a2.ok) throw new Error('login failed')
+    expect(await t.auth.revokeSession(a.user.id, a2.session.id, { actorId: 'admin-1' })).toBe(true)
+    expect(await t.auth.revokeOtherSessions(a.user.id, { actorId: 'admin-1' })).toBe(1)
+    const revoked = await t.auth.audit.list({ type: 'session_revoked' })
+    expect(revoked.map((e) => e.detail)).toEqual([
+      { count: 1, actorId: 'admin-1' },
+      { count: 1, actorId: 'admin-1' },
+    ])
+    await t.auth.requestPasswordReset({ email: 'alice@example.com' }, { actorId: 'admin-1' })
+    await t.auth.requestPasswordReset({ email: 'nobody@example.com' }, { actorId: 'admin-1' })
+    await t.auth.idle()
+    const requested = await t.auth.audit.list({ type: 'password_reset_requested' })
+    expect(requested.map((e) => e.detail.actorId)).toEqual(['admin-1', 'admin-1'])
+    expect(await t.auth.revokeOtherSessions(a.user.id)).toBe(0)
+    const [own] = await t.auth.audit.list({ type: 'session_revoked' })
+    expect(own?.detail).toEqual({ count: 0 })
+  })
+
   it('never writes a password, reset token or hash into the audit log', async () => {
     const db = await open()
     const t = setup(db)
