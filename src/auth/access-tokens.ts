@@ -72,7 +72,7 @@ export interface IssuedAccessToken {
 
 /** Options of {@link createAccessTokens}. */
 export interface AccessTokenOptions {
-  /** The signing keys (asymmetric {@link createKeySet}, or {@link createHmacKeySet}). */
+  /** The signing keys (asymmetric {@link createKeySet}, or {@link createHMACKeySet}). */
   keys: KeySet
   /** `iss` of issued tokens and the only issuer accepted. */
   issuer: string

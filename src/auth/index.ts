@@ -58,12 +58,14 @@ export { normalizeEmail, parseEmail } from './email.js'
 export {
   createConsoleMailer,
   createFileOutboxMailer,
+  createSMTPMailer,
   createSmtpMailer,
   type ConsoleMailerOptions,
   type FileOutboxMailerOptions,
   type MailMessage,
   type Mailer,
   type MailerBaseOptions,
+  type SMTPMailerOptions,
   type SmtpMailerOptions,
 } from './mailer.js'
 export { RESET_TOKEN_TTL_SECONDS, hashResetToken, pruneResetTokens } from './reset.js'
@@ -87,6 +89,7 @@ export {
   createDatabase,
   isUniqueViolation,
   migrateToLatest,
+  parseDatabaseURL,
   parseDatabaseUrl,
   type DatabaseConfig,
   type MigrationReport,
@@ -109,6 +112,7 @@ export {
 export { createPostgresRateLimitStore, createSQLiteRateLimitStore } from './rate-limit-sql.js'
 export { createRedisRateLimitStore } from './rate-limit-redis.js'
 export {
+  createHMACKeySet,
   createHmacKeySet,
   createKeyringSealer,
   createKeySet,
