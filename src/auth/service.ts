@@ -27,8 +27,8 @@ import {
   MAX_PASSWORD_INPUT,
   type PasswordVerification,
   type SecondFactorMethod,
-  type SecondFactorRequired,
   type SignIn,
+  type SignInResult,
   type SignInSuccess,
 } from './sign-in.js'
 
@@ -82,12 +82,9 @@ export type SignupResult =
 /**
  * The outcome of {@link AuthService.login}: a session; a second factor to ask for (only with the
  * `secondFactors` option; `ok: false`, so nobody is signed in by code that ignores it); or a
- * refusal.
+ * refusal (`forbidden` only when a `require` option is given, which `login` never does).
  */
-export type LoginResult =
-  | AuthSuccess
-  | SecondFactorRequired
-  | AuthFailure<'invalid_request' | 'invalid_credentials' | 'rate_limited'>
+export type LoginResult = SignInResult
 /**
  * A changed password. `rotated` is the caller's session under a new token (send its
  * `setCookie`), or `null` when no session was given or it was rotation-exempt.
@@ -435,10 +432,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       if (email === undefined || password === undefined) {
         return failure('invalid_request', 'email and password are required')
       }
-      const result = await signIn.password({ email, password }, signInContext(context))
-      // `signIn.password` refuses only with the codes of a password sign-in; `forbidden` needs a
-      // `require` option, which login does not pass.
-      return result as LoginResult
+      return signIn.password({ email, password }, signInContext(context))
     },
 
     async verifyPassword(body: unknown, context?: RequestContext): Promise<PasswordVerification> {
