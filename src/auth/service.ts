@@ -14,7 +14,7 @@ import { parseEmail } from './email.js'
 import type { Mailer } from './mailer.js'
 import { checkPasswordPolicy, type PasswordPolicyOptions } from './password-policy.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords.js'
-import type { LoginLimiter, LoginTicket } from './rate-limit.js'
+import type { LoginLimiter } from './rate-limit.js'
 import {
   RESET_TOKEN_TTL_SECONDS,
   consumeResetToken,
@@ -466,51 +466,26 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         return failure('invalid_request', 'currentPassword and newPassword are required')
       }
       const ctx = { ip: context?.ip, userAgent: context?.userAgent }
-      const user = await accounts.findUserById(userId)
-      if (user === null || !user.isActive) {
-        return failure('invalid_credentials', 'current password is incorrect')
-      }
-      let ticket: LoginTicket | undefined
-      if (limiter !== undefined) {
-        // The current password is a guess like a login's: same limiter, same account key.
-        const check = await limiter.check({
-          account: user.email,
-          ...(context?.ip === undefined ? {} : { ip: context.ip }),
-        })
-        if (!check.allowed) {
+      const checked = await signIn.verifyUserPassword(userId, currentPassword, {
+        ...ctx,
+        audit: { action: 'change_password' },
+      })
+      if (!checked.ok) {
+        if (checked.code === 'invalid_credentials') {
           await audit.record({
-            type: 'rate_limited',
-            outcome: 'denied',
+            type: 'password_changed',
+            outcome: 'failure',
             userId,
             ...ctx,
-            detail: {
-              action: 'change_password',
-              scope: check.scope,
-              retryAfterSeconds: check.retryAfter,
-            },
+            detail: { reason: 'wrong_current_password' },
           })
-          return failure('rate_limited', 'too many attempts; try again later', check.retryAfter)
         }
-        ticket = check.ticket
+        return failure(
+          checked.code === 'rate_limited' ? 'rate_limited' : 'invalid_credentials',
+          checked.code === 'rate_limited' ? checked.message : 'current password is incorrect',
+          checked.retryAfterSeconds,
+        )
       }
-      const hash = await credentials.getPasswordHash(userId)
-      // SECURITY: an over-long guess buys no hash, as at sign-in.
-      const verified =
-        hash !== null &&
-        currentPassword.length <= MAX_PASSWORD_INPUT &&
-        (await passwords.verify(currentPassword, hash))
-      if (!verified) {
-        if (ticket !== undefined) await limiter?.failed(ticket)
-        await audit.record({
-          type: 'password_changed',
-          outcome: 'failure',
-          userId,
-          ...ctx,
-          detail: { reason: 'wrong_current_password' },
-        })
-        return failure('invalid_credentials', 'current password is incorrect')
-      }
-      if (ticket !== undefined) await limiter?.succeeded(ticket)
       const policy = checkPolicy(newPassword)
       if (!policy.ok) return failure('weak_password', policy.message)
       await credentials.setPasswordHash(userId, await passwords.hash(newPassword))

@@ -122,7 +122,10 @@ export type PasswordVerification = PasswordVerified | SecondFactorRequired | Sig
 /** What {@link createSignIn} is built on. */
 export interface SignInDeps {
   accounts: Pick<Accounts, 'getUserWithPermissions' | 'recordLogin'>
-  credentials: Pick<Credentials, 'findCredentialsByEmail' | 'upgradePasswordHash'>
+  credentials: Pick<
+    Credentials,
+    'findCredentialsByEmail' | 'getPasswordHash' | 'upgradePasswordHash'
+  >
   passwords: PasswordHasher
   /** Where sessions are issued unless an attempt names another manager. */
   sessions: SessionManager
@@ -164,6 +167,18 @@ export interface SignIn {
    * and recorded as a login.
    */
   verifyPassword(input: PasswordInput, options?: SignInOptions): Promise<PasswordVerification>
+  /**
+   * The password of a user already known by id (the current password of a password change, a
+   * re-authentication): the same limiter (same account key as a sign-in), the cap and one
+   * verification, a rehash. No session and no `login` event: a wrong password is audited by
+   * the caller, which knows what it was for; `options.audit.action` names it in a
+   * `rate_limited` event. A disabled or unknown user gets `invalid_credentials`.
+   */
+  verifyUserPassword(
+    userId: string,
+    password: string,
+    options?: SignInOptions,
+  ): Promise<{ ok: true; auth: AuthProof } | SignInRefusal>
   /**
    * Where every other first factor (a passkey, an identity provider, an e-mailed code) joins:
    * the account must be active and pass `require`; then a second factor is asked for when the
@@ -258,6 +273,36 @@ export function createSignIn(deps: SignInDeps): SignIn {
     return failure('invalid_credentials', INVALID_CREDENTIALS)
   }
 
+  /**
+   * SECURITY: the limiter counts the attempt and decides before any hash is computed; a locked
+   * account is refused even with the right password (ASVS 2.2.1).
+   */
+  async function admit(
+    account: string,
+    userId: string | null,
+    options: SignInOptions,
+  ): Promise<{ ticket: LoginTicket | undefined } | SignInRefusal> {
+    if (limiter === undefined) return { ticket: undefined }
+    const check = await limiter.check({
+      account,
+      ...(options.ip === undefined ? {} : { ip: options.ip }),
+    })
+    if (check.allowed) return { ticket: check.ticket }
+    await audit.record({
+      type: 'rate_limited',
+      outcome: 'denied',
+      userId,
+      ip: options.ip,
+      userAgent: options.userAgent,
+      detail: detail(options, {
+        action: options.audit?.action ?? 'login',
+        scope: check.scope,
+        retryAfterSeconds: check.retryAfter,
+      }),
+    })
+    return failure('rate_limited', 'too many attempts; try again later', check.retryAfter)
+  }
+
   /** The password first factor: everything up to "the password is right", nothing after. */
   async function checkPassword(
     input: PasswordInput,
@@ -272,30 +317,9 @@ export function createSignIn(deps: SignInDeps): SignIn {
     }
     const email = parseEmail(rawEmail)
 
-    // SECURITY: the limiter counts the attempt and decides before any hash is computed; a
-    // locked account is refused even with the right password (ASVS 2.2.1).
-    let ticket: LoginTicket | undefined
-    if (limiter !== undefined) {
-      const check = await limiter.check({
-        account: email ?? rawEmail.slice(0, 320),
-        ...(options.ip === undefined ? {} : { ip: options.ip }),
-      })
-      if (!check.allowed) {
-        await audit.record({
-          type: 'rate_limited',
-          outcome: 'denied',
-          ip: options.ip,
-          userAgent: options.userAgent,
-          detail: detail(options, {
-            action: options.audit?.action ?? 'login',
-            scope: check.scope,
-            retryAfterSeconds: check.retryAfter,
-          }),
-        })
-        return failure('rate_limited', 'too many attempts; try again later', check.retryAfter)
-      }
-      ticket = check.ticket
-    }
+    const admitted = await admit(email ?? rawEmail.slice(0, 320), null, options)
+    if ('ok' in admitted) return admitted
+    const { ticket } = admitted
 
     // SECURITY: an over-long password buys no hash (CPU exhaustion); the answer is the one for a
     // wrong password, given before any lookup, so it says nothing about the account.
@@ -446,6 +470,35 @@ export function createSignIn(deps: SignInDeps): SignIn {
       if (stopped !== undefined) return stopped
       await succeeded(proved, options, { session: 'external' })
       return { ok: true, user: proved.user, auth: proved.proof }
+    },
+
+    async verifyUserPassword(
+      userId,
+      password,
+      options = {},
+    ): Promise<{ ok: true; auth: AuthProof } | SignInRefusal> {
+      const user = await accounts.getUserWithPermissions(userId)
+      if (user === null || !user.isActive || typeof password !== 'string') {
+        return failure('invalid_credentials', INVALID_CREDENTIALS)
+      }
+      // The same account key as a sign-in: a guess at the current password is a guess.
+      const admitted = await admit(user.email, user.id, options)
+      if ('ok' in admitted) return admitted
+      const hash = await credentials.getPasswordHash(user.id)
+      // SECURITY: an over-long guess buys no hash, as at sign-in.
+      const verified =
+        hash !== null &&
+        password.length <= MAX_PASSWORD_INPUT &&
+        (await passwords.verify(password, hash))
+      if (!verified || hash === null) {
+        if (admitted.ticket !== undefined) await limiter?.failed(admitted.ticket)
+        return failure('invalid_credentials', INVALID_CREDENTIALS)
+      }
+      if (passwords.needsRehash(hash)) {
+        await credentials.upgradePasswordHash(user.id, hash, await passwords.hash(password))
+      }
+      if (admitted.ticket !== undefined) await limiter?.succeeded(admitted.ticket)
+      return { ok: true, auth: { time: now(), aal: 1, amr: ['pwd'] } }
     },
 
     async afterFirstFactor(userId, proof, options = {}): Promise<SignInResult> {

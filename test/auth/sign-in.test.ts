@@ -496,6 +496,36 @@ describeEachDatabase('sign-in pipeline', (open) => {
     })
   })
 
+  it('verifyUserPassword (a password change, a re-authentication): the sign-in limiter and cap, no session', async () => {
+    const t = setup(await open())
+    const alice = await user(t)
+    const ok = await t.auth.signIn.verifyUserPassword(alice.id, PASSWORD)
+    expect(ok).toEqual({ ok: true, auth: { time: START, aal: 1, amr: ['pwd'] } })
+    expect(await t.sessions.list(alice.id)).toEqual([])
+    expect(await t.auth.audit.list({ type: 'login' })).toEqual([])
+    const before = { ...t.passwords.calls }
+    const long = 'x'.repeat(MAX_PASSWORD_INPUT + 1)
+    expect(await t.auth.signIn.verifyUserPassword(alice.id, long)).toMatchObject({
+      code: 'invalid_credentials',
+    })
+    expect(t.passwords.calls).toEqual(before)
+    // Guesses here and at sign-in count against one account limit.
+    for (let i = 0; i < 3; i += 1) await t.auth.signIn.verifyUserPassword(alice.id, 'wrong')
+    await t.auth.login({ email: 'alice@example.com', password: 'wrong' })
+    const locked = await t.auth.signIn.verifyUserPassword(alice.id, PASSWORD, {
+      audit: { action: 'reauthenticate' },
+    })
+    expect(locked).toMatchObject({ code: 'rate_limited', retryAfterSeconds: 1 })
+    expect(t.passwords.calls.verify - before.verify).toBe(4)
+    const [limited] = await t.auth.audit.list({ type: 'rate_limited' })
+    expect(limited).toMatchObject({ userId: alice.id, detail: { action: 'reauthenticate' } })
+    await t.auth.accounts.disableUser(alice.id)
+    t.tick(60_000)
+    expect(await t.auth.signIn.verifyUserPassword(alice.id, PASSWORD)).toMatchObject({
+      code: 'invalid_credentials',
+    })
+  })
+
   it('createSignIn works on its own parts, without the auth service', async () => {
     const db = await open()
     const now = (): number => START
