@@ -178,7 +178,7 @@ export interface SignIn {
     userId: string,
     password: string,
     options?: SignInOptions,
-  ): Promise<{ ok: true; auth: AuthProof } | SignInRefusal>
+  ): Promise<PasswordVerified | SignInRefusal>
   /**
    * Where every other first factor (a passkey, an identity provider, an e-mailed code) joins:
    * the account must be active and pass `require`; then a second factor is asked for when the
@@ -476,7 +476,7 @@ export function createSignIn(deps: SignInDeps): SignIn {
       userId,
       password,
       options = {},
-    ): Promise<{ ok: true; auth: AuthProof } | SignInRefusal> {
+    ): Promise<PasswordVerified | SignInRefusal> {
       const user = await accounts.getUserWithPermissions(userId)
       if (user === null || !user.isActive || typeof password !== 'string') {
         return failure('invalid_credentials', INVALID_CREDENTIALS)
@@ -498,7 +498,7 @@ export function createSignIn(deps: SignInDeps): SignIn {
         await credentials.upgradePasswordHash(user.id, hash, await passwords.hash(password))
       }
       if (admitted.ticket !== undefined) await limiter?.succeeded(admitted.ticket)
-      return { ok: true, auth: { time: now(), aal: 1, amr: ['pwd'] } }
+      return { ok: true, user, auth: { time: now(), aal: 1, amr: ['pwd'] } }
     },
 
     async afterFirstFactor(userId, proof, options = {}): Promise<SignInResult> {

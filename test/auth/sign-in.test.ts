@@ -500,7 +500,11 @@ describeEachDatabase('sign-in pipeline', (open) => {
     const t = setup(await open())
     const alice = await user(t)
     const ok = await t.auth.signIn.verifyUserPassword(alice.id, PASSWORD)
-    expect(ok).toEqual({ ok: true, auth: { time: START, aal: 1, amr: ['pwd'] } })
+    expect(ok).toMatchObject({
+      ok: true,
+      user: { id: alice.id },
+      auth: { time: START, aal: 1, amr: ['pwd'] },
+    })
     expect(await t.sessions.list(alice.id)).toEqual([])
     expect(await t.auth.audit.list({ type: 'login' })).toEqual([])
     const before = { ...t.passwords.calls }
