@@ -77,7 +77,6 @@ export {
   type AuthSuccess,
   type ChangePasswordContext,
   type ChangePasswordResult,
-  type DeprecatedHashAccess,
   type ConfirmResetResult,
   type CreateUserResult,
   type SetPasswordResult,

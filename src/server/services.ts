@@ -144,9 +144,6 @@ export async function buildServices(
       appSessions: sessions,
       keys,
       keyring,
-      passwords,
-      // SECURITY: the same login limiter as the API, so the panel is no side door for guessing.
-      limiter,
       publicUrl: config.publicUrl,
       trustedOrigins: config.trustedOrigins,
       trustedProxies: config.trustedProxies,

@@ -9,8 +9,6 @@ import type { User } from '../../auth/accounts.js'
 import type { TesseraDB } from '../../auth/db/database.js'
 import type { KeySet } from '../../auth/keys.js'
 import type { PasswordPolicyOptions } from '../../auth/password-policy.js'
-import type { PasswordHasher } from '../../auth/passwords.js'
-import type { LoginLimiter } from '../../auth/rate-limit.js'
 import type { AuthService } from '../../auth/service.js'
 import { clientIp, parseTrustedProxies, type TrustedProxies } from '../../core/client-ip.js'
 import { createTrustedOrigins, type TrustedOrigins } from '../../core/csrf.js'
@@ -27,7 +25,11 @@ import type { Flash, PageContext, PasswordRules } from './views/layout.js'
 export interface AdminDeps {
   /** The accounts database (counts for the dashboard, direct grants, group permissions). */
   db: TesseraDB
-  /** The auth service of the API: accounts, audit, createUser, resets, session revocation. */
+  /**
+   * The auth service of the API: sign-in (its pipeline, with the API's password hasher and login
+   * limiter, so the panel is no side door for guessing), accounts, audit, createUser, resets,
+   * session revocation.
+   */
   auth: AuthService
   /** The panel's own sessions and the setup link; build it with {@link createAdminSessionManager}. */
   adminSessions: AdminSessionManager
@@ -37,10 +39,6 @@ export interface AdminDeps {
   keys: KeySet
   /** The server keyring (CSRF tokens use its `csrf` purpose). */
   keyring: Keyring
-  /** Verifies passwords at sign-in. */
-  passwords: PasswordHasher
-  /** The login limiter of the API, shared so that the panel is no side door for guessing. */
-  limiter?: LoginLimiter | undefined
   /** The public URL of the server (its origin is trusted for form posts). */
   publicUrl: string
   /** More trusted origins (`TESSERA_TRUSTED_ORIGINS`). @default [] */

@@ -502,6 +502,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
           ['/admin/users', { email: 'ivy@example.com', password: 'ivy has a long password' }, ''],
           [`${path}/sessions/${one.session.id}/revoke`, {}, `${path}/sessions`],
           [`${path}/sessions/revoke-all`, {}, `${path}/sessions`],
+          [`${path}/reset`, {}, path],
           [`${path}/disable`, {}, path],
           [`${path}/enable`, {}, path],
           [`${path}/admin`, { isAdmin: '1' }, path],
@@ -518,6 +519,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
           const before = (await f.auth.audit.list({ limit: 500 })).length
           const res = await client.submit(action, fields, from === '' ? '/admin/users' : from)
           expect(res.status, action).toBe(303)
+          await f.auth.idle() // the reset mail and its audit event are sent after the answer
           const all = await f.auth.audit.list({ limit: 500 })
           const events = all.slice(0, all.length - before)
           expect(events.length, action).toBeGreaterThan(0)

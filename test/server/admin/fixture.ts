@@ -30,7 +30,7 @@ import {
 import { createLogger } from '../../../src/server/logger.js'
 import { createMetrics } from '../../../src/server/metrics.js'
 import { loadKeys } from '../../../src/server/services.js'
-import { createTestHasher } from '../../helpers/auth-fixtures.js'
+import { createTestHasher, type CountingHasher } from '../../helpers/auth-fixtures.js'
 import { uniqueName } from '../../helpers/services.js'
 import { createSchema, dropRedisPrefix } from '../api-harness.js'
 
@@ -50,6 +50,8 @@ export interface AdminFixture {
   keyring: Keyring
   keys: KeySet
   adminSessions: AdminSessionManager
+  /** The auth service's password hasher, counting its calls (`calls.verify`, `calls.dummy`). */
+  passwords: CountingHasher
   appSessions: SessionManager
   publicUrl: string
   /** Files in the mail outbox. */
@@ -130,8 +132,6 @@ export async function buildAdmin(
     appSessions,
     keys,
     keyring,
-    passwords,
-    limiter,
     publicUrl,
     countSessions: backends.countSessions,
     onError: (error) => {
@@ -154,6 +154,7 @@ export async function buildAdmin(
     keys,
     adminSessions,
     appSessions,
+    passwords,
     publicUrl,
     mails: () => {
       try {

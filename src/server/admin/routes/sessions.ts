@@ -1,12 +1,5 @@
 /* Live sessions: every user's (most recent sign-in first), one user's, revoking one or all. */
-import {
-  actionContext,
-  pageContext,
-  send,
-  type AdminApp,
-  type AdminContext,
-  type AdminKit,
-} from '../context.js'
+import { actionContext, pageContext, send, type AdminApp, type AdminKit } from '../context.js'
 import { redirectWith, takeFlash } from '../flash.js'
 import { csrfFor, param, postAction } from '../forms.js'
 import { allSessionsPage, sessionsPage, type ActiveSessionsData } from '../views/sessions.js'
@@ -22,19 +15,6 @@ const SCAN_MAX = 200
 /** The routes under `/users/:id/sessions`. */
 export function sessionRoutes(app: AdminApp, kit: AdminKit): void {
   const { auth, appSessions } = kit.deps
-
-  // The service's revokeSession / revokeOtherSessions take no actor, so the panel revokes through
-  // the session manager and records the event with the acting administrator itself.
-  async function recordRevoked(c: AdminContext, userId: string, count: number): Promise<void> {
-    const { actorId, ...request } = actionContext(kit, c)
-    await auth.audit.record({
-      type: 'session_revoked',
-      outcome: 'success',
-      userId,
-      ...request,
-      detail: { count, actorId },
-    })
-  }
 
   // The store lists sessions per user only (the store contract has no "every session"), so the
   // view walks users by latest sign-in, a bounded number per page, and shows those with sessions.
@@ -88,8 +68,7 @@ export function sessionRoutes(app: AdminApp, kit: AdminKit): void {
 
   postAction(app, kit, '/users/:id/sessions/revoke-all', async (c) => {
     const user = await findUserOr404(kit, param(c, 'id'))
-    const count = await appSessions.revokeAll(user.id)
-    await recordRevoked(c, user.id, count)
+    const count = await auth.revokeOtherSessions(user.id, actionContext(kit, c))
     return redirectWith(kit, c, `${userPath(user)}/sessions`, {
       kind: 'ok',
       text: `Revoked ${count} session${count === 1 ? '' : 's'} of ${user.email}.`,
@@ -99,8 +78,8 @@ export function sessionRoutes(app: AdminApp, kit: AdminKit): void {
   postAction(app, kit, '/users/:id/sessions/:sid/revoke', async (c) => {
     const user = await findUserOr404(kit, param(c, 'id'))
     const sid = param(c, 'sid')
-    const revoked = SESSION_ID.test(sid) && (await appSessions.revokeById(user.id, sid))
-    if (revoked) await recordRevoked(c, user.id, 1)
+    const revoked =
+      SESSION_ID.test(sid) && (await auth.revokeSession(user.id, sid, actionContext(kit, c)))
     return redirectWith(kit, c, `${userPath(user)}/sessions`, {
       kind: revoked ? 'ok' : 'error',
       text: revoked

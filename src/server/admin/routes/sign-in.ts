@@ -4,7 +4,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import { parseEmail } from '../../../auth/email.js'
-import type { LoginTicket } from '../../../auth/rate-limit.js'
 import { serializeCookie, serializeDeletedCookie } from '../../../core/cookie.js'
 import { createCSRFToken } from '../../../core/csrf.js'
 import { readCookie } from '../../../core/session-manager.js'
@@ -17,16 +16,14 @@ import {
   type AdminKit,
 } from '../context.js'
 import { readForm, requireSameSite } from '../forms.js'
-import { mayUsePanel } from '../guard.js'
+import { ADMIN_PERMISSION } from '../guard.js'
 import { signInPage } from '../views/sign-in.js'
 
 const LOGIN_COOKIE = 'tessera_admin_login'
-const MAX_PASSWORD_INPUT = 4096
 
 /** GET and POST `/login`: the sign-in form and its check. */
 export function signInRoutes(app: AdminApp, kit: AdminKit): void {
-  const { adminSessions, auth, keyring, limiter, passwords, metrics } = kit.deps
-  const { accounts, audit } = auth
+  const { adminSessions, auth, keyring, metrics } = kit.deps
   const base = kit.base
 
   function loginCookie(value: string): string {
@@ -70,97 +67,64 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
     if (rawEmail === '' || password === '') {
       return renderSignIn(c, 400, { email: rawEmail, error: 'E-mail and password are required.' })
     }
-    const ctx = requestContext(kit, c)
-    const email = parseEmail(rawEmail)
-    let ticket: LoginTicket | undefined
-    if (limiter !== undefined) {
-      // SECURITY: the same limiter as the API, checked before any hash (ASVS 2.2.1).
-      const check = await limiter.check({
-        account: email ?? rawEmail.slice(0, 320),
-        ...(ctx.ip === undefined ? {} : { ip: ctx.ip }),
-      })
-      if (!check.allowed) {
-        await audit.record({
-          type: 'rate_limited',
-          outcome: 'denied',
-          ...ctx,
-          detail: {
-            action: 'admin_login',
-            scope: check.scope,
-            retryAfterSeconds: check.retryAfter,
-          },
-        })
-        metrics?.recordRateLimited('admin_login')
-        c.header('Retry-After', String(check.retryAfter))
-        return renderSignIn(c, 429, {
-          email: rawEmail,
-          error: `Too many attempts. Try again in ${check.retryAfter} s.`,
-        })
-      }
-      ticket = check.ticket
-    }
-    const found = email === null ? null : await accounts.findUserByEmail(email)
-    const hash = found === null ? null : await accounts.getPasswordHash(found.id)
-    let verified = false
-    if (password.length > MAX_PASSWORD_INPUT) verified = false
-    else if (found === null || hash === null) await passwords.dummyVerify(password)
-    else verified = await passwords.verify(password, hash)
-
-    if (found === null || hash === null || !verified || !found.isActive) {
-      if (ticket !== undefined) await limiter?.failed(ticket)
-      await audit.record({
-        type: 'login',
-        outcome: 'failure',
-        userId: found?.id ?? null,
-        ...ctx,
-        detail: {
-          panel: 'admin',
-          reason: found === null ? 'unknown_account' : !verified ? 'wrong_password' : 'inactive',
-        },
-      })
-      metrics?.recordLogin('failure')
-      // SECURITY: one answer for unknown e-mail, wrong password and disabled account.
-      return renderSignIn(c, 401, { email: rawEmail, error: 'E-mail or password is incorrect.' })
-    }
-    if (ticket !== undefined) await limiter?.succeeded(ticket)
-    if (!(await mayUsePanel(kit, found))) {
-      await audit.record({
-        type: 'login',
-        outcome: 'denied',
-        userId: found.id,
-        ...ctx,
-        detail: { panel: 'admin', reason: 'not_admin' },
-      })
-      // A correct password without the right to the panel is a sign-in that did not happen.
-      metrics?.recordLogin('failure')
-      return renderSignIn(c, 403, {
-        email: rawEmail,
-        error: 'This account may not use the admin panel.',
-      })
-    }
-    if (passwords.needsRehash(hash)) {
-      await accounts.upgradePasswordHash(found.id, hash, await passwords.hash(password))
-    }
-    // SECURITY: a fresh admin session on every sign-in; one sent along is ended (fixation).
+    // The one sign-in pipeline (src/auth/sign-in.ts), as POST /auth/login and the token grant:
+    // the limiter before any hash, one credentials query and exactly one verification (a dummy
+    // one for an unknown e-mail), the input length cap, the rehash and the audit events; the
+    // panel adds its own session manager, its right (admin.access) and its audit details.
     const previous = await adminSessions.validate(c.req.header('cookie'))
-    if (previous !== null) await adminSessions.revoke(previous.session)
-    const meta = {
-      ...(ctx.ip === undefined ? {} : { ip: ctx.ip }),
-      ...(ctx.userAgent === undefined ? {} : { userAgent: ctx.userAgent }),
+    const ctx = requestContext(kit, c)
+    const result = await auth.signIn.password(
+      { email: rawEmail, password },
+      {
+        ...ctx,
+        sessions: adminSessions,
+        session: previous?.session,
+        require: { permission: ADMIN_PERMISSION, reason: 'not_admin' },
+        audit: { action: 'admin_login', detail: { panel: 'admin' } },
+        data: { flash: { kind: 'ok', text: `Signed in as ${parseEmail(rawEmail) ?? rawEmail}.` } },
+      },
+    )
+    if (!result.ok) {
+      switch (result.code) {
+        case 'rate_limited': {
+          const wait = result.retryAfterSeconds ?? 1
+          metrics?.recordRateLimited('admin_login')
+          c.header('Retry-After', String(wait))
+          return renderSignIn(c, 429, {
+            email: rawEmail,
+            error: `Too many attempts. Try again in ${wait} s.`,
+          })
+        }
+        case 'forbidden':
+          // A correct password without the right to the panel is a sign-in that did not happen.
+          metrics?.recordLogin('failure')
+          return renderSignIn(c, 403, {
+            email: rawEmail,
+            error: 'This account may not use the admin panel.',
+          })
+        case 'second_factor_required':
+          // The panel cannot ask for a second factor yet (a later step): nobody is signed in.
+          return renderSignIn(c, 403, {
+            email: rawEmail,
+            error: 'This account has a second factor, which the admin panel cannot ask for yet.',
+          })
+        case 'invalid_request':
+          return renderSignIn(c, 400, {
+            email: rawEmail,
+            error: 'E-mail and password are required.',
+          })
+        default:
+          metrics?.recordLogin('failure')
+          // SECURITY: one answer for unknown e-mail, wrong password, over-long input and
+          // disabled account (the pipeline's invalid_credentials).
+          return renderSignIn(c, 401, {
+            email: rawEmail,
+            error: 'E-mail or password is incorrect.',
+          })
+      }
     }
-    const issued = await adminSessions.create(found.id, {
-      meta,
-      data: { flash: { kind: 'ok', text: `Signed in as ${found.email}.` } },
-    })
-    await accounts.recordLogin(found.id)
-    await audit.record({
-      type: 'login',
-      outcome: 'success',
-      userId: found.id,
-      ...ctx,
-      detail: { panel: 'admin' },
-    })
     metrics?.recordLogin('success')
+    const issued = result
     c.header('Set-Cookie', issued.setCookie, { append: true })
     c.header(
       'Set-Cookie',

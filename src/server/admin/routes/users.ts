@@ -7,7 +7,6 @@ import type { User } from '../../../auth/accounts.js'
 import {
   actionContext,
   pageContext,
-  requestContext,
   send,
   type AdminApp,
   type AdminContext,
@@ -188,7 +187,7 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
         text: `${user.email} is disabled; enable the account before sending a reset.`,
       })
     }
-    await auth.requestPasswordReset({ email: user.email }, requestContext(kit, c))
+    await auth.requestPasswordReset({ email: user.email }, actionContext(kit, c))
     return redirectWith(kit, c, userPath(user), {
       kind: 'ok',
       text: `A password reset e-mail is on its way to ${user.email}.`,
