@@ -160,7 +160,7 @@ export async function buildServices(
     let setupUrl: string | null = null
     try {
       setupUrl = await createSetupLink({
-        db: backends.db,
+        accounts: auth.accounts,
         adminSessions,
         publicUrl: config.publicUrl,
       })

@@ -16,7 +16,6 @@ import { TesseraError } from '../../core/errors.js'
 import type { Keyring } from '../../core/keyring.js'
 import type { Session, SessionManager } from '../../core/session-manager.js'
 import type { SafeHtml } from './html.js'
-import { createAdminQueries, type AdminQueries } from './queries.js'
 import type { AdminSessionManager } from './setup.js'
 import type { ServerMetrics } from '../metrics.js'
 import type { Flash, PageContext, PasswordRules } from './views/layout.js'
@@ -92,8 +91,6 @@ export interface AdminKit {
   readonly secureCookies: boolean
   readonly now: () => number
   readonly onError: (error: unknown) => void
-  /** The panel's reads that the services do not offer yet. */
-  readonly queries: AdminQueries
   /** What the password forms state (from `deps.passwordPolicy`). */
   readonly passwordRules: PasswordRules
 }
@@ -133,7 +130,6 @@ export function createAdminKit(deps: AdminDeps): AdminKit {
       ((error: unknown): void => {
         console.error('tessera admin: unexpected error:', error)
       }),
-    queries: createAdminQueries(deps.db),
     passwordRules: {
       minLength: deps.passwordPolicy?.minLength ?? 12,
       maxLength: deps.passwordPolicy?.maxLength ?? 128,

@@ -5,7 +5,6 @@
 export { createAdminApp, mountAdminApp } from './app.js'
 export type { AdminDeps, AdminEnv } from './context.js'
 export { ADMIN_PERMISSION } from './guard.js'
-export { countAdmins } from './queries.js'
 export {
   ADMIN_ABSOLUTE_TIMEOUT,
   ADMIN_IDLE_TIMEOUT,

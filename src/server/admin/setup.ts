@@ -1,4 +1,4 @@
-import type { TesseraDB } from '../../auth/db/database.js'
+import type { Accounts } from '../../auth/accounts.js'
 import type { Keyring } from '../../core/keyring.js'
 import {
   createSessionManager,
@@ -8,7 +8,6 @@ import {
   type SessionManagerOptions,
 } from '../../core/session-manager.js'
 import type { SessionRecord, SessionStore } from '../../core/session-store.js'
-import { countAdmins } from './queries.js'
 
 /** `data.kind` of the store record that holds a setup link (an admin-store record without a user). */
 export const SETUP_KIND = 'admin-setup'
@@ -108,8 +107,8 @@ export function createAdminSessionManager(
 
 /** Options of {@link createSetupLink}. */
 export interface SetupLinkOptions {
-  /** The accounts database (to see whether an administrator exists). */
-  db: TesseraDB
+  /** The accounts (to see whether an administrator exists). */
+  accounts: Pick<Accounts, 'countAdmins'>
   /** The admin session manager given to `createAdminApp` (the link is a record in its store). */
   adminSessions: SessionManager
   /** The server's public URL, e.g. `https://auth.example.com`; the link is built from it only. */
@@ -132,12 +131,12 @@ export interface SetupLinkOptions {
  *
  * @example
  * ```ts
- * const link = await createSetupLink({ db, adminSessions, publicUrl: config.publicUrl })
+ * const link = await createSetupLink({ accounts: auth.accounts, adminSessions, publicUrl: config.publicUrl })
  * if (link !== null) logger.warn({ setupLink: link }, 'no administrator yet: open this link once to create one')
  * ```
  */
 export async function createSetupLink(options: SetupLinkOptions): Promise<string | null> {
-  if ((await countAdmins(options.db)) > 0) return null
+  if ((await options.accounts.countAdmins()) > 0) return null
   const issued = await options.adminSessions.create(null, { data: { kind: SETUP_KIND } })
   const base = (options.basePath ?? '/admin').replace(/\/+$/, '')
   const url = new URL(options.publicUrl)

@@ -667,7 +667,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
       it('creates the first administrator once, then the link is dead', async () => {
         const f = await build({ withAdmin: false })
         const link = await createSetupLink({
-          db: f.db,
+          accounts: f.auth.accounts,
           adminSessions: f.adminSessions,
           publicUrl: f.publicUrl,
         })
@@ -729,7 +729,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
         expect(await userByEmail(f, 'second@example.com')).toBeNull()
         expect(
           await createSetupLink({
-            db: f.db,
+            accounts: f.auth.accounts,
             adminSessions: f.adminSessions,
             publicUrl: f.publicUrl,
           }),
@@ -739,7 +739,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
       it('claims the link before creating anyone: of two parallel posts one creates, one gets the dead link', async () => {
         const f = await build({ withAdmin: false })
         const link = await createSetupLink({
-          db: f.db,
+          accounts: f.auth.accounts,
           adminSessions: f.adminSessions,
           publicUrl: f.publicUrl,
         })
@@ -770,7 +770,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
       it('gives a claimed link back when the administrator cannot be created', async () => {
         const f = await build({ withAdmin: false })
         const link = await createSetupLink({
-          db: f.db,
+          accounts: f.auth.accounts,
           adminSessions: f.adminSessions,
           publicUrl: f.publicUrl,
         })
@@ -793,7 +793,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
         expect((await client.get('/admin/setup')).status).toBe(404)
         expect((await client.get(`/admin/setup?token=${'A'.repeat(43)}`)).status).toBe(404)
         const link = await createSetupLink({
-          db: f.db,
+          accounts: f.auth.accounts,
           adminSessions: f.adminSessions,
           publicUrl: f.publicUrl,
         })

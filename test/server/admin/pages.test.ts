@@ -223,7 +223,7 @@ function pagesSuite(name: string, backend: () => AdminBackend): void {
       const defaults = await build({ withAdmin: false })
       const { createSetupLink } = await import('../../../src/server/admin/index.js')
       const link = await createSetupLink({
-        db: defaults.db,
+        accounts: defaults.auth.accounts,
         adminSessions: defaults.adminSessions,
         publicUrl: defaults.publicUrl,
       })

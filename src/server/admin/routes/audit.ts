@@ -46,7 +46,7 @@ export async function auditNames(
     if (typeof event.detail.groupId === 'string') needsGroups = true
   }
   const [emails, groups] = await Promise.all([
-    kit.queries.emailsOf(ids),
+    kit.deps.auth.accounts.findEmails(ids),
     needsGroups ? kit.deps.auth.accounts.listGroups() : Promise.resolve([]),
   ])
   return { emails, groups: new Map(groups.map((group) => [group.id, group.name])) }

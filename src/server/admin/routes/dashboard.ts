@@ -1,6 +1,7 @@
 import { pageContext, send, type AdminApp, type AdminKit } from '../context.js'
 import { takeFlash } from '../flash.js'
 import { csrfFor } from '../forms.js'
+import type { AuditOutcome, AuditTimeBucket } from '../../../auth/audit.js'
 import type { ChartBucket } from '../views/chart.js'
 import { dashboardPage } from '../views/dashboard.js'
 import { auditNames } from './audit.js'
@@ -8,20 +9,25 @@ import { auditNames } from './audit.js'
 const HOUR = 3_600_000
 const DAY = 86_400_000
 
+// Every login that did not sign anyone in counts as a failure: a wrong password, a disabled
+// account, a correct password without the right to the panel (docs/decisions.md).
+const FAILED: readonly AuditOutcome[] = ['failure', 'denied']
+
 /** `count` buckets of `size` ms ending with the one that holds `at`, filled from `counts`. */
 function buckets(
-  counts: ReadonlyArray<{ bucket: number; result: 'success' | 'failure'; count: number }>,
+  counts: readonly AuditTimeBucket[],
   at: number,
   size: number,
   count: number,
 ): ChartBucket[] {
-  const last = Math.floor(at / size)
+  const first = Math.floor(at / size) - count + 1
   const out: ChartBucket[] = []
-  for (let n = last - count + 1; n <= last; n++)
-    out.push({ start: n * size, success: 0, failure: 0 })
+  for (let n = first; n < first + count; n++) out.push({ start: n * size, success: 0, failure: 0 })
   for (const row of counts) {
-    const bucket = out[row.bucket - (last - count + 1)]
-    if (bucket !== undefined) bucket[row.result] += row.count
+    const bucket = out[Math.floor(row.start / size) - first]
+    if (bucket === undefined) continue
+    if (row.outcome === 'success') bucket.success += row.count
+    else bucket.failure += row.count
   }
   return out
 }
@@ -37,12 +43,12 @@ export function dashboardRoutes(app: AdminApp, kit: AdminKit): void {
     const daySince = (Math.floor(at / DAY) - 6) * DAY
     const [users, admins, failed, recent, activeSessions, hourly, daily] = await Promise.all([
       auth.accounts.listUsers({ limit: 1 }),
-      kit.queries.countAdmins(),
-      kit.queries.countFailedLogins(since),
+      auth.accounts.countAdmins(),
+      auth.audit.count({ type: 'login', outcomes: FAILED, since }),
       auth.audit.list({ type: 'login', since, limit: 100 }),
       countSessions === undefined ? Promise.resolve(null) : countSessions(),
-      kit.queries.loginCounts(hourSince, HOUR),
-      kit.queries.loginCounts(daySince, DAY),
+      auth.audit.countOverTime({ type: 'login', since: hourSince, bucketSeconds: HOUR / 1000 }),
+      auth.audit.countOverTime({ type: 'login', since: daySince, bucketSeconds: DAY / 1000 }),
     ])
     const failures = recent.filter((e) => e.outcome !== 'success').slice(0, 10)
     const page = pageContext(kit, c, csrfFor(kit, c.get('session')), flash)

@@ -22,14 +22,14 @@ export function groupRoutes(app: AdminApp, kit: AdminKit): void {
     const flash = await takeFlash(kit, c)
     const [groups, grants, members, permissions] = await Promise.all([
       accounts.listGroups(),
-      kit.queries.groupGrants(),
-      kit.queries.memberCounts(),
+      accounts.listGroupPermissions(),
+      accounts.countMembers(),
       accounts.listPermissions(),
     ])
     const data = {
       groups: groups.map((group) => ({
         ...group,
-        permissions: grants.filter((g) => g.groupId === group.id).map((g) => g.codename),
+        permissions: grants.get(group.id) ?? [],
         members: members.get(group.id) ?? 0,
       })),
       permissions,
@@ -71,7 +71,7 @@ export function groupRoutes(app: AdminApp, kit: AdminKit): void {
     return replaceCodenames(kit, c, form, {
       back: '/groups',
       label: `Permissions of ${group.name}`,
-      current: () => kit.queries.groupPermissions(group.id),
+      current: async () => (await accounts.listGroupPermissions()).get(group.id) ?? [],
       grant: (codename) => accounts.grantGroupPermission(group.id, codename, ctx),
       revoke: (codename) => accounts.revokeGroupPermission(group.id, codename, ctx),
     })

@@ -26,7 +26,11 @@ export function sessionRoutes(app: AdminApp, kit: AdminKit): void {
     let offset = from
     let exhausted = false
     while (!exhausted && users.length < SHOW_USERS && offset - from < SCAN_MAX) {
-      const batch = await kit.queries.usersBySignIn(SCAN_BATCH, offset)
+      const { users: batch } = await auth.accounts.listUsers({
+        orderBy: 'recent_sign_in',
+        limit: SCAN_BATCH,
+        offset,
+      })
       exhausted = batch.length < SCAN_BATCH
       const lists = await Promise.all(batch.map((user) => appSessions.list(user.id)))
       for (const [index, user] of batch.entries()) {

@@ -26,7 +26,6 @@ const DEAD_SETUP_LINK =
 export function setupRoutes(app: AdminApp, kit: AdminKit): void {
   const { adminSessions, auth, keyring } = kit.deps
   const { accounts, audit } = auth
-  const { queries } = kit
 
   async function setupSession(token: string | undefined): Promise<Session | null> {
     if (token === undefined) return null
@@ -48,7 +47,7 @@ export function setupRoutes(app: AdminApp, kit: AdminKit): void {
   app.get('/setup', async (c) => {
     const token = c.req.query('token')
     const session = await setupSession(token)
-    if (session === null || token === undefined || (await queries.countAdmins()) > 0) {
+    if (session === null || token === undefined || (await accounts.countAdmins()) > 0) {
       return deadLink(c)
     }
     const page = anonymousPage(kit, c, createCSRFToken(keyring, `admin-setup:${session.id}`))
@@ -59,7 +58,7 @@ export function setupRoutes(app: AdminApp, kit: AdminKit): void {
     const form = await readForm(c)
     const token = form.get('token') ?? ''
     const session = await setupSession(token)
-    if (session === null || (await queries.countAdmins()) > 0) return deadLink(c)
+    if (session === null || (await accounts.countAdmins()) > 0) return deadLink(c)
     requireSameSite(kit, c, form, `admin-setup:${session.id}`)
     const again = (status: 400 | 409, error: string): Response =>
       send(
@@ -84,7 +83,7 @@ export function setupRoutes(app: AdminApp, kit: AdminKit): void {
     let created
     try {
       created =
-        (await queries.countAdmins()) > 0
+        (await accounts.countAdmins()) > 0
           ? null
           : await auth.createUser({ email, password, isAdmin: true }, ctx)
     } catch (error) {

@@ -111,7 +111,7 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
     const [groups, memberOf, direct, effective, sessions] = await Promise.all([
       accounts.listGroups(),
       accounts.listUserGroups(user.id),
-      kit.queries.directPermissions(user.id),
+      accounts.listDirectPermissions(user.id),
       accounts.getUserPermissions(user.id),
       appSessions.list(user.id),
     ])
@@ -238,7 +238,7 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
     return replaceCodenames(kit, c, form, {
       back: userPath(user),
       label: `Direct permissions of ${user.email}`,
-      current: () => kit.queries.directPermissions(user.id),
+      current: () => accounts.listDirectPermissions(user.id),
       grant: (codename) => accounts.grantPermission(user.id, codename, ctx),
       revoke: (codename) => accounts.revokePermission(user.id, codename, ctx),
     })
