@@ -2,7 +2,12 @@ import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { csrfToken, signIn, signOut, tessera, type TesseraEnv } from '../../src/adapters/hono.js'
 import type { RequestAuthOptions } from '../../src/core/request-auth.js'
-import { describeAdapterScenarios, type BuildApp } from './scenarios.js'
+import {
+  describeAdapterScenarios,
+  signInOptions,
+  type BuildApp,
+  type LoginBody,
+} from './scenarios.js'
 
 /** The scenario app on Hono, through the middleware only. */
 function buildHonoApp(options: RequestAuthOptions): Hono<TesseraEnv> {
@@ -10,10 +15,8 @@ function buildHonoApp(options: RequestAuthOptions): Hono<TesseraEnv> {
   const app = new Hono<TesseraEnv>()
   app.use(auth.middleware)
   app.post('/login', async (c) => {
-    const body = await c.req.json<{ userId: string; permissions?: string[] }>()
-    const session = await signIn(c, body.userId, {
-      data: body.permissions === undefined ? {} : { permissions: body.permissions },
-    })
+    const body = await c.req.json<LoginBody>()
+    const session = await signIn(c, body.userId, signInOptions(body))
     return c.json({ id: session.id })
   })
   app.post('/logout', async (c) => {
@@ -27,6 +30,8 @@ function buildHonoApp(options: RequestAuthOptions): Hono<TesseraEnv> {
   app.get('/admin', auth.requirePermission('admin.read'), (c) => c.json({ ok: true }))
   app.post('/echo', (c) => c.json({ user: c.get('user')?.id ?? null }))
   app.get('/csrf', (c) => c.json({ token: csrfToken(c) }))
+  app.get('/fresh', auth.requireFresh(600), (c) => c.json({ ok: true }))
+  app.get('/aal2', auth.requireAAL(2), (c) => c.json({ ok: true }))
   return app
 }
 
