@@ -43,6 +43,14 @@ export interface CookieSessionOptions {
    */
   touchInterval?: number
   /**
+   * Whether a read pushes the idle expiry forward (re-sealing the cookie at most once per
+   * `touchInterval`). `false`: only writes (`create`, `update`) seal it again, and a read
+   * re-seals only to retire a fallback secret; right when `idleTimeout` equals
+   * `absoluteTimeout`, where sliding could move nothing.
+   * @default true
+   */
+  sliding?: boolean
+  /**
    * Most bytes all chunks of the cookie may add to the `Cookie` request header; writing more
    * throws `cookie_too_large`. @default 8192
    */
@@ -178,6 +186,7 @@ export function createCookieSessions(
     throw new TesseraError('config_invalid', 'cookie sessions: purpose must be a non-empty string')
   }
   const now = options.now ?? Date.now
+  const sliding = options.sliding ?? true
   const generations = options.generations
   const { name: cookieName, attributes } = createCookiePolicy(
     'tessera_state',
@@ -295,8 +304,12 @@ export function createCookieSessions(
         // rather than reviving revoked cookies.
         if ((await generations.get(payload.u)) !== payload.g) return null
       }
-      if (at - payload.l < touchMs && !opened.needsReseal) return { session: toSession(payload) }
-      const next: Payload = { ...payload, l: at, e: Math.min(at + idleMs, payload.a) }
+      if ((!sliding || at - payload.l < touchMs) && !opened.needsReseal) {
+        return { session: toSession(payload) }
+      }
+      const next: Payload = sliding
+        ? { ...payload, l: at, e: Math.min(at + idleMs, payload.a) }
+        : payload
       return { session: toSession(next), setCookie: write(next, cookieHeader, at) }
     },
 

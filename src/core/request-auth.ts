@@ -676,31 +676,56 @@ export function createRequestAuth<R = unknown>(options: RequestAuthOptions<R>): 
     },
     requireFresh(state, maxAgeSeconds): AuthRefusal | null {
       if (!needUser(state)) return UNAUTHENTICATED
-      const authTime = authTimeOf(state)
-      // SECURITY: step-up for sensitive changes (ASVS 3.7.1, NIST SP 800-63B 7.2): an unknown
-      // authentication time is never recent.
-      if (authTime === null || now() - authTime > maxAgeSeconds * 1000) {
-        return refusal(
-          'reauthentication_required',
-          `this action needs a sign-in within the last ${Math.round(maxAgeSeconds)} seconds; authenticate again`,
-        )
-      }
-      return null
+      return freshnessRefusal(authTimeOf(state), maxAgeSeconds, now())
     },
     requireAAL(state, level): AuthRefusal | null {
       if (!needUser(state)) return UNAUTHENTICATED
-      // SECURITY: an unknown assurance level counts as none (ASVS 2.2.3, NIST SP 800-63B 4).
-      if (aalOf(state) < level) {
-        return refusal(
-          'reauthentication_required',
-          level === 2
-            ? 'this action needs a sign-in with a second factor (aal2); authenticate again with one'
-            : 'this action needs a sign-in (aal1); authenticate again',
-        )
-      }
-      return null
+      return assuranceRefusal(aalOf(state), level)
     },
   }
+}
+
+/**
+ * The rule of every `requireFresh` guard: `403 reauthentication_required` unless `authTime`
+ * (epoch ms, when the user last proved a credential) is within `maxAgeSeconds` of `now`, else
+ * `null`. For adapters whose guards see a session rather than a request state (Next.js).
+ */
+export function freshnessRefusal(
+  authTime: number | null,
+  maxAgeSeconds: number,
+  now: number,
+): AuthRefusal | null {
+  // SECURITY: step-up for sensitive changes (ASVS 3.7.1, NIST SP 800-63B 7.2): an unknown
+  // authentication time is never recent.
+  if (authTime === null || now - authTime > maxAgeSeconds * 1000) {
+    return refusal(
+      'reauthentication_required',
+      `this action needs a sign-in within the last ${Math.round(maxAgeSeconds)} seconds; authenticate again`,
+    )
+  }
+  return null
+}
+
+/**
+ * The rule of every `requireAAL` guard: `403 reauthentication_required` unless `aal` (the
+ * assurance level of the sign-in; 0 when unknown) is at least `level`, else `null`.
+ */
+export function assuranceRefusal(aal: number, level: 1 | 2): AuthRefusal | null {
+  // SECURITY: an unknown assurance level counts as none (ASVS 2.2.3, NIST SP 800-63B 4).
+  if (!(aal >= level)) {
+    return refusal(
+      'reauthentication_required',
+      level === 2
+        ? 'this action needs a sign-in with a second factor (aal2); authenticate again with one'
+        : 'this action needs a sign-in (aal1); authenticate again',
+    )
+  }
+  return null
+}
+
+/** The `401 unauthenticated` refusal every guard gives a request without a user. */
+export function unauthenticatedRefusal(): AuthRefusal {
+  return UNAUTHENTICATED
 }
 
 const SAFE_METHOD: CrossSiteDecision = Object.freeze({ allowed: true, reason: 'safe_method' })
