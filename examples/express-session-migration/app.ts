@@ -1,7 +1,7 @@
 // An express-session app moved to tessera by one import line. Run: npx tsx examples/express-session-migration/app.ts
 import express from 'express'
 // import session from 'express-session'                              // before
-import session from '../../src/adapters/express-session.js' // after: 'tessera-auth/express-session' in your app
+import session from '../../src/adapters/express-session/index.js' // after: 'tessera-auth/express-session' in your app
 
 // Unchanged from the express-session app: `req.session` keeps its types from @types/express-session.
 declare module 'express-session' {
