@@ -10,8 +10,7 @@
  * codes here too, so a route can throw `new TesseraError('not_found', ...)` or
  * `new TesseraError('reauthentication_required', ...)` and get the documented answer.
  */
-export const ERROR_CODES = [
-  // Library codes.
+const LIBRARY_ERROR_CODES = [
   'config_invalid',
   'invalid_argument',
   'cookie_invalid',
@@ -24,7 +23,10 @@ export const ERROR_CODES = [
   'token_reused',
   'jwks_unavailable',
   'overloaded',
-  // Codes of the HTTP API (API.md) not listed above.
+] as const
+
+/** Codes of the HTTP API (API.md, plus `internal_error`) that are not library codes too. */
+const API_ONLY_ERROR_CODES = [
   'invalid_request',
   'invalid_credentials',
   'unauthenticated',
@@ -41,31 +43,22 @@ export const ERROR_CODES = [
   'internal_error',
 ] as const
 
+/** Every code: the library's own, then the HTTP API's. */
+export const ERROR_CODES = [...LIBRARY_ERROR_CODES, ...API_ONLY_ERROR_CODES] as const
+
 /** The stable machine-readable reason of a {@link TesseraError}. */
 export type TesseraErrorCode = (typeof ERROR_CODES)[number]
 
 /**
  * The codes an HTTP error body carries (`{"error": {"code", "message"}}`): API.md's list, plus
- * `internal_error` for the generic 500. Every one is also a {@link TesseraErrorCode}.
+ * `internal_error` for the generic 500. Every one is also a {@link TesseraErrorCode}; three are
+ * library codes answered under their own name.
  */
 export const API_ERROR_CODES = [
-  'invalid_request',
-  'invalid_credentials',
-  'unauthenticated',
-  'forbidden',
-  'csrf_failed',
-  'rate_limited',
-  'invalid_token',
+  ...API_ONLY_ERROR_CODES,
   'token_reused',
   'not_found',
   'conflict',
-  'weak_password',
-  'payload_too_large',
-  'unsupported_media_type',
-  'unavailable',
-  'reauthentication_required',
-  'email_unverified',
-  'internal_error',
 ] as const satisfies readonly TesseraErrorCode[]
 
 /** A code of an HTTP error body; see {@link API_ERROR_CODES}. */
