@@ -55,8 +55,8 @@ async function compose(from: string, message: MailMessage): Promise<Buffer> {
   return raw
 }
 
-/** Options of {@link createSmtpMailer}. */
-export interface SmtpMailerOptions extends MailerBaseOptions {
+/** Options of {@link createSMTPMailer}. */
+export interface SMTPMailerOptions extends MailerBaseOptions {
   /** `smtp://user:pass@host:587` or `smtps://…`; or pass `transport`. */
   url?: string
   /** nodemailer SMTP transport options (host, port, secure, auth, …). */
@@ -69,14 +69,14 @@ export interface SmtpMailerOptions extends MailerBaseOptions {
  * @throws TesseraError `config_invalid` without `url` or `transport`, or with a bad `from`.
  * @example
  * ```ts
- * const mailer = createSmtpMailer({ from: 'no-reply@example.com', url: process.env.SMTP_URL })
+ * const mailer = createSMTPMailer({ from: 'no-reply@example.com', url: process.env.SMTP_URL })
  * ```
  */
-export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
+export function createSMTPMailer(options: SMTPMailerOptions): Mailer {
   requireFrom(options.from)
   const config = options.transport ?? options.url
   if (config === undefined || config === '') {
-    throw new TesseraError('config_invalid', 'createSmtpMailer needs url or transport')
+    throw new TesseraError('config_invalid', 'createSMTPMailer needs url or transport')
   }
   const transport = nodemailer.createTransport(config)
   return {
@@ -95,6 +95,12 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
     },
   }
 }
+
+/** @deprecated renamed {@link SMTPMailerOptions} (STYLE.md: acronyms upper case). */
+export type SmtpMailerOptions = SMTPMailerOptions
+
+/** @deprecated renamed {@link createSMTPMailer} (STYLE.md: acronyms upper case). */
+export const createSmtpMailer = createSMTPMailer
 
 /** Options of {@link createConsoleMailer}. */
 export interface ConsoleMailerOptions extends MailerBaseOptions {

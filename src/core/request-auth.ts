@@ -173,7 +173,11 @@ export interface SignInOptions {
   data?: Record<string, JSONValue>
   /** Extra metadata; `ip` and `userAgent` of the request are added unless given. */
   meta?: SessionMeta
-  /** How the user proved who they are: the session's `authTime`, `aal`, `amr` (for the guards). */
+  /**
+   * How the user proved who they are, recorded as the session's `authTime`, `aal` and `amr`
+   * (e.g. the `auth` of tessera's `verifyPassword` result), which `requireFresh` and
+   * `requireAAL` read. @default none recorded
+   */
   auth?: SessionAuth
 }
 

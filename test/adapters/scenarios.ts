@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { createClient, type RedisClientType } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAccessTokens, type AccessTokens } from '../../src/auth/access-tokens.js'
-import { createHmacKeySet } from '../../src/auth/keys.js'
+import { createHMACKeySet } from '../../src/auth/keys.js'
 import { createKeyring, type Keyring } from '../../src/core/keyring.js'
 import type { RequestAuthOptions, SignInOptions } from '../../src/core/request-auth.js'
 import { createSessionManager } from '../../src/core/session-manager.js'
@@ -91,7 +91,7 @@ function fixture(store: SessionStore): Fixture {
     },
   }
   const tokens = createAccessTokens({
-    keys: createHmacKeySet(keyring),
+    keys: createHMACKeySet(keyring),
     issuer: SITE,
     audience: 'test-api',
     now: clock.now,

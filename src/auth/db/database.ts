@@ -50,7 +50,7 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
  */
 export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB> {
   const resolved: Exclude<DatabaseConfig, string> =
-    typeof config === 'string' ? parseDatabaseUrl(config) : config
+    typeof config === 'string' ? parseDatabaseURL(config) : config
   if (resolved.dialect === 'sqlite') {
     let database: SqliteDatabase
     let isFile = false
@@ -154,7 +154,7 @@ function cachingStatements(database: SqliteDatabase): KyselySqliteDatabase {
  *
  * @throws TesseraError `config_invalid` for anything else.
  */
-export function parseDatabaseUrl(
+export function parseDatabaseURL(
   url: string,
 ): { dialect: 'sqlite'; filename: string } | { dialect: 'postgres'; connectionString: string } {
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
@@ -173,6 +173,9 @@ export function parseDatabaseUrl(
     'database URL must start with sqlite: or postgres:// (e.g. sqlite:./data/tessera.db)',
   )
 }
+
+/** @deprecated renamed {@link parseDatabaseURL} (STYLE.md: acronyms upper case). */
+export const parseDatabaseUrl = parseDatabaseURL
 
 /** What {@link migrateToLatest} applied. */
 export interface MigrationReport {
