@@ -14,7 +14,7 @@
  */
 // 'next/headers.js': next has no exports map, and NodeNext resolution needs the file name.
 import { cookies, headers } from 'next/headers.js'
-import { createCookiePolicy } from '../core/cookie-policy.js'
+import { createCookiePolicy, positiveSeconds } from '../core/cookie-policy.js'
 import { createCookieSessions } from '../core/cookie-session.js'
 import type { Keyring } from '../core/keyring.js'
 import {
@@ -24,8 +24,8 @@ import {
   freshnessRefusal,
   refusalBody,
   unauthenticatedRefusal,
-} from '../core/request-auth.js'
-import type { AuthRefusal } from '../core/request-auth.js'
+} from '../core/refusals.js'
+import type { AuthRefusal } from '../core/refusals.js'
 import type {
   Session,
   SessionAuth,
@@ -143,7 +143,7 @@ export function createSealedSession<T extends Record<string, JSONValue>>(
   keyring: Keyring,
   options: SealedSessionOptions = {},
 ): SealedSession<T> {
-  const ttl = options.ttl ?? 7 * 86_400
+  const ttl = positiveSeconds(options.ttl ?? 7 * 86_400, 'ttl', 'next sealed session')
   const cookie = {
     secure: options.secure ?? process.env.NODE_ENV === 'production',
     ...(options.domain === undefined ? {} : { domain: options.domain }),

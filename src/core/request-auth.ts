@@ -7,11 +7,34 @@ import {
   verifyCSRFToken,
 } from './csrf.js'
 import type { CrossSiteDecision, TrustedOrigins } from './csrf.js'
-import { httpErrorOf, isTesseraError, TesseraError } from './errors.js'
-import type { APIErrorCode, HTTPErrorStatus, TesseraErrorCode } from './errors.js'
+import { INVALID_BEARER_HEADERS, parseBearerToken } from './bearer.js'
+import type { BearerOptions, BearerVerifier } from './bearer.js'
+import { isTesseraError, TesseraError } from './errors.js'
+import {
+  assuranceRefusal,
+  freshnessRefusal,
+  refusal,
+  UNAUTHENTICATED,
+  UNAVAILABLE,
+} from './refusals.js'
+import type { AuthRefusal } from './refusals.js'
 import type { Keyring } from './keyring.js'
 import type { Session, SessionAuth, SessionManager } from './session-manager.js'
 import type { JSONValue, SessionMeta } from './session-store.js'
+
+// Where adapters and users have imported them from; they live in bearer.ts and refusals.ts.
+export { parseBearerToken, type BearerOptions, type BearerVerifier } from './bearer.js'
+export {
+  assuranceRefusal,
+  checkAALLevel,
+  checkMaxAge,
+  checkPermissionName,
+  freshnessRefusal,
+  refusalBody,
+  refusalOfError,
+  unauthenticatedRefusal,
+  type AuthRefusal,
+} from './refusals.js'
 
 /**
  * What the framework-neutral request authentication needs to know about a request. Adapters
@@ -37,47 +60,6 @@ export interface RequestDescription {
   ip?: string | null | undefined
   /** The `User-Agent` header; stored in new sessions' meta. */
   userAgent?: string | null | undefined
-}
-
-/**
- * The shape a bearer verifier must have: `createVerifier()` from `tessera-auth/jwt` and
- * `createAccessTokens()` both fit. A result with `ok: false` and `code: 'jwks_unavailable'`
- * means the keys could not be fetched (503), any other failure is a bad token (401).
- */
-export interface BearerVerifier {
-  verify(
-    token: string,
-  ): Promise<
-    { ok: true; claims: { sub?: unknown } & Record<string, unknown> } | { ok: false; code: string }
-  >
-}
-
-/** How `Authorization: Bearer` access tokens are checked; the `bearer` option. */
-export interface BearerOptions {
-  /** Verifies the token's signature and claims. */
-  verifier: BearerVerifier
-  /**
-   * The token's `sid` must name a live session of its `sub` (one store read per request), so a
-   * logout or "log out other devices" ends the session's tokens at once rather than at their
-   * expiry. The request's `session` is then that session.
-   * @default false
-   */
-  requireSession?: boolean
-  /**
-   * What a refused token (bad, expired, its session gone) makes of the request: `'refuse'`
-   * answers `401 invalid_token` with `WWW-Authenticate` (RFC 6750); `'anonymous'` goes on without
-   * a user, so guards answer `401 unauthenticated` (the tessera server's contract).
-   * @default 'refuse'
-   */
-  onInvalid?: 'refuse' | 'anonymous'
-  /**
-   * Whether unsafe bearer requests also pass rules 2 and 3 of the cross-site check (a
-   * `Sec-Fetch-Site` other than same-origin/none, an untrusted `Origin`). A browser never adds a
-   * bearer token on its own, so `'skip'` lets cross-origin API calls with a token through;
-   * `'check'` refuses every cross-site unsafe request, as API.md does.
-   * @default 'skip'
-   */
-  crossSite?: 'skip' | 'check'
 }
 
 /** The authenticated principal of a request. `R` is what `loadUser` returns as `record`. */
@@ -156,15 +138,6 @@ export interface RequestAuthOptions<R = unknown> {
   csrf?: CSRFOptions
   /** Clock in epoch milliseconds, for `requireFresh`. @default Date.now */
   now?: () => number
-}
-
-/** A refusal an adapter answers with `status` and the API.md error body {@link refusalBody}. */
-export interface AuthRefusal {
-  status: HTTPErrorStatus
-  code: APIErrorCode
-  message: string
-  /** Extra response headers (`WWW-Authenticate` on a refused bearer token, `Retry-After` on 503). */
-  headers: Readonly<Record<string, string>>
 }
 
 /** Options of {@link RequestAuthState.signIn}. */
@@ -253,81 +226,6 @@ export interface RequestAuth<R = unknown> {
   requireAAL(state: RequestAuthState<R> | null | undefined, level: 1 | 2): AuthRefusal | null
 }
 
-const PERMISSION_PATTERN = /^[a-z0-9_-]+\.[a-z0-9_.-]+$/
-const MAX_AUTHORIZATION_LENGTH = 16_384
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
-const INVALID_BEARER_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  'WWW-Authenticate': 'Bearer error="invalid_token"',
-})
-
-/** The API.md error body of a refusal: `{"error": {"code", "message"}}`. */
-export function refusalBody(refusal: AuthRefusal): {
-  error: { code: APIErrorCode; message: string }
-} {
-  return { error: { code: refusal.code, message: refusal.message } }
-}
-
-/**
- * A permission codename check usable at setup: adapters call it when a guard is built, so a
- * typo fails at startup rather than refusing every request.
- * @throws TesseraError `config_invalid` when `permission` is not `app.action`
- */
-export function checkPermissionName(permission: string): string {
-  if (typeof permission !== 'string' || !PERMISSION_PATTERN.test(permission)) {
-    throw new TesseraError(
-      'config_invalid',
-      'requirePermission: the permission must look like app.action (lower case letters, digits, _ or -)',
-    )
-  }
-  return permission
-}
-
-/**
- * The `maxAgeSeconds` of a `requireFresh` guard, checked at setup.
- * @throws TesseraError `config_invalid` unless it is a positive number of seconds
- */
-export function checkMaxAge(maxAgeSeconds: number): number {
-  if (typeof maxAgeSeconds !== 'number' || !Number.isFinite(maxAgeSeconds) || maxAgeSeconds <= 0) {
-    throw new TesseraError(
-      'config_invalid',
-      'requireFresh: maxAgeSeconds must be a positive number of seconds (e.g. 600 for 10 minutes)',
-    )
-  }
-  return maxAgeSeconds
-}
-
-/**
- * The `level` of a `requireAAL` guard, checked at setup.
- * @throws TesseraError `config_invalid` unless it is 1 or 2
- */
-export function checkAALLevel(level: number): 1 | 2 {
-  if (level !== 1 && level !== 2) {
-    throw new TesseraError('config_invalid', 'requireAAL: level must be 1 or 2')
-  }
-  return level
-}
-
-/** A refusal with the status and body code of `code` in the one error table. */
-function refusal(
-  code: TesseraErrorCode,
-  message: string,
-  headers: Readonly<Record<string, string>> = NO_HEADERS,
-): AuthRefusal {
-  const answer = httpErrorOf(code, message, { headers })
-  return {
-    status: answer.status,
-    code: answer.body.error.code,
-    message: answer.body.error.message,
-    headers: Object.freeze(answer.headers),
-  }
-}
-
-const UNAVAILABLE = refusal(
-  'unavailable',
-  'a service this request needs cannot be reached; try again later',
-)
-const UNAUTHENTICATED = refusal('unauthenticated', 'sign in to use this endpoint')
-
 function stringList(value: unknown): readonly string[] | null {
   if (!Array.isArray(value)) return null
   return value.filter((item): item is string => typeof item === 'string')
@@ -342,23 +240,6 @@ function defaultPermissions(source: PermissionSource): readonly string[] {
     if (typeof scope === 'string') return scope.split(' ').filter((item) => item.length > 0)
   }
   return []
-}
-
-/**
- * The token of an `Authorization: Bearer <token>` header, `''` for a malformed one, `null` for
- * another scheme or no header. The one bearer parser: every adapter and the server read the
- * header through it.
- */
-export function parseBearerToken(header: string | null | undefined): string | null {
-  if (typeof header !== 'string') return null
-  const trimmed = header.trim()
-  if (trimmed.length < 6 || trimmed.slice(0, 6).toLowerCase() !== 'bearer') return null
-  if (trimmed.length === 6) return ''
-  if (trimmed[6] !== ' ' && trimmed[6] !== '\t') return null
-  const token = trimmed.slice(7).trim()
-  // RFC 6750 2.1 b64token; anything else (spaces, commas, control characters) is malformed.
-  if (token.length > MAX_AUTHORIZATION_LENGTH || !/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) return ''
-  return token
 }
 
 /** The time a user last proved a credential, epoch ms, or `null` when unknown. */
@@ -689,49 +570,6 @@ export function createRequestAuth<R = unknown>(options: RequestAuthOptions<R>): 
   }
 }
 
-/**
- * The rule of every `requireFresh` guard: `403 reauthentication_required` unless `authTime`
- * (epoch ms, when the user last proved a credential) is within `maxAgeSeconds` of `now`, else
- * `null`. For adapters whose guards see a session rather than a request state (Next.js).
- */
-export function freshnessRefusal(
-  authTime: number | null,
-  maxAgeSeconds: number,
-  now: number,
-): AuthRefusal | null {
-  // SECURITY: step-up for sensitive changes (ASVS 3.7.1, NIST SP 800-63B 7.2): an unknown
-  // authentication time is never recent.
-  if (authTime === null || now - authTime > maxAgeSeconds * 1000) {
-    return refusal(
-      'reauthentication_required',
-      `this action needs a sign-in within the last ${Math.round(maxAgeSeconds)} seconds; authenticate again`,
-    )
-  }
-  return null
-}
-
-/**
- * The rule of every `requireAAL` guard: `403 reauthentication_required` unless `aal` (the
- * assurance level of the sign-in; 0 when unknown) is at least `level`, else `null`.
- */
-export function assuranceRefusal(aal: number, level: 1 | 2): AuthRefusal | null {
-  // SECURITY: an unknown assurance level counts as none (ASVS 2.2.3, NIST SP 800-63B 4).
-  if (!(aal >= level)) {
-    return refusal(
-      'reauthentication_required',
-      level === 2
-        ? 'this action needs a sign-in with a second factor (aal2); authenticate again with one'
-        : 'this action needs a sign-in (aal1); authenticate again',
-    )
-  }
-  return null
-}
-
-/** The `401 unauthenticated` refusal every guard gives a request without a user. */
-export function unauthenticatedRefusal(): AuthRefusal {
-  return UNAUTHENTICATED
-}
-
 const SAFE_METHOD: CrossSiteDecision = Object.freeze({ allowed: true, reason: 'safe_method' })
 const NO_SESSION: CrossSiteDecision = Object.freeze({ allowed: true, reason: 'no_session' })
 const MISSING_FORM_TOKEN: CrossSiteDecision = Object.freeze({
@@ -740,14 +578,3 @@ const MISSING_FORM_TOKEN: CrossSiteDecision = Object.freeze({
   message:
     'the form is missing its CSRF token or the token is invalid; reload the page and try again',
 })
-
-/**
- * The refusal an adapter answers when a call it made (sign in, sign out) failed because a store
- * cannot be reached or the server is saturated (`503`, with `Retry-After`), or `null` for any
- * other error, which the adapter passes on.
- */
-export function refusalOfError(error: unknown): AuthRefusal | null {
-  if (!isTesseraError(error)) return null
-  if (error.code !== 'store_unavailable' && error.code !== 'overloaded') return null
-  return refusal(error.code, error.message)
-}
