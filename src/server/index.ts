@@ -52,3 +52,7 @@ export {
   type StartOptions,
 } from './main.js'
 export type { AppEnv, TesseraApp } from './app.js'
+// What the CLI (and an operator's own tooling) opens exactly as the server does: the stores and
+// database of a configuration, and its signing keys.
+export { openBackends, type Backends } from './backends.js'
+export { loadKeys } from './services.js'

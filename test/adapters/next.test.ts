@@ -140,7 +140,7 @@ describe('tessera-auth/next in a real Next.js app (next build + next start)', ()
     expect(names).toEqual(expect.arrayContaining(['tessera_seal.0', 'tessera_seal.1']))
     const html = await page(firstCookies(response))
     expect(html).toContain('sealed:dana')
-    expect(html).toContain('note-length:6000')
+    expect(html).toContain('note-length:5000')
   })
 
   it('a server action signs in with a store-backed session', async () => {
@@ -167,6 +167,61 @@ describe('tessera-auth/next in a real Next.js app (next build + next start)', ()
     expect(logout.status).toBe(204)
     // the copy of the old cookie no longer works: the session is gone from the store
     expect((await fetch(`${base}/api/me`, { headers: { cookie } })).status).toBe(401)
+  })
+
+  it('requireFresh and requireAAL guards: 403 reauthentication_required when stale or without a second factor', async () => {
+    async function login(body: Record<string, unknown>): Promise<string> {
+      const response = await fetch(`${base}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+      expect(response.status).toBe(200)
+      return firstCookies(response)
+    }
+    const anonymous = await fetch(`${base}/api/fresh`)
+    expect(anonymous.status).toBe(401)
+    const recent = await login({ user: 'fay', authAge: 0 })
+    const fresh = await fetch(`${base}/api/fresh`, { headers: { cookie: recent } })
+    expect(fresh.status).toBe(200)
+    const aal1 = await fetch(`${base}/api/aal2`, { headers: { cookie: recent } })
+    expect(aal1.status).toBe(403)
+    expect(aal1.headers.get('cache-control')).toBe('no-store')
+    const aal1Body = (await aal1.json()) as { error: { code: string; message: string } }
+    expect(aal1Body.error.code).toBe('reauthentication_required')
+    expect(aal1Body.error.message).toMatch(/second factor/)
+    const old = await login({ user: 'gus', authAge: 601 })
+    const stale = await fetch(`${base}/api/fresh`, { headers: { cookie: old } })
+    expect(stale.status).toBe(403)
+    const staleBody = (await stale.json()) as { error: { code: string; message: string } }
+    expect(staleBody.error.code).toBe('reauthentication_required')
+    expect(staleBody.error.message).toMatch(/600 seconds/)
+    const strong = await login({ user: 'hal', aal: 2 })
+    expect((await fetch(`${base}/api/aal2`, { headers: { cookie: strong } })).status).toBe(200)
+  })
+
+  it('a session cookie sent twice reads as none, for store and sealed sessions (cookie tossing)', async () => {
+    const login = await fetch(`${base}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'ida' }),
+    })
+    const mine = firstCookies(login)
+    expect((await fetch(`${base}/api/me`, { headers: { cookie: mine } })).status).toBe(200)
+    const other = firstCookies(
+      await fetch(`${base}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'mallory' }),
+      }),
+    )
+    const twice = await fetch(`${base}/api/me`, { headers: { cookie: `${mine}; ${other}` } })
+    expect(twice.status).toBe(401)
+    // The server component reads neither copy.
+    expect(await page(`${mine}; ${other}`)).toContain('store:anonymous')
+    const sealedIn = firstCookies(await submitAction('sign-in-sealed', { user: 'jo' }))
+    expect(await page(sealedIn)).toContain('sealed:jo')
+    expect(await page(`${sealedIn}; ${sealedIn}`)).toContain('sealed:anonymous')
   })
 
   it('proxy.ts (Node runtime) lets a signed cookie through and redirects without one', async () => {

@@ -32,8 +32,7 @@ export async function serveCommand(
   const notices: string[] = []
   const config = loadConfig(env, { cwd: process.cwd(), onNotice: (line) => notices.push(line) })
   // Loaded only now, so a configuration error is reported without loading drivers and services.
-  const { createLogger } = await import('../../server/logger.js')
-  const { startServer, waitForStopSignal } = await import('../../server/main.js')
+  const { createLogger, startServer, waitForStopSignal } = await import('../../server/index.js')
   const logger = createLogger(config.logLevel)
   for (const line of notices) logger.warn(line)
   const stopSignal = waitForStopSignal(logger)
