@@ -64,10 +64,15 @@ export {
   migrateToLatest,
   parseDatabaseUrl,
   type DatabaseConfig,
+  type DatabaseLocation,
+  type PostgresConnectionPool,
+  type SqliteConnection,
+  type SqliteStatement,
   type MigrationReport,
   type TesseraDB,
 } from './db/database.js'
 export { MIGRATIONS, migrationProvider } from './db/migrations.js'
+export { loadOptionalPeer } from './db/optional-peer.js'
 export { newId } from './db/ids.js'
 export { toBool, toMillis, toMillisOrNull, type TesseraDatabase } from './db/schema.js'
 // Login protection lives beside the passwords module; re-exported here because the auth service

@@ -34,7 +34,6 @@
  */
 export {
   loadConfig,
-  type DatabaseConfig,
   type JWTAlgorithm,
   type LoadConfigOptions,
   type LogLevel,
@@ -43,6 +42,7 @@ export {
   type SecretSource,
   type ServerConfig,
 } from './config.js'
+export type { DatabaseLocation } from '../auth/db/database.js'
 export { createLogger } from './logger.js'
 export {
   startServer,

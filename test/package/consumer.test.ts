@@ -1,0 +1,133 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createConsumerApp,
+  packTarball,
+  run,
+  STRICT_TSCONFIG,
+  type ConsumerApp,
+} from './consumer.js'
+
+// The package as a user gets it: `npm pack` (the prepack build included), a new Express app in
+// a temp dir that installs the tarball and only express (no pg, no better-sqlite3, no redis,
+// none of their @types, no @types/nodemailer), then the app's own commands: a strict
+// typecheck with skipLibCheck off and NodeNext modules, and node. Offline: npm's cache, filled
+// by the repository's own `npm ci`, has every package (see consumer.ts).
+
+const EXPRESS_APP = `import express from 'express'
+import { createKeyring, createSessionManager, type Session } from 'tessera-auth'
+import { tessera, signIn, signOut, currentUser } from 'tessera-auth/express'
+import { createMemoryStore } from 'tessera-auth/stores/memory'
+import { hashPassword, verifyPassword } from 'tessera-auth/password'
+import { createVerifier } from 'tessera-auth/jwt'
+import {
+  createAuthService,
+  createConsoleMailer,
+  createDatabase,
+  createSmtpMailer,
+  migrateToLatest,
+  type DatabaseConfig,
+  type DatabaseLocation,
+} from 'tessera-auth/auth'
+import type { ServerConfig } from 'tessera-auth/server'
+
+const keyring = createKeyring(process.env.TESSERA_SECRET ?? 'x'.repeat(40), { policy: 'weak' })
+const sessions = createSessionManager(createMemoryStore(), keyring)
+const auth = tessera({ sessions, keyring, trustedOrigins: ['http://localhost:3000'] })
+const app = express()
+app.use(auth.middleware, express.json())
+app.post('/login', async (req, res) => {
+  const hash = await hashPassword('correct horse battery staple')
+  if (!(await verifyPassword(hash, String(req.body.password)))) return res.status(401).end()
+  await signIn(req, res, 'user-1')
+  return res.json({ ok: true })
+})
+app.post('/logout', async (req, res) => {
+  await signOut(req, res)
+  res.status(204).end()
+})
+app.get('/me', auth.requireAuth, (req, res) => {
+  const session: Session | null = currentUser(req) === null ? null : null
+  res.json({ user: currentUser(req), session })
+})
+
+const location: DatabaseLocation = { dialect: 'sqlite', filename: ':memory:' }
+const config: DatabaseConfig = location
+const server: ServerConfig['database'] = location
+export const unused = [createAuthService, createConsoleMailer, createDatabase, migrateToLatest, createVerifier, config, server]
+export const smtp = () => createSmtpMailer({ from: 'a@example.com', transport: { host: 'localhost', port: 25, secure: false } })
+export default app
+`
+
+const NO_DRIVER_CHECK = `import { createDatabase } from 'tessera-auth/auth'
+for (const url of ['sqlite::memory:', 'postgres://nobody@127.0.0.1:1/none']) {
+  try {
+    await createDatabase(url)
+    console.log(JSON.stringify({ url, opened: true }))
+  } catch (error) {
+    console.log(JSON.stringify({ url, code: error.code, message: error.message }))
+  }
+}
+`
+
+let packDir = ''
+let tarball = ''
+let app: ConsumerApp | undefined
+
+beforeAll(async () => {
+  packDir = mkdtempSync(join(tmpdir(), 'tessera-pack-'))
+  tarball = await packTarball(packDir)
+  app = await createConsumerApp({
+    tarball,
+    packages: ['express', '@types/express', '@types/node'],
+    files: {
+      'tsconfig.json': STRICT_TSCONFIG,
+      'src/app.ts': EXPRESS_APP,
+      'no-driver.mjs': NO_DRIVER_CHECK,
+    },
+  })
+}, 300_000)
+
+afterAll(() => {
+  app?.remove()
+  if (packDir !== '') rmSync(packDir, { recursive: true, force: true })
+})
+
+describe('an Express app that installs the packed tarball and only express', () => {
+  it('has none of the optional peers or their types installed', async () => {
+    const listed = await run('npm', ['ls', '--all', '--parseable'], { cwd: app?.dir ?? '' })
+    for (const name of ['pg', 'better-sqlite3', 'redis', '@types/pg', '@types/better-sqlite3']) {
+      expect(listed.stdout).not.toMatch(new RegExp(`/node_modules/${name}$`, 'm'))
+    }
+    expect(listed.stdout).not.toContain('@types/nodemailer')
+  })
+
+  it('typechecks with strict, skipLibCheck: false and module nodenext', async () => {
+    // Throws with tsc's report when a declaration needs a package the app does not have.
+    await app?.exec('tsc', ['-p', 'tsconfig.json'])
+  }, 180_000)
+
+  it('gets an error naming the package to install when a database driver is missing', async () => {
+    const output = await app?.exec('node', ['no-driver.mjs'])
+    const results = (output ?? '')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { url: string; code?: string; message?: string })
+    expect(results).toEqual([
+      {
+        url: 'sqlite::memory:',
+        code: 'config_invalid',
+        message:
+          'createDatabase: SQLite needs a driver: install the better-sqlite3 package (npm install better-sqlite3)',
+      },
+      {
+        url: 'postgres://nobody@127.0.0.1:1/none',
+        code: 'config_invalid',
+        message:
+          'createDatabase: PostgreSQL needs a driver: install the pg package (npm install pg)',
+      },
+    ])
+  })
+})
