@@ -34,7 +34,7 @@ export async function serveCommand(
   // Loaded only now, so a configuration error is reported without loading drivers and services.
   const { createLogger } = await import('../../server/logger.js')
   const { startServer, waitForStopSignal } = await import('../../server/main.js')
-  const logger = createLogger(config.logLevel)
+  const logger = createLogger(config.logLevel, undefined, { format: config.logFormat })
   for (const line of notices) logger.warn(line)
   const stopSignal = waitForStopSignal(logger)
   const running = await startServer(config, { logger })
