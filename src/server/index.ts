@@ -1,5 +1,5 @@
 /**
- * `tessera-auth/server`: the tessera server (the HTTP API of API.md, the admin panel, health,
+ * `tessera-auth/server`: the tessera server (the HTTP API of docs/api.md, the admin panel, health,
  * readiness and metrics) run from your own code instead of `tessera serve`, e.g. beside other
  * work in one process, or under a process manager that wants a module rather than a binary.
  *
