@@ -218,7 +218,7 @@ function runProcess(
   const tsx = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href
   const child = spawn(
     process.execPath,
-    ['--import', tsx, join(ROOT, 'test/cli/fixtures/tessera-entry.ts'), ...args],
+    ['--import', tsx, join(ROOT, 'test/server/fixtures/cli.ts'), ...args],
     { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   let stdout = ''

@@ -72,6 +72,17 @@ for (const url of ['sqlite::memory:', 'postgres://nobody@127.0.0.1:1/none']) {
 }
 `
 
+// CommonJS: a .cts file typechecks (TypeScript 5.8+ allows require of ESM under nodenext) and
+// Node 20.19+ require()s the package (require(esm); tessera has no top-level await).
+const CJS_APP = `import { createKeyring } from 'tessera-auth'
+import { tessera } from 'tessera-auth/express'
+export const kinds = [typeof createKeyring, typeof tessera]
+`
+const CJS_REQUIRE = `const { createKeyring } = require('tessera-auth')
+const { tessera } = require('tessera-auth/express')
+console.log(typeof createKeyring, typeof tessera)
+`
+
 let packDir = ''
 let tarball = ''
 let app: ConsumerApp | undefined
@@ -85,7 +96,9 @@ beforeAll(async () => {
     files: {
       'tsconfig.json': STRICT_TSCONFIG,
       'src/app.ts': EXPRESS_APP,
+      'src/cjs.cts': CJS_APP,
       'no-driver.mjs': NO_DRIVER_CHECK,
+      'require.cjs': CJS_REQUIRE,
     },
   })
 }, 300_000)
@@ -93,6 +106,30 @@ beforeAll(async () => {
 afterAll(() => {
   app?.remove()
   if (packDir !== '') rmSync(packDir, { recursive: true, force: true })
+})
+
+describe('the packed tarball', () => {
+  it('has the licence, no install scripts, and no source map pointing at unshipped sources', async () => {
+    const { stdout } = await run('tar', ['-tzf', tarball], { cwd: packDir })
+    const files = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/^package\//, ''))
+    expect(files).toContain('LICENSE')
+    expect(files).toContain('dist/cli/main.js')
+    expect(files).toContain('docs/api.md')
+    expect(files.filter((file) => file.endsWith('.tsbuildinfo'))).toEqual([])
+    // Maps would point at ../src/*.ts, which the package does not ship: the build makes none.
+    expect(files.filter((file) => file.endsWith('.map'))).toEqual([])
+    const manifest = JSON.parse(
+      (await run('tar', ['-xzOf', tarball, 'package/package.json'], { cwd: packDir })).stdout,
+    ) as { scripts: Record<string, string>; license: string }
+    expect(manifest.license).toBe('MIT')
+    // npm 11 lists a dependency's install-time scripts (prepare too) as needing approval.
+    for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) {
+      expect(manifest.scripts[hook], hook).toBeUndefined()
+    }
+  })
 })
 
 describe('an Express app that installs the packed tarball and only express', () => {
@@ -108,6 +145,10 @@ describe('an Express app that installs the packed tarball and only express', () 
     // Throws with tsc's report when a declaration needs a package the app does not have.
     await app?.exec('tsc', ['-p', 'tsconfig.json'])
   }, 180_000)
+
+  it('loads from CommonJS with require()', async () => {
+    expect((await app?.exec('node', ['require.cjs']))?.trim()).toBe('function function')
+  })
 
   it('gets an error naming the package to install when a database driver is missing', async () => {
     const output = await app?.exec('node', ['no-driver.mjs'])
