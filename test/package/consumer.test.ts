@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -40,7 +41,7 @@ const app = express()
 app.use(auth.middleware, express.json())
 app.post('/login', async (req, res) => {
   const hash = await hashPassword('correct horse battery staple')
-  if (!(await verifyPassword(hash, String(req.body.password)))) return res.status(401).end()
+  if (!(await verifyPassword(String(req.body.password), hash))) return res.status(401).end()
   await signIn(req, res, 'user-1')
   return res.json({ ok: true })
 })
@@ -83,6 +84,48 @@ const { tessera } = require('tessera-auth/express')
 console.log(typeof createKeyring, typeof tessera)
 `
 
+// The walk of issue 19 as far as it goes today: a new Express app on the installed package
+// (password hash, sessions in memory), listening on a free port: sign in, /me, cross-site post
+// refused, sign out. The later wave's mountable API and quick starts extend this file.
+const WALK = `import express from 'express'
+import { createKeyring, createSessionManager } from 'tessera-auth'
+import { tessera, signIn, signOut, currentUser } from 'tessera-auth/express'
+import { createMemoryStore } from 'tessera-auth/stores/memory'
+import { hashPassword, verifyPassword } from 'tessera-auth/password'
+
+const keyring = createKeyring(process.env.TESSERA_SECRET)
+const sessions = createSessionManager(createMemoryStore(), keyring)
+const auth = tessera({ sessions, keyring, trustedOrigins: ['http://app.example.test'] })
+const hash = await hashPassword('correct horse battery staple')
+const app = express()
+app.use(auth.middleware, express.json())
+app.post('/login', async (req, res) => {
+  if (!(await verifyPassword(String(req.body.password), hash))) return res.status(401).json({})
+  await signIn(req, res, 'user-1')
+  res.json({ ok: true })
+})
+app.post('/logout', async (req, res) => {
+  await signOut(req, res)
+  res.status(204).end()
+})
+app.get('/me', auth.requireAuth, (req, res) => res.json({ user: currentUser(req) }))
+const server = app.listen(0, '127.0.0.1')
+await new Promise((resolve) => server.once('listening', resolve))
+const base = 'http://127.0.0.1:' + server.address().port
+const json = { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin' }
+const steps = {}
+steps.wrong = (await fetch(base + '/login', { method: 'POST', headers: json, body: '{"password":"nope"}' })).status
+const login = await fetch(base + '/login', { method: 'POST', headers: json, body: '{"password":"correct horse battery staple"}' })
+steps.login = login.status
+const cookie = (login.headers.getSetCookie()[0] ?? '').split(';')[0]
+steps.me = await (await fetch(base + '/me', { headers: { cookie } })).json()
+steps.crossSite = (await fetch(base + '/logout', { method: 'POST', headers: { cookie, origin: 'https://evil.example' } })).status
+steps.logout = (await fetch(base + '/logout', { method: 'POST', headers: { cookie, origin: 'http://app.example.test' } })).status
+steps.after = (await fetch(base + '/me', { headers: { cookie } })).status
+console.log(JSON.stringify(steps))
+server.close()
+`
+
 let packDir = ''
 let tarball = ''
 let app: ConsumerApp | undefined
@@ -99,6 +142,7 @@ beforeAll(async () => {
       'src/cjs.cts': CJS_APP,
       'no-driver.mjs': NO_DRIVER_CHECK,
       'require.cjs': CJS_REQUIRE,
+      'walk.mjs': WALK,
     },
   })
 }, 300_000)
@@ -145,6 +189,21 @@ describe('an Express app that installs the packed tarball and only express', () 
     // Throws with tsc's report when a declaration needs a package the app does not have.
     await app?.exec('tsc', ['-p', 'tsconfig.json'])
   }, 180_000)
+
+  it('runs: signs in, serves /me, refuses a cross-site post, signs out', async () => {
+    const output = await app?.exec('node', ['walk.mjs'], {
+      TESSERA_SECRET: randomBytes(32).toString('base64url'),
+      NODE_ENV: 'production',
+    })
+    expect(JSON.parse(output ?? '')).toMatchObject({
+      wrong: 401,
+      login: 200,
+      me: { user: { id: 'user-1' } },
+      crossSite: 403,
+      logout: 204,
+      after: 401,
+    })
+  })
 
   it('loads from CommonJS with require()', async () => {
     expect((await app?.exec('node', ['require.cjs']))?.trim()).toBe('function function')

@@ -1,6 +1,15 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -56,13 +65,31 @@ export async function run(
   }
 }
 
+/** What `npm pack` needs from the repository: the package's files and the build's inputs. */
+const PACK_INPUTS = [
+  'package.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'README.md',
+  'CHANGELOG.md',
+  'LICENSE',
+  'bin',
+  'docs',
+  'src',
+]
+
 /**
- * `npm pack` of the repository into `directory` (the `prepack` build runs, so the tarball holds
- * what a publish would); returns the tarball's path.
+ * `npm pack` as a publish would run it (the `prepack` clean and build included), in a copy of
+ * the repository's package files with its node_modules linked, so the working tree's `dist/`,
+ * which other test files run, is never cleaned under them. Returns the tarball's path.
  */
 export async function packTarball(directory: string): Promise<string> {
+  const copy = join(directory, 'source')
+  mkdirSync(copy)
+  for (const name of PACK_INPUTS) cpSync(join(ROOT, name), join(copy, name), { recursive: true })
+  symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir')
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', directory], {
-    cwd: ROOT,
+    cwd: copy,
     env: { npm_config_loglevel: 'error' },
   })
   // npm prints the build's output before the JSON report.
