@@ -1,6 +1,7 @@
 // One benchmark target in its own process: prints {"port", "cookie", "login"} on stdout, then
 // serves until killed. Targets: tessera-sqlite, tessera-redis, express-session (connect-redis and
-// a bcrypt login), better-auth (Express + better-auth over SQLite), hono-bare (Hono on
+// a bcrypt login), express-session-dropin (the same app and store with tessera-auth/express-session
+// in place of express-session: the one-line switch), better-auth (Express + better-auth over SQLite), hono-bare (Hono on
 // @hono/node-server, no auth), and node-http: a bare
 // `node:http` server answering a fixed JSON body, the box's ceiling on this run (it checks nothing,
 // has no 401 and no login).
@@ -98,9 +99,13 @@ async function tessera(): Promise<TargetInfo> {
   }
 }
 
-async function expressSession(): Promise<TargetInfo> {
+async function expressSession(dropIn: boolean): Promise<TargetInfo> {
   const { default: express } = await import('express')
-  const { default: session } = await import('express-session')
+  // The one line an app changes to switch; everything else below is the same app.
+  const session = dropIn
+    ? ((await import('../src/adapters/express-session/index.js'))
+        .default as unknown as typeof import('express-session'))
+    : (await import('express-session')).default
   const { RedisStore } = await import('connect-redis')
   const { createClient } = await import('redis')
   const { default: Database } = await import('better-sqlite3')
@@ -263,8 +268,8 @@ const info =
     ? await nodeHttp()
     : target === 'hono-bare'
       ? await honoBare()
-      : target === 'express-session'
-        ? await expressSession()
+      : target === 'express-session' || target === 'express-session-dropin'
+        ? await expressSession(target === 'express-session-dropin')
         : target === 'better-auth'
           ? await betterAuth()
           : await tessera()

@@ -7,6 +7,8 @@
  *
  *   npx tsx bench/wrk.ts [target ...]      (default: node-http hono-bare tessera-sqlite tessera-redis express-session)
  *   BENCH_DURATION=10 BENCH_ROUNDS=2 npx tsx bench/wrk.ts tessera-redis
+ *   npx tsx bench/wrk.ts express-session express-session-dropin   (the drop-in against express-session:
+ *     same Express app, same connect-redis store, same login; only the session import differs)
  *
  * Needs Debian's `wrk` and `taskset` (util-linux). Redis keys live under a unique prefix, deleted
  * at the end.
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
   console.log(
     `wrk -t1 -c${CONNECTIONS}, ${DURATION} s x ${ROUNDS} rounds; server on core 0, wrk on core 1; load ${loadavg()[0]?.toFixed(2)} before`,
   )
-  console.log('target            round   req/s    CPU us/req  p99     non-2xx')
+  console.log('target                 round   req/s    CPU us/req  p99     non-2xx')
   try {
     for (const target of targets) {
       const { child, info } = await startTarget(target, prefix, data)
@@ -128,7 +130,7 @@ async function main(): Promise<void> {
           const elapsed = (performance.now() - started) / 1000
           const used = cpuMicros(child.pid as number) - before
           console.log(
-            `${target.padEnd(17)} ${String(round).padStart(5)} ${String(Math.round(result.requests / elapsed)).padStart(7)} ${(used / result.requests).toFixed(1).padStart(12)}  ${result.p99.padEnd(7)} ${String(result.non2xx).padStart(7)}`,
+            `${target.padEnd(22)} ${String(round).padStart(5)} ${String(Math.round(result.requests / elapsed)).padStart(7)} ${(used / result.requests).toFixed(1).padStart(12)}  ${result.p99.padEnd(7)} ${String(result.non2xx).padStart(7)}`,
           )
         }
       } finally {

@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- supertest response bodies are `any` */
-import { createHash, createHmac, randomBytes } from 'node:crypto'
+import { createHmac } from 'node:crypto'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { RedisStore } from 'connect-redis'
@@ -15,9 +15,17 @@ import session, {
   Session,
   Store,
   type SessionOptions,
-} from '../../src/adapters/express-session.js'
+} from '../../src/adapters/express-session/index.js'
+import { secretPolicyFromEnv } from '../../src/adapters/express-session/options.js'
 import { createMemoryStore } from '../../src/stores/memory.js'
 import { createRedisStore } from '../../src/stores/redis.js'
+import {
+  cookieParts,
+  secret,
+  sessionCookie,
+  setCookieLines as setCookies,
+  sha256,
+} from '../helpers/express-session.js'
 import { describeWithService, uniqueName } from '../helpers/services.js'
 
 // The express-session behaviours below follow its README; each case builds its own app.
@@ -34,14 +42,6 @@ type Sess = Record<string, unknown> & {
 type SessReq = Omit<Request, 'session' | 'sessionID'> & {
   session?: Sess | null
   sessionID?: string
-}
-
-function secret(): string {
-  return randomBytes(32).toString('base64url')
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('base64url')
 }
 
 /** An Express app with the drop-in and a handler. */
@@ -61,16 +61,6 @@ function app(
     Promise.resolve(handler(req as unknown as SessReq, res)).catch(next)
   })
   return server
-}
-
-function setCookies(res: request.Response): string[] {
-  const header = res.headers['set-cookie'] as string[] | string | undefined
-  return header === undefined ? [] : Array.isArray(header) ? header : [header]
-}
-
-function sessionCookie(res: request.Response, name = 'connect.sid'): string | undefined {
-  const line = setCookies(res).find((value) => value.startsWith(`${name}=`))
-  return line?.split(';')[0]
 }
 
 /** A connect-style MemoryStore that counts calls. */
@@ -109,31 +99,35 @@ describe('express-session drop-in: options and exports', () => {
     expect(new MemoryStore()).toBeInstanceOf(Store)
   })
 
-  it('requires a secret and refuses a weak one outside development and test', () => {
-    expect(() => session({} as SessionOptions)).toThrow(/option "secret" is required/)
-    const previous = process.env.NODE_ENV
-    try {
-      process.env.NODE_ENV = 'production'
-      expect(() => session({ secret: 'keyboard cat' })).toThrow(
-        /option "secret": the secret is a published sample secret.*NODE_ENV is development or test/,
-      )
-      expect(() => session({ secret: [secret(), 'short'] })).toThrow(/fallback secret #1/)
-      process.env.NODE_ENV = 'test'
-      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
-      expect(typeof session({ secret: 'keyboard cat' })).toBe('function')
-      expect(warn).toHaveBeenCalledWith(expect.stringContaining('acceptable only in development'))
-      warn.mockRestore()
-    } finally {
-      process.env.NODE_ENV = previous
-    }
+  it('refuses a weak secret under the strict policy, accepts it with a warning under weak', () => {
+    expect(() => session({ secret: 'keyboard cat', secretPolicy: 'strict' })).toThrow(
+      /option "secret": the secret is a published sample secret.*secretPolicy "weak"/,
+    )
+    expect(() => session({ secret: [secret(), 'short'], secretPolicy: 'strict' })).toThrow(
+      /fallback secret #1/,
+    )
+    expect(() => session({ secret: Buffer.alloc(16, 7), secretPolicy: 'strict' })).toThrow(
+      /the secret is 16 bytes long/,
+    )
+    expect(() => session({ secret: [], secretPolicy: 'strict' })).toThrow(
+      /secret option array must contain one or more strings/,
+    )
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    expect(typeof session({ secret: 'keyboard cat', secretPolicy: 'weak' })).toBe('function')
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('acceptable only in development'))
+    warn.mockRestore()
+  })
+
+  it('takes the default policy from NODE_ENV, at the edge only', () => {
+    expect(secretPolicyFromEnv('production')).toBe('strict')
+    expect(secretPolicyFromEnv('')).toBe('strict')
+    expect(secretPolicyFromEnv('development')).toBe('weak')
+    expect(secretPolicyFromEnv('test')).toBe('weak')
   })
 
   it('refuses bad options when built', () => {
     expect(() => session({ secret: secret(), unset: 'drop' as 'keep' })).toThrow(/unset/)
     expect(() => session({ secret: secret(), store: {} as MemoryStore })).toThrow(/store must be/)
-    expect(() =>
-      session({ secret: secret(), cookie: { sameSite: 'none', secure: false } }),
-    ).toThrow(/cookie options are unusable/)
     expect(() =>
       session({ secret: secret(), store: createMemoryStore(), legacyIds: true }),
     ).toThrow(/legacyIds/)
@@ -176,7 +170,7 @@ describe('express-session drop-in: behaviour of express-session (connect MemoryS
     expect(second.body).toEqual({ views: 2, same: true })
   })
 
-  it('SECURITY: the store key is SHA-256 of the session id, never the id', async () => {
+  it('SECURITY: the store key is req.sessionID, SHA-256 of the cookie token, never the token', async () => {
     const store = new MemoryStore()
     let sid = ''
     const server = app({ store }, (req, res) => {
@@ -184,9 +178,11 @@ describe('express-session drop-in: behaviour of express-session (connect MemoryS
       sid = req.sessionID!
       res.send('ok')
     })
-    await request(server).get('/')
-    expect(Object.keys(store.sessions)).toEqual([sha256(sid)])
-    expect(JSON.stringify(store.sessions)).not.toContain(sid)
+    const parts = cookieParts(sessionCookie(await request(server).get('/'))!)
+    expect(parts.sid).toBe(sid)
+    expect(sid).toBe(sha256(parts.token))
+    expect(Object.keys(store.sessions)).toEqual([sid])
+    expect(JSON.stringify(store.sessions)).not.toContain(parts.token)
   })
 
   it('resave: false writes an unmodified session never; resave: true on every request', async () => {
@@ -266,7 +262,7 @@ describe('express-session drop-in: behaviour of express-session (connect MemoryS
     expect(login.body.before).toBe(first.body.id)
     expect(login.body.after).not.toBe(first.body.id)
     expect(login.body.kept).toBeNull()
-    expect(Object.keys(store.sessions)).toEqual([sha256(login.body.after as string)])
+    expect(Object.keys(store.sessions)).toEqual([login.body.after])
     const old = await request(server).get('/').set('Cookie', sessionCookie(first)!)
     expect(old.body.user).toBeNull()
     expect(old.body.id).not.toBe(first.body.id)
@@ -342,14 +338,17 @@ describe('express-session drop-in: behaviour of express-session (connect MemoryS
     expect(store.calls.touch).toBe(1)
   })
 
-  it('genid makes the ids', async () => {
+  it('genid makes the tokens, used as-is in the cookie; the id is their hash', async () => {
     let count = 0
     const server = app({ genid: () => `id-${++count}` }, (req, res) => {
       req.session!.user = 'ann'
       res.json({ id: req.sessionID })
     })
-    expect((await request(server).get('/')).body.id).toBe('id-1')
-    expect((await request(server).get('/')).body.id).toBe('id-2')
+    for (const token of ['id-1', 'id-2']) {
+      const res = await request(server).get('/')
+      expect(res.body.id).toBe(sha256(token))
+      expect(cookieParts(sessionCookie(res)!)).toEqual({ sid: sha256(token), token })
+    }
   })
 
   it('unset: destroy deletes the stored session when req.session is set to null; keep keeps it', async () => {
@@ -476,9 +475,10 @@ describe('express-session drop-in: migrating from express-session', () => {
 
     const migrating = app({ store, secret: key, legacyIds: true }, handler)
     const res = await request(migrating).get('/').set('Cookie', legacyCookie)
-    expect(res.body).toEqual({ user: 'ann', id: sid })
+    expect(res.body).toEqual({ user: 'ann', id: sha256(sid) })
     const newCookie = sessionCookie(res)!
     expect(newCookie).not.toMatch(/s%3A/)
+    expect(cookieParts(newCookie)).toEqual({ sid: sha256(sid), token: sid })
     expect(Object.keys(store.sessions)).toEqual([sha256(sid)])
     expect((await request(migrating).get('/').set('Cookie', newCookie)).body.user).toBe('ann')
     // a forged express-session cookie is refused
@@ -726,8 +726,9 @@ describeWithService('redis', 'express-session drop-in on the real Redis server',
       const first = await request(server).get('/?set')
       const cookie = sessionCookie(first)!
       const sid = first.body.id as string
-      expect(await keysWith(prefix)).toEqual([`${prefix}${sha256(sid)}`])
-      expect(await client.ttl(`${prefix}${sha256(sid)}`)).toBeGreaterThan(50)
+      expect(sid).toBe(sha256(cookieParts(cookie).token))
+      expect(await keysWith(prefix)).toEqual([`${prefix}${sid}`])
+      expect(await client.ttl(`${prefix}${sid}`)).toBeGreaterThan(50)
       expect((await request(server).get('/').set('Cookie', cookie)).body.user).toBe('ann')
       await request(server).get('/?logout').set('Cookie', cookie)
       expect(await keysWith(prefix)).toEqual([])
