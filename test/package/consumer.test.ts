@@ -231,3 +231,47 @@ describe('an Express app that installs the packed tarball and only express', () 
     ])
   })
 })
+
+// Fastify's adapter with only fastify installed: fastify-plugin is a dependency of tessera-auth
+// (an optional peer before, so `npm install fastify tessera-auth` could not import the adapter).
+const FASTIFY_APP = `import Fastify from 'fastify'
+import { createKeyring, createSessionManager } from 'tessera-auth'
+import { tesseraPlugin, signIn } from 'tessera-auth/fastify'
+import { createMemoryStore } from 'tessera-auth/stores/memory'
+
+const keyring = createKeyring(process.env.TESSERA_SECRET)
+const sessions = createSessionManager(createMemoryStore(), keyring)
+const app = Fastify()
+await app.register(tesseraPlugin, { sessions, keyring, trustedOrigins: ['http://app.example.test'] })
+app.post('/login', async (request) => {
+  await signIn(request, 'user-2')
+  return { ok: true }
+})
+app.get('/me', { preHandler: app.tessera.requireAuth }, () => ({ ok: true }))
+const anonymous = await app.inject({ method: 'GET', url: '/me' })
+const login = await app.inject({ method: 'POST', url: '/login', headers: { 'sec-fetch-site': 'same-origin' } })
+const cookie = [login.headers['set-cookie']].flat()[0].split(';')[0]
+const me = await app.inject({ method: 'GET', url: '/me', headers: { cookie } })
+console.log(JSON.stringify({ anonymous: anonymous.statusCode, login: login.statusCode, me: me.statusCode }))
+`
+
+describe('a Fastify app that installs the packed tarball and only fastify', () => {
+  let fastifyApp: ConsumerApp | undefined
+
+  beforeAll(async () => {
+    fastifyApp = await createConsumerApp({
+      tarball,
+      packages: ['fastify'],
+      files: { 'app.mjs': FASTIFY_APP },
+    })
+  }, 300_000)
+
+  afterAll(() => fastifyApp?.remove())
+
+  it('imports tessera-auth/fastify and signs in', async () => {
+    const output = await fastifyApp?.exec('node', ['app.mjs'], {
+      TESSERA_SECRET: randomBytes(32).toString('base64url'),
+    })
+    expect(JSON.parse(output ?? '')).toEqual({ anonymous: 401, login: 200, me: 200 })
+  })
+})
