@@ -17,7 +17,7 @@ import { createClient } from 'redis'
 import { Bench, type Task } from 'tinybench'
 import { createAccessTokens, type AccessTokens } from '../src/auth/access-tokens.js'
 import {
-  createHmacKeySet,
+  createHMACKeySet,
   createKeyringSealer,
   createKeySet,
   createMemoryKeyStorage,
@@ -273,7 +273,7 @@ export async function run(): Promise<void> {
   })
   await eddsa.load()
   await benchVerify('EdDSA', eddsa)
-  await benchVerify('HS256', createHmacKeySet(keyring))
+  await benchVerify('HS256', createHMACKeySet(keyring))
   await benchRefresh()
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { SignJWT } from 'jose'
 import { TesseraError } from '../core/errors.js'
+import type { AuthMethod, Session } from '../core/session-manager.js'
 import {
   audienceList,
   checkClaims,
@@ -24,6 +25,34 @@ export interface AccessTokenClaims extends JWTClaims {
   iat: number
   exp: number
   jti: string
+  /** When the user last proved a credential in the session (epoch seconds; API.md "Tokens"). */
+  auth_time?: number
+  /** The session's assurance level: `aal1` or `aal2`. */
+  acr?: 'aal1' | 'aal2'
+  /** The session's authentication methods (RFC 8176). */
+  amr?: AuthMethod[]
+}
+
+/** The authentication claims of a token bound to `session` (API.md "Tokens"). */
+export interface SessionAuthClaims {
+  [claim: string]: number | string | string[]
+  auth_time: number
+  acr: 'aal1' | 'aal2'
+  amr: AuthMethod[]
+}
+
+/**
+ * `auth_time`, `acr` and `amr` of an access token, taken from the session it is bound to:
+ * pass them as `claims` to `issue` (or to a refresh family, whose tokens all keep them).
+ */
+export function sessionAuthClaims(
+  session: Pick<Session, 'authTime' | 'aal' | 'amr'>,
+): SessionAuthClaims {
+  return {
+    auth_time: Math.floor(session.authTime / 1000),
+    acr: session.aal === 2 ? 'aal2' : 'aal1',
+    amr: [...session.amr],
+  }
 }
 
 /** The outcome of verifying an access token: never an exception for a bad token. */
@@ -43,7 +72,7 @@ export interface IssuedAccessToken {
 
 /** Options of {@link createAccessTokens}. */
 export interface AccessTokenOptions {
-  /** The signing keys (asymmetric {@link createKeySet}, or {@link createHmacKeySet}). */
+  /** The signing keys (asymmetric {@link createKeySet}, or {@link createHMACKeySet}). */
   keys: KeySet
   /** `iss` of issued tokens and the only issuer accepted. */
   issuer: string

@@ -1,6 +1,7 @@
 /**
- * `tessera-auth/auth`: accounts, permissions, the auth service (signup, login, logout, password
- * change and reset), the audit log, mail transports and the accounts database.
+ * `tessera-auth/auth`: accounts, permissions, the sign-in pipeline, the auth service (signup,
+ * login, logout, password change and reset), the audit log, mail transports and the accounts
+ * database.
  */
 export {
   createAccounts,
@@ -11,13 +12,35 @@ export {
   type ActionContext,
   type CreateUserInput,
   type Group,
+  type GroupAccounts,
   type ListUsersOptions,
   type Permission,
+  type PermissionAccounts,
   type PublicUser,
   type SessionRevoker,
   type User,
+  type UserAccounts,
   type UserWithPermissions,
+  userHasPermission,
 } from './accounts.js'
+export { createCredentials, type Credentials } from './credentials.js'
+export {
+  createSignIn,
+  MAX_PASSWORD_INPUT,
+  type AuthProof,
+  type PasswordInput,
+  type PasswordVerification,
+  type PasswordVerified,
+  type SecondFactorMethod,
+  type SecondFactorRequired,
+  type SignIn,
+  type SignInContinuation,
+  type SignInDeps,
+  type SignInOptions,
+  type SignInRefusal,
+  type SignInResult,
+  type SignInSuccess,
+} from './sign-in.js'
 export {
   createAuditLog,
   sanitizeAuditDetail,
@@ -35,12 +58,16 @@ export { normalizeEmail, parseEmail } from './email.js'
 export {
   createConsoleMailer,
   createFileOutboxMailer,
+  createSMTPMailer,
   createSmtpMailer,
   type ConsoleMailerOptions,
   type FileOutboxMailerOptions,
   type MailMessage,
   type Mailer,
   type MailerBaseOptions,
+  type PrintedMail,
+  type SMTPMailerOptions,
+  type SMTPTransportOptions,
   type SmtpMailerOptions,
 } from './mailer.js'
 export { RESET_TOKEN_TTL_SECONDS, hashResetToken, pruneResetTokens } from './reset.js'
@@ -50,7 +77,9 @@ export {
   type AuthService,
   type AuthServiceOptions,
   type AuthSuccess,
+  type ChangePasswordContext,
   type ChangePasswordResult,
+  type DeprecatedHashAccess,
   type ConfirmResetResult,
   type CreateUserResult,
   type SetPasswordResult,
@@ -62,6 +91,7 @@ export {
   createDatabase,
   isUniqueViolation,
   migrateToLatest,
+  parseDatabaseURL,
   parseDatabaseUrl,
   type DatabaseConfig,
   type DatabaseLocation,
@@ -89,6 +119,7 @@ export {
 export { createPostgresRateLimitStore, createSQLiteRateLimitStore } from './rate-limit-sql.js'
 export { createRedisRateLimitStore } from './rate-limit-redis.js'
 export {
+  createHMACKeySet,
   createHmacKeySet,
   createKeyringSealer,
   createKeySet,
@@ -118,6 +149,8 @@ export {
   type AccessTokenResult,
   type AccessTokens,
   type IssuedAccessToken,
+  type SessionAuthClaims,
+  sessionAuthClaims,
 } from './access-tokens.js'
 export {
   createRefreshTokens,

@@ -321,7 +321,7 @@ export function createKeySet(options: KeySetOptions): KeySet {
  * issues and verifies, with no JWKS. The current secret signs; fallback secrets verify. Rotate
  * by rotating the secret.
  */
-export function createHmacKeySet(keyring: Keyring): KeySet {
+export function createHMACKeySet(keyring: Keyring): KeySet {
   const keys = keyring.keys('jwt-hs256')
   const pinned = new Map(keys.map((key) => [key.kid, pinKey(key.kid, 'HS256', key.keyObject)]))
   const current = keyring.key('jwt-hs256')
@@ -351,6 +351,9 @@ export function createHmacKeySet(keyring: Keyring): KeySet {
       ),
   }
 }
+
+/** @deprecated renamed {@link createHMACKeySet} (STYLE.md: acronyms upper case). */
+export const createHmacKeySet = createHMACKeySet
 
 /** Key storage in process memory, for tests and single-process development. */
 export function createMemoryKeyStorage(): KeyStorage {

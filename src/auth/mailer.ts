@@ -60,7 +60,7 @@ async function compose(from: string, message: MailMessage): Promise<Buffer> {
  * nodemailer's documentation), passed to `nodemailer.createTransport` as they are. Declared
  * here rather than imported, so tessera's types need no `@types/nodemailer` in your app.
  */
-export interface SmtpTransportOptions {
+export interface SMTPTransportOptions {
   host?: string
   port?: number
   /** true for TLS from the start (port 465); false upgrades with STARTTLS when offered. */
@@ -70,12 +70,12 @@ export interface SmtpTransportOptions {
   [option: string]: unknown
 }
 
-/** Options of {@link createSmtpMailer}. */
-export interface SmtpMailerOptions extends MailerBaseOptions {
+/** Options of {@link createSMTPMailer}. */
+export interface SMTPMailerOptions extends MailerBaseOptions {
   /** `smtp://user:pass@host:587` or `smtps://…`; or pass `transport`. */
   url?: string
   /** nodemailer SMTP transport options (host, port, secure, auth, …). */
-  transport?: SmtpTransportOptions
+  transport?: SMTPTransportOptions
 }
 
 /**
@@ -84,14 +84,14 @@ export interface SmtpMailerOptions extends MailerBaseOptions {
  * @throws TesseraError `config_invalid` without `url` or `transport`, or with a bad `from`.
  * @example
  * ```ts
- * const mailer = createSmtpMailer({ from: 'no-reply@example.com', url: process.env.SMTP_URL })
+ * const mailer = createSMTPMailer({ from: 'no-reply@example.com', url: process.env.SMTP_URL })
  * ```
  */
-export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
+export function createSMTPMailer(options: SMTPMailerOptions): Mailer {
   requireFrom(options.from)
   const config = options.transport ?? options.url
   if (config === undefined || config === '') {
-    throw new TesseraError('config_invalid', 'createSmtpMailer needs url or transport')
+    throw new TesseraError('config_invalid', 'createSMTPMailer needs url or transport')
   }
   // The structural options above are nodemailer's own, passed through unchanged.
   const transport = nodemailer.createTransport(config as string | SMTPTransport.Options)
@@ -111,6 +111,12 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
     },
   }
 }
+
+/** @deprecated renamed {@link SMTPMailerOptions} (STYLE.md: acronyms upper case). */
+export type SmtpMailerOptions = SMTPMailerOptions
+
+/** @deprecated renamed {@link createSMTPMailer} (STYLE.md: acronyms upper case). */
+export const createSmtpMailer = createSMTPMailer
 
 /** A message as the console mailer prints it: plain text, nothing encoded. */
 export interface PrintedMail {

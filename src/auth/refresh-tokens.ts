@@ -72,8 +72,12 @@ export interface RefreshTokens {
   ): Promise<TokenPair>
   /** Trades a refresh token for a new pair, retiring it in one compare-and-set. */
   refresh(token: string, options?: { meta?: SessionMeta }): Promise<RefreshResult>
-  /** Revokes the token's family (RFC 7009: an unknown or malformed token is not an error). */
-  revoke(token: string): Promise<void>
+  /**
+   * Revokes the token's family (RFC 7009: an unknown or malformed token is not an error).
+   * Resolves to the family's user and bound session, so the caller can end that session too
+   * (RFC 7009 section 2.1's SHOULD), or `null` when no live family was found.
+   */
+  revoke(token: string): Promise<{ userId: string; sessionId: string | null } | null>
   /** Revokes a family by id. */
   revokeFamily(familyId: string): Promise<void>
   /** True while the family can still refresh: the strict-mode check for `sid`. */
@@ -303,11 +307,19 @@ export function createRefreshTokens(options: RefreshTokenOptions): RefreshTokens
       throw new TesseraError('store_conflict', 'refresh: the family kept changing under us')
     },
 
-    async revoke(token): Promise<void> {
+    async revoke(token): Promise<{ userId: string; sessionId: string | null } | null> {
       const found = await findFamily(token)
-      if (found === null) return
-      if (found.familyId !== null) await revokeById(found.familyId)
+      if (found === null) return null
+      let revoked: { userId: string; sessionId: string | null } | null = null
+      if (found.familyId !== null) {
+        const family = await store.get(found.familyId)
+        if (isFamily(family) && family.userId !== null) {
+          revoked = { userId: family.userId, sessionId: family.data.sessionId }
+        }
+        await revokeById(found.familyId)
+      }
       await store.delete(found.tokenHash)
+      return revoked
     },
 
     async revokeFamily(familyId): Promise<void> {

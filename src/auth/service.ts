@@ -8,18 +8,31 @@ import {
   type UserWithPermissions,
 } from './accounts.js'
 import { createAuditLog, type AuditLog, type RequestContext } from './audit.js'
+import { createCredentials, type Credentials } from './credentials.js'
 import type { TesseraDB } from './db/database.js'
 import { parseEmail } from './email.js'
 import type { Mailer } from './mailer.js'
 import { checkPasswordPolicy, type PasswordPolicyOptions } from './password-policy.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords.js'
-import type { LoginLimiter, LoginTicket } from './rate-limit.js'
+import type { LoginLimiter } from './rate-limit.js'
 import {
   RESET_TOKEN_TTL_SECONDS,
   consumeResetToken,
   issueResetToken,
   peekResetToken,
 } from './reset.js'
+import { failure, type AuthFailure } from './results.js'
+import {
+  createSignIn,
+  MAX_PASSWORD_INPUT,
+  type PasswordVerification,
+  type SecondFactorMethod,
+  type SignIn,
+  type SignInResult,
+  type SignInSuccess,
+} from './sign-in.js'
+
+export type { AuthFailure } from './results.js'
 
 /** Options of {@link createAuthService}. */
 export interface AuthServiceOptions {
@@ -44,6 +57,13 @@ export interface AuthServiceOptions {
   audit?: AuditLog
   /** Defaults to `createAccounts(db, { sessions, audit, now })`. */
   accounts?: Accounts
+  /** The password hashes. Defaults to `createCredentials(db, { now })`. */
+  credentials?: Credentials
+  /**
+   * The second factors an account has (the MFA step provides it): when it names any, a right
+   * password answers `second_factor_required` instead of a session. @default none
+   */
+  secondFactors?: (user: UserWithPermissions) => Promise<readonly SecondFactorMethod[]>
   /** @default 'open' */
   signup?: 'open' | 'closed'
   /** @default 1800 (30 minutes) */
@@ -54,27 +74,23 @@ export interface AuthServiceOptions {
   now?: () => number
 }
 
-/** An expected failure: untrusted input never throws. `code` matches the HTTP API's codes. */
-export interface AuthFailure<Code extends string> {
-  ok: false
-  code: Code
-  message: string
-  /** Seconds to wait, for `rate_limited`. */
-  retryAfterSeconds?: number
-}
-
 /** A user signed in: the new session, its token and the `Set-Cookie` value for it. */
-export interface AuthSuccess extends IssuedSession {
-  ok: true
-  user: UserWithPermissions
-}
+export type AuthSuccess = SignInSuccess
 
 export type SignupResult =
   AuthSuccess | AuthFailure<'invalid_request' | 'conflict' | 'weak_password' | 'forbidden'>
-export type LoginResult =
-  AuthSuccess | AuthFailure<'invalid_request' | 'invalid_credentials' | 'rate_limited'>
+/**
+ * The outcome of {@link AuthService.login}: a session; a second factor to ask for (only with the
+ * `secondFactors` option; `ok: false`, so nobody is signed in by code that ignores it); or a
+ * refusal (`forbidden` only when a `require` option is given, which `login` never does).
+ */
+export type LoginResult = SignInResult
+/**
+ * A changed password. `rotated` is the caller's session under a new token (send its
+ * `setCookie`), or `null` when no session was given or it was rotation-exempt.
+ */
 export type ChangePasswordResult =
-  | { ok: true }
+  | { ok: true; rotated: IssuedSession | null }
   | AuthFailure<'invalid_request' | 'invalid_credentials' | 'weak_password' | 'rate_limited'>
 export type ConfirmResetResult =
   { ok: true; userId: string } | AuthFailure<'invalid_request' | 'invalid_token' | 'weak_password'>
@@ -90,36 +106,80 @@ export interface SessionContext extends RequestContext {
   session?: Session | undefined
 }
 
+/** The request of a password change, and what becomes of its session. */
+export interface ChangePasswordContext extends SessionContext {
+  /**
+   * `'rotate'`: `session` continues under a new token (a browser's cookie session: API.md);
+   * `'keep'`: it continues under its token (a session an access token's `sid` and a refresh
+   * family are bound to). Every other session of the user ends either way. @default 'rotate'
+   */
+  currentSession?: 'rotate' | 'keep'
+}
+
+/**
+ * Password hashes on `auth.accounts`, for the admin panel's sign-in until it goes through
+ * {@link AuthService.signIn} (issue 11): use `auth.signIn` or `createCredentials` instead.
+ * @deprecated removed once the admin panel signs in through the pipeline
+ */
+export interface DeprecatedHashAccess {
+  /** @deprecated use `createCredentials(db).getPasswordHash` or `auth.signIn` */
+  getPasswordHash(userId: string): Promise<string | null>
+  /** @deprecated use `auth.signIn` (which rehashes on sign-in) */
+  upgradePasswordHash(userId: string, oldHash: string, newHash: string): Promise<boolean>
+}
+
 /** Signing up, in and out, changing and resetting passwords. */
 export interface AuthService {
-  readonly accounts: Accounts
+  /** Users, groups and permissions (and, deprecated, two hash methods for the admin panel). */
+  readonly accounts: Accounts & DeprecatedHashAccess
   readonly audit: AuditLog
+  /**
+   * The sign-in pipeline every way of signing in goes through: {@link AuthService.login},
+   * {@link AuthService.verifyPassword}, the token grant, the admin panel, later factors.
+   */
+  readonly signIn: SignIn
   /** Reads only `email` and `password` from `body`; everything else is ignored. */
   signup(body: unknown, context?: SessionContext): Promise<SignupResult>
   /**
-   * Checks the limiter before any hashing, verifies (a dummy hash for unknown e-mails, same
-   * answer), upgrades an old hash, and always starts a fresh session. `context.session` (a
-   * session sent with the login) is revoked, never reused.
+   * `signIn.password` over a request body: the limiter before any hashing, a dummy hash for
+   * unknown e-mails (same answer), the length cap, a rehash of an old hash, and always a fresh
+   * session (`amr: ['pwd']`, `aal: 1`). `context.session` (a session sent with the login) is
+   * revoked, never reused.
    */
   login(body: unknown, context?: SessionContext): Promise<LoginResult>
+  /**
+   * Checks `{ email, password }` with every protection of {@link AuthService.login} but makes no
+   * session: for an app that signs the user in itself, e.g. with an adapter's
+   * `signIn(req, res, result.user.id, { auth: result.auth })`.
+   */
+  verifyPassword(body: unknown, context?: RequestContext): Promise<PasswordVerification>
   /** Deletes the session from the store (a copy of its cookie stops working). */
   logout(session: Session, context?: RequestContext): Promise<void>
-  /** Needs the current password; revokes every other session of the user. */
+  /**
+   * Needs the current password; `context.session` continues under a new token (see
+   * {@link ChangePasswordContext}) and every other session of the user ends.
+   */
   changePassword(
     userId: string,
     body: unknown,
-    context?: SessionContext,
+    context?: ChangePasswordContext,
   ): Promise<ChangePasswordResult>
   /**
    * Same answer (nothing) and nearly the same time whether the e-mail is known: the lookup,
    * the token and the mail happen after this resolves. See {@link AuthService.idle}.
    */
-  requestPasswordReset(body: unknown, context?: RequestContext): Promise<void>
+  requestPasswordReset(body: unknown, context?: ActionContext): Promise<void>
   confirmPasswordReset(body: unknown, context?: RequestContext): Promise<ConfirmResetResult>
-  /** Revokes one of the user's own sessions by public id; false when it is not theirs (or gone). */
-  revokeSession(userId: string, sessionId: string, context?: RequestContext): Promise<boolean>
-  /** Revokes every session of the user except `context.session`; returns how many. */
-  revokeOtherSessions(userId: string, context?: SessionContext): Promise<number>
+  /**
+   * Revokes one of the user's sessions by public id; false when it is not theirs (or gone).
+   * `context.actorId` names an administrator acting for the user in the audit log.
+   */
+  revokeSession(userId: string, sessionId: string, context?: ActionContext): Promise<boolean>
+  /**
+   * Revokes every session of the user except `context.session`; returns how many.
+   * `context.actorId` names an administrator acting for the user in the audit log.
+   */
+  revokeOtherSessions(userId: string, context?: SessionContext & ActionContext): Promise<number>
   /**
    * An administrator (or `tessera user create`) creates an account with a password: policy
    * checked, password hashed. Unlike {@link AuthService.signup} it may set `isAdmin` and starts no
@@ -151,10 +211,16 @@ function readString(body: unknown, key: string): string | undefined {
   return typeof value === 'string' ? value : undefined
 }
 
-// A password this long is refused before any hashing (a cheap request must not buy an
-// expensive hash); the policy's own maximum is smaller.
-const MAX_PASSWORD_INPUT = 4096
 const MAX_PENDING_BACKGROUND = 1000
+
+/** The acting administrator for an audit detail, as `setPassword` and the accounts record it. */
+function actorOf(context: ActionContext | undefined): { actorId?: string } {
+  return context?.actorId === undefined ? {} : { actorId: context.actorId }
+}
+
+function signInContext(context: SessionContext | undefined): SessionContext {
+  return { ip: context?.ip, userAgent: context?.userAgent, session: context?.session }
+}
 
 function normalizePublicUrl(publicUrl: string): string {
   let url: URL
@@ -175,25 +241,6 @@ function normalizePublicUrl(publicUrl: string): string {
   }
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '')
 }
-
-function meta(context: RequestContext | undefined): SessionMeta {
-  const out: SessionMeta = {}
-  if (context?.ip !== undefined) out.ip = context.ip
-  if (context?.userAgent !== undefined) out.userAgent = context.userAgent
-  return out
-}
-
-function failure<Code extends string>(
-  code: Code,
-  message: string,
-  retryAfterSeconds?: number,
-): AuthFailure<Code> {
-  return retryAfterSeconds === undefined
-    ? { ok: false, code, message }
-    : { ok: false, code, message, retryAfterSeconds }
-}
-
-const INVALID_CREDENTIALS = 'email or password is incorrect'
 
 /**
  * The account services over a migrated database, a password hasher, a session manager and a
@@ -226,6 +273,17 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       : checkPasswordPolicy(password, policyOptions)
   const audit = options.audit ?? createAuditLog(db, { now })
   const accounts = options.accounts ?? createAccounts(db, { sessions, audit, now })
+  const credentials = options.credentials ?? createCredentials(db, { now })
+  const signIn = createSignIn({
+    accounts,
+    credentials,
+    passwords,
+    sessions,
+    audit,
+    limiter,
+    secondFactors: options.secondFactors,
+    now,
+  })
   const onBackgroundError =
     options.onBackgroundError ??
     ((error: unknown): void => {
@@ -253,14 +311,18 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     userId: string,
     context: SessionContext | undefined,
   ): Promise<IssuedSession> {
-    const created = await sessions.create(userId, { meta: meta(context) })
+    const meta: SessionMeta = {}
+    if (context?.ip !== undefined) meta.ip = context.ip
+    if (context?.userAgent !== undefined) meta.userAgent = context.userAgent
+    // The password the user just chose proves who they are, as at a password sign-in.
+    const created = await sessions.create(userId, { meta, auth: { amr: ['pwd'] } })
     // SECURITY: a session presented with the login is never promoted (session fixation,
     // ASVS 3.2.1): the new one replaces it.
     if (context?.session !== undefined) await sessions.revoke(context.session)
     return created
   }
 
-  async function sendResetMail(email: string, context: RequestContext | undefined): Promise<void> {
+  async function sendResetMail(email: string, context: ActionContext | undefined): Promise<void> {
     const user = await accounts.findUserByEmail(email)
     if (user === null || !user.isActive) {
       await audit.record({
@@ -269,7 +331,11 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         userId: user?.id ?? null,
         ip: context?.ip,
         userAgent: context?.userAgent,
-        detail: { reason: user === null ? 'unknown_account' : 'inactive', email },
+        detail: {
+          reason: user === null ? 'unknown_account' : 'inactive',
+          email,
+          ...actorOf(context),
+        },
       })
       return
     }
@@ -293,12 +359,20 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       userId: user.id,
       ip: context?.ip,
       userAgent: context?.userAgent,
+      ...(context?.actorId === undefined ? {} : { detail: actorOf(context) }),
     })
   }
 
   const service: AuthService = {
-    accounts,
+    // The spread keeps every method (they close over their module, not over `this`).
+    accounts: {
+      ...accounts,
+      getPasswordHash: (userId) => credentials.getPasswordHash(userId),
+      upgradePasswordHash: (userId, oldHash, newHash) =>
+        credentials.upgradePasswordHash(userId, oldHash, newHash),
+    },
     audit,
+    signIn,
 
     async signup(body: unknown, context?: SessionContext): Promise<SignupResult> {
       const rawEmail = readString(body, 'email')
@@ -353,73 +427,21 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     },
 
     async login(body: unknown, context?: SessionContext): Promise<LoginResult> {
-      const rawEmail = readString(body, 'email')
+      const email = readString(body, 'email')
       const password = readString(body, 'password')
-      if (rawEmail === undefined || password === undefined) {
+      if (email === undefined || password === undefined) {
         return failure('invalid_request', 'email and password are required')
       }
-      const ctx = { ip: context?.ip, userAgent: context?.userAgent }
-      const email = parseEmail(rawEmail)
+      return signIn.password({ email, password }, signInContext(context))
+    },
 
-      // SECURITY: the limiter counts the attempt and decides before any hash is computed; a
-      // locked account is refused even with the right password (ASVS 2.2.1).
-      let ticket: LoginTicket | undefined
-      if (limiter !== undefined) {
-        const check = await limiter.check({
-          account: email ?? rawEmail.slice(0, 320),
-          ...(context?.ip === undefined ? {} : { ip: context.ip }),
-        })
-        if (!check.allowed) {
-          await audit.record({
-            type: 'rate_limited',
-            outcome: 'denied',
-            ...ctx,
-            detail: { action: 'login', scope: check.scope, retryAfterSeconds: check.retryAfter },
-          })
-          return failure('rate_limited', 'too many attempts; try again later', check.retryAfter)
-        }
-        ticket = check.ticket
+    async verifyPassword(body: unknown, context?: RequestContext): Promise<PasswordVerification> {
+      const email = readString(body, 'email')
+      const password = readString(body, 'password')
+      if (email === undefined || password === undefined) {
+        return failure('invalid_request', 'email and password are required')
       }
-
-      const credentials = email === null ? null : await accounts.findCredentialsByEmail(email)
-      const found = credentials?.user ?? null
-      const hash = credentials?.passwordHash ?? null
-      let verified = false
-      if (found === null || hash === null) {
-        // SECURITY: unknown accounts cost one verification too, so timing does not tell which
-        // e-mails have accounts (ASVS 2.2.x / OWASP authentication cheat sheet).
-        await passwords.dummyVerify(password)
-      } else {
-        verified = await passwords.verify(password, hash)
-      }
-
-      if (found === null || hash === null || !verified || !found.isActive) {
-        if (ticket !== undefined) await limiter?.failed(ticket)
-        await audit.record({
-          type: 'login',
-          outcome: 'failure',
-          userId: found?.id ?? null,
-          ...ctx,
-          detail: {
-            reason: found === null ? 'unknown_account' : !verified ? 'wrong_password' : 'inactive',
-            ...(found === null && email !== null ? { email } : {}),
-          },
-        })
-        // SECURITY: one answer for unknown e-mail, wrong password and disabled account.
-        return failure('invalid_credentials', INVALID_CREDENTIALS)
-      }
-
-      if (passwords.needsRehash(hash)) {
-        const upgraded = await passwords.hash(password)
-        await accounts.upgradePasswordHash(found.id, hash, upgraded)
-      }
-      if (ticket !== undefined) await limiter?.succeeded(ticket)
-      const issued = await startSession(found.id, context)
-      await accounts.recordLogin(found.id)
-      await audit.record({ type: 'login', outcome: 'success', userId: found.id, ...ctx })
-      const user = await accounts.getUserWithPermissions(found.id)
-      if (user === null) return failure('invalid_credentials', INVALID_CREDENTIALS)
-      return { ok: true, user, ...issued }
+      return signIn.verifyPassword({ email, password }, signInContext(context))
     },
 
     async logout(session: Session, context?: RequestContext): Promise<void> {
@@ -436,7 +458,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     async changePassword(
       userId: string,
       body: unknown,
-      context?: SessionContext,
+      context?: ChangePasswordContext,
     ): Promise<ChangePasswordResult> {
       const currentPassword = readString(body, 'currentPassword')
       const newPassword = readString(body, 'newPassword')
@@ -444,66 +466,54 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         return failure('invalid_request', 'currentPassword and newPassword are required')
       }
       const ctx = { ip: context?.ip, userAgent: context?.userAgent }
-      const user = await accounts.findUserById(userId)
-      if (user === null || !user.isActive) {
-        return failure('invalid_credentials', 'current password is incorrect')
-      }
-      let ticket: LoginTicket | undefined
-      if (limiter !== undefined) {
-        // The current password is a guess like a login's: same limiter, same account key.
-        const check = await limiter.check({
-          account: user.email,
-          ...(context?.ip === undefined ? {} : { ip: context.ip }),
-        })
-        if (!check.allowed) {
+      const checked = await signIn.verifyUserPassword(userId, currentPassword, {
+        ...ctx,
+        audit: { action: 'change_password' },
+      })
+      if (!checked.ok) {
+        if (checked.code === 'invalid_credentials') {
           await audit.record({
-            type: 'rate_limited',
-            outcome: 'denied',
+            type: 'password_changed',
+            outcome: 'failure',
             userId,
             ...ctx,
-            detail: {
-              action: 'change_password',
-              scope: check.scope,
-              retryAfterSeconds: check.retryAfter,
-            },
+            detail: { reason: 'wrong_current_password' },
           })
-          return failure('rate_limited', 'too many attempts; try again later', check.retryAfter)
         }
-        ticket = check.ticket
+        return failure(
+          checked.code === 'rate_limited' ? 'rate_limited' : 'invalid_credentials',
+          checked.code === 'rate_limited' ? checked.message : 'current password is incorrect',
+          checked.retryAfterSeconds,
+        )
       }
-      const hash = await accounts.getPasswordHash(userId)
-      const verified = hash !== null && (await passwords.verify(currentPassword, hash))
-      if (!verified) {
-        if (ticket !== undefined) await limiter?.failed(ticket)
-        await audit.record({
-          type: 'password_changed',
-          outcome: 'failure',
-          userId,
-          ...ctx,
-          detail: { reason: 'wrong_current_password' },
-        })
-        return failure('invalid_credentials', 'current password is incorrect')
-      }
-      if (ticket !== undefined) await limiter?.succeeded(ticket)
       const policy = checkPolicy(newPassword)
       if (!policy.ok) return failure('weak_password', policy.message)
-      await accounts.setPasswordHash(userId, await passwords.hash(newPassword))
+      await credentials.setPasswordHash(userId, await passwords.hash(newPassword))
+      // SECURITY: the caller's session continues under a new token, so a copy of the old one
+      // (perhaps why the password is being changed) is worthless (ASVS 3.2.1); `regenerate`
+      // keeps its authTime, aal and amr.
+      let kept: Session | undefined = context?.session
+      let rotated: IssuedSession | null = null
+      if (kept !== undefined && context?.currentSession !== 'keep') {
+        rotated = await sessions.regenerate(kept)
+        kept = rotated?.session
+      }
       // SECURITY: a password change ends every other session (ASVS 3.3.3).
       const revoked = await sessions.revokeAll(
         userId,
-        context?.session === undefined ? undefined : { except: context.session },
+        kept === undefined ? undefined : { except: kept },
       )
       await audit.record({
         type: 'password_changed',
         outcome: 'success',
         userId,
         ...ctx,
-        detail: { sessionsRevoked: revoked },
+        detail: { sessionsRevoked: revoked, ...(rotated === null ? {} : { rotated: true }) },
       })
-      return { ok: true }
+      return { ok: true, rotated }
     },
 
-    requestPasswordReset(body: unknown, context?: RequestContext): Promise<void> {
+    requestPasswordReset(body: unknown, context?: ActionContext): Promise<void> {
       const email = parseEmail(readString(body, 'email'))
       // SECURITY: the caller's answer and timing do not depend on whether the account exists
       // (user enumeration): everything account-specific runs after this returns.
@@ -547,7 +557,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     async revokeSession(
       userId: string,
       sessionId: string,
-      context?: RequestContext,
+      context?: ActionContext,
     ): Promise<boolean> {
       if (!(await sessions.revokeById(userId, sessionId))) return false
       await audit.record({
@@ -556,12 +566,15 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         userId,
         ip: context?.ip,
         userAgent: context?.userAgent,
-        detail: { count: 1 },
+        detail: { count: 1, ...actorOf(context) },
       })
       return true
     },
 
-    async revokeOtherSessions(userId: string, context?: SessionContext): Promise<number> {
+    async revokeOtherSessions(
+      userId: string,
+      context?: SessionContext & ActionContext,
+    ): Promise<number> {
       const count = await sessions.revokeAll(
         userId,
         context?.session === undefined ? undefined : { except: context.session },
@@ -572,7 +585,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         userId,
         ip: context?.ip,
         userAgent: context?.userAgent,
-        detail: { count },
+        detail: { count, ...actorOf(context) },
       })
       return count
     },
@@ -612,7 +625,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       if ((await accounts.findUserById(userId)) === null) {
         return failure('not_found', 'no such user')
       }
-      const changed = await accounts.setPasswordHash(userId, await passwords.hash(newPassword))
+      const changed = await credentials.setPasswordHash(userId, await passwords.hash(newPassword))
       if (!changed) return failure('not_found', 'no such user')
       // SECURITY: a password set by someone else ends every session of the user.
       const revoked = await sessions.revokeAll(userId)

@@ -3,7 +3,7 @@ import type { CrossSiteDecision, TrustedOrigins } from './csrf.js'
 import { isTesseraError, TesseraError } from './errors.js'
 import type { Keyring } from './keyring.js'
 import { readCookie } from './session-manager.js'
-import type { Session, SessionManager } from './session-manager.js'
+import type { Session, SessionAuth, SessionManager } from './session-manager.js'
 import type { JSONValue, SessionMeta } from './session-store.js'
 
 /**
@@ -97,6 +97,11 @@ export interface SignInOptions {
   data?: Record<string, JSONValue>
   /** Extra metadata; `ip` and `userAgent` of the request are added unless given. */
   meta?: SessionMeta
+  /**
+   * How the user proved who they are, recorded as the session's `authTime`, `aal` and `amr`
+   * (e.g. the `auth` of tessera's `verifyPassword` result). @default none recorded
+   */
+  auth?: SessionAuth
 }
 
 /**
@@ -282,7 +287,11 @@ export function createRequestAuth(options: RequestAuthOptions): RequestAuth {
         }
         // SECURITY: a new token for the signed-in session and the old record deleted, so a
         // cookie planted before login is worthless after it (session fixation, ASVS 3.2.1).
-        const issued = await sessions.create(userId, { data: signInOptions.data ?? {}, meta })
+        const issued = await sessions.create(userId, {
+          data: signInOptions.data ?? {},
+          meta,
+          ...(signInOptions.auth === undefined ? {} : { auth: signInOptions.auth }),
+        })
         if (state.session !== null) await sessions.revoke(state.session)
         emit(issued.setCookie)
         state.session = issued.session

@@ -194,7 +194,7 @@ export function loadConfig(
   }
 
   const trustedProxies = splitList(get('TESSERA_TRUSTED_PROXIES')).map(parseProxyEntry)
-  const database = parseDatabaseUrl(get('DATABASE_URL') ?? DEFAULT_DATABASE_URL, cwd)
+  const database = parseDatabaseURL(get('DATABASE_URL') ?? DEFAULT_DATABASE_URL, cwd)
   const redisUrl = parseRedisUrl(get('REDIS_URL'))
   const redisPrefix = get('TESSERA_REDIS_PREFIX') ?? 'tessera:'
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(redisPrefix)) {
@@ -345,7 +345,7 @@ function parseProxyEntry(entry: string): string {
   return entry
 }
 
-function parseDatabaseUrl(value: string, cwd: string): DatabaseLocation {
+function parseDatabaseURL(value: string, cwd: string): DatabaseLocation {
   if (value.startsWith('sqlite:')) {
     let path = value.slice('sqlite:'.length)
     if (path.startsWith('//')) path = path.slice(2)

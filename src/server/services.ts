@@ -1,10 +1,10 @@
 import type { Logger } from 'pino'
 import { createAccessTokens } from '../auth/access-tokens.js'
-import { createHmacKeySet, createKeyringSealer, createKeySet, type KeySet } from '../auth/keys.js'
+import { createHMACKeySet, createKeyringSealer, createKeySet, type KeySet } from '../auth/keys.js'
 import {
   createConsoleMailer,
   createFileOutboxMailer,
-  createSmtpMailer,
+  createSMTPMailer,
   type Mailer,
 } from '../auth/mailer.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
@@ -233,7 +233,7 @@ function createMailer(config: ServerConfig, logger: Logger): Mailer {
     case 'file':
       return createFileOutboxMailer({ from, directory: config.mailer.dir })
     case 'smtp':
-      return createSmtpMailer({ from, url: config.mailer.url })
+      return createSMTPMailer({ from, url: config.mailer.url })
   }
 }
 
@@ -248,7 +248,7 @@ export async function loadKeys(
   backends: Backends,
   options: { now?: () => number } = {},
 ): Promise<KeySet> {
-  if (config.jwtAlg === 'HS256') return createHmacKeySet(keyring)
+  if (config.jwtAlg === 'HS256') return createHMACKeySet(keyring)
   // SECURITY: private signing keys are stored sealed with the keyring's `seal` key, so a
   // database dump alone does not let anyone sign tokens.
   const keys = createKeySet({

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { createClient, type RedisClientType } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAccessTokens, type AccessTokens } from '../../src/auth/access-tokens.js'
-import { createHmacKeySet } from '../../src/auth/keys.js'
+import { createHMACKeySet } from '../../src/auth/keys.js'
 import { createKeyring, type Keyring } from '../../src/core/keyring.js'
 import type { RequestAuthOptions } from '../../src/core/request-auth.js'
 import { createSessionManager } from '../../src/core/session-manager.js'
@@ -63,7 +63,7 @@ interface Fixture {
 function fixture(store: SessionStore): Fixture {
   const keyring = createKeyring(randomBytes(32).toString('base64url'))
   const tokens = createAccessTokens({
-    keys: createHmacKeySet(keyring),
+    keys: createHMACKeySet(keyring),
     issuer: SITE,
     audience: 'test-api',
   })

@@ -2,7 +2,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { createAccessTokens } from '../../src/auth/access-tokens.js'
 import {
-  createHmacKeySet,
+  createHMACKeySet,
   createKeySet,
   createMemoryKeyStorage,
   type AsymmetricAlgorithm,
@@ -170,13 +170,13 @@ describe('createAccessTokens', () => {
   })
 
   it('HS256 from the keyring: verifies here, not under another secret, nothing published', async () => {
-    const keys = createHmacKeySet(testKeyring())
+    const keys = createHMACKeySet(testKeyring())
     const tokens = createAccessTokens({ keys, issuer: ISS, audience: AUD })
     const { token } = await tokens.issue('u', 's')
     expect(decodeProtectedHeader(token).alg).toBe('HS256')
     expect((await tokens.verify(token)).ok).toBe(true)
     const stranger = createAccessTokens({
-      keys: createHmacKeySet(testKeyring()),
+      keys: createHMACKeySet(testKeyring()),
       issuer: ISS,
       audience: AUD,
     })
@@ -187,7 +187,7 @@ describe('createAccessTokens', () => {
   it('an HS256 token whose kid names an Ed25519 key is refused (algorithm confusion)', async () => {
     const keys = await keySet()
     const tokens = createAccessTokens({ keys, issuer: ISS, audience: AUD })
-    const hmacKeys = createHmacKeySet(testKeyring())
+    const hmacKeys = createHMACKeySet(testKeyring())
     const forgedKeys: KeySet = {
       ...hmacKeys,
       signingKey: () => ({ ...hmacKeys.signingKey(), kid: keys.signingKey().kid }),

@@ -3,7 +3,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  createHmacKeySet,
+  createHMACKeySet,
   createKeySet,
   createMemoryKeyStorage,
   type KeyStorage,
@@ -157,12 +157,12 @@ describe('createKeySet', () => {
   })
 })
 
-describe('createHmacKeySet', () => {
+describe('createHMACKeySet', () => {
   it('signs with the jwt-hs256 key of the current secret and publishes nothing', async () => {
     const secret = 'x'.repeat(8) + 'ab3f9c2e1d7a5b8f6c4e2a0d9b7f5e3c'
     const old = 'y'.repeat(8) + '1f2e3d4c5b6a79880f1e2d3c4b5a6978'
     const keyring = createKeyring(secret, { fallbacks: [old] })
-    const keys = createHmacKeySet(keyring)
+    const keys = createHMACKeySet(keyring)
     expect(keys.jwks()).toEqual({ keys: [] })
     expect(keys.signingKey().kid).toBe(keyring.key('jwt-hs256').kid)
     expect(keys.verificationKey(keyring.keys('jwt-hs256')[1]?.kid)?.alg).toBe('HS256')

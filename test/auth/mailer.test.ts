@@ -6,7 +6,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   createConsoleMailer,
   createFileOutboxMailer,
-  createSmtpMailer,
+  createSMTPMailer,
 } from '../../src/auth/mailer.js'
 
 function tempDir(): string {
@@ -150,7 +150,7 @@ async function startSmtpListener(): Promise<{ port: number; messages: string[]; 
 describe('SMTP mailer', () => {
   it('delivers through a real SMTP conversation (local listener)', async () => {
     const { port, messages } = await startSmtpListener()
-    const mailer = createSmtpMailer({
+    const mailer = createSMTPMailer({
       from: 'no-reply@example.com',
       transport: { host: '127.0.0.1', port, secure: false, ignoreTLS: true },
     })
@@ -163,7 +163,7 @@ describe('SMTP mailer', () => {
   })
 
   it('needs a url or transport options', () => {
-    expect(() => createSmtpMailer({ from: 'a@x.io' })).toThrow(
+    expect(() => createSMTPMailer({ from: 'a@x.io' })).toThrow(
       expect.objectContaining({ code: 'config_invalid' }),
     )
   })

@@ -221,18 +221,22 @@ export function refreshTokenSuite(
 
     it('revoke by token ends the family; unknown and malformed tokens are fine (RFC 7009)', async () => {
       const refresh = make()
-      const pair = await refresh.issue('user-1')
+      const pair = await refresh.issue('user-1', { sessionId: 'session-of-user-1' })
       const next = await refresh.refresh(pair.refreshToken)
       if (!next.ok) throw new Error('refresh failed')
-      await refresh.revoke(next.refreshToken)
+      // It says which session the family was bound to, so the caller can end it (RFC 7009 2.1).
+      expect(await refresh.revoke(next.refreshToken)).toEqual({
+        userId: 'user-1',
+        sessionId: 'session-of-user-1',
+      })
       expect(await refresh.refresh(next.refreshToken)).toMatchObject({
         ok: false,
         code: 'token_invalid',
       })
       expect(await refresh.isFamilyAlive(pair.familyId)).toBe(false)
-      await expect(refresh.revoke('A'.repeat(43))).resolves.toBeUndefined()
-      await expect(refresh.revoke('not a token')).resolves.toBeUndefined()
-      await expect(refresh.revoke(42 as unknown as string)).resolves.toBeUndefined()
+      await expect(refresh.revoke('A'.repeat(43))).resolves.toBeNull()
+      await expect(refresh.revoke('not a token')).resolves.toBeNull()
+      await expect(refresh.revoke(42 as unknown as string)).resolves.toBeNull()
       expect(reuses).toHaveLength(0)
     })
 

@@ -106,7 +106,9 @@ describeEachDatabase('auth service', (open) => {
     expect(await t.auth.accounts.hasPermission(result.user, 'admin.access')).toBe(false)
     const live = await t.sessions.validateToken(result.token)
     expect(live?.session.userId).toBe(result.user.id)
-    expect(live?.session.meta).toEqual({ ip: '192.0.2.7', userAgent: 'test' })
+    expect(live?.session.meta).toMatchObject({ ip: '192.0.2.7', userAgent: 'test' })
+    // The password just chosen signs the user in like a password sign-in.
+    expect(live?.session).toMatchObject({ aal: 1, amr: ['pwd'], authTime: 1_700_000_000_000 })
     expect(result.setCookie).toMatch(/^tessera_session=/)
   })
 
@@ -273,7 +275,7 @@ describeEachDatabase('auth service', (open) => {
 
   it('changePassword needs the current password and revokes every other session', async () => {
     const t = setup(await open())
-    const { user, session: current } = await signedUp(t)
+    const { user, session: current, token: currentToken } = await signedUp(t)
     const other = await t.auth.login({ email: 'alice@example.com', password: PASSWORD })
     expect(other.ok).toBe(true)
     expect(
@@ -292,8 +294,16 @@ describeEachDatabase('auth service', (open) => {
       { currentPassword: PASSWORD, newPassword: NEW_PASSWORD },
       { session: current },
     )
-    expect(changed).toEqual({ ok: true })
-    expect((await t.sessions.list(user.id)).map((s) => s.id)).toEqual([current.id])
+    // The current session continues under a new token; the old token is dead.
+    if (!changed.ok || changed.rotated === null) throw new Error('no rotated session')
+    expect(changed.rotated.session.id).not.toBe(current.id)
+    expect(await t.sessions.validateToken(currentToken)).toBeNull()
+    expect((await t.sessions.validateToken(changed.rotated.token))?.session).toMatchObject({
+      id: changed.rotated.session.id,
+      authTime: current.authTime,
+      amr: ['pwd'],
+    })
+    expect((await t.sessions.list(user.id)).map((s) => s.id)).toEqual([changed.rotated.session.id])
     expect((await t.auth.login({ email: 'alice@example.com', password: PASSWORD })).ok).toBe(false)
     expect((await t.auth.login({ email: 'alice@example.com', password: NEW_PASSWORD })).ok).toBe(
       true,
@@ -408,7 +418,7 @@ describeEachDatabase('auth service', (open) => {
     ).toMatchObject({ code: 'invalid_token' })
 
     const viaAdmin = await resetToken(t)
-    await t.auth.accounts.setPasswordHash(user.id, await t.passwords.hash('set by an admin'))
+    expect((await t.auth.setPassword(user.id, 'set by an admin')).ok).toBe(true)
     expect(
       await t.auth.confirmPasswordReset({ token: viaAdmin, newPassword: 'reset number three' }),
     ).toMatchObject({ code: 'invalid_token' })
@@ -468,6 +478,28 @@ describeEachDatabase('auth service', (open) => {
     expect(await t.auth.revokeOtherSessions(a.user.id, { session: a.session })).toBe(1)
     expect((await t.sessions.list(a.user.id)).map((s) => s.id)).toEqual([a.session.id])
     expect(await t.auth.audit.list({ type: 'session_revoked' })).toHaveLength(2)
+  })
+
+  it('an administrator acting for a user is named in the audit log (actorId)', async () => {
+    const t = setup(await open())
+    const a = await signedUp(t)
+    const a2 = await t.auth.login({ email: 'alice@example.com', password: PASSWORD })
+    if (!a2.ok) throw new Error('login failed')
+    expect(await t.auth.revokeSession(a.user.id, a2.session.id, { actorId: 'admin-1' })).toBe(true)
+    expect(await t.auth.revokeOtherSessions(a.user.id, { actorId: 'admin-1' })).toBe(1)
+    const revoked = await t.auth.audit.list({ type: 'session_revoked' })
+    expect(revoked.map((e) => e.detail)).toEqual([
+      { count: 1, actorId: 'admin-1' },
+      { count: 1, actorId: 'admin-1' },
+    ])
+    await t.auth.requestPasswordReset({ email: 'alice@example.com' }, { actorId: 'admin-1' })
+    await t.auth.requestPasswordReset({ email: 'nobody@example.com' }, { actorId: 'admin-1' })
+    await t.auth.idle()
+    const requested = await t.auth.audit.list({ type: 'password_reset_requested' })
+    expect(requested.map((e) => e.detail.actorId)).toEqual(['admin-1', 'admin-1'])
+    expect(await t.auth.revokeOtherSessions(a.user.id)).toBe(0)
+    const [own] = await t.auth.audit.list({ type: 'session_revoked' })
+    expect(own?.detail).toEqual({ count: 0 })
   })
 
   it('never writes a password, reset token or hash into the audit log', async () => {

@@ -1,6 +1,7 @@
 // `tessera migrate | user | sessions | keys` run in-process through `main`, on a real SQLite file
 // in a temp directory, with the environment the server would read.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createCredentials } from '../../src/auth/credentials.js'
 import type { KeySet } from '../../src/auth/keys.js'
 import { openCliContext, type CliContext } from '../../src/cli/context.js'
 import { loadKeys } from '../../src/server/services.js'
@@ -143,7 +144,7 @@ describe('tessera user', () => {
     await withContext(async (context) => {
       const user = await context.accounts.findUserByEmail('ada@example.com')
       expect(user?.isAdmin).toBe(false)
-      const hash = await context.accounts.getPasswordHash(user?.id ?? '')
+      const hash = await createCredentials(context.backends.db).getPasswordHash(user?.id ?? '')
       expect(await context.passwords.verify(PASSWORD, hash ?? '')).toBe(true)
     })
   })
@@ -168,7 +169,9 @@ describe('tessera user', () => {
       ].sort(),
     )
     await withContext(async (context) => {
-      const hash = await context.accounts.getPasswordHash(String(body.user.id))
+      const hash = await createCredentials(context.backends.db).getPasswordHash(
+        String(body.user.id),
+      )
       expect(await context.passwords.verify(PASSWORD, hash ?? '')).toBe(true)
     })
   })
@@ -278,7 +281,7 @@ describe('tessera user', () => {
     expect(result.stdout).toMatch(/^password of fay@example\.com changed; ended 1 session\(s\)/)
     expect(result.stdout + result.stderr).not.toContain(OTHER_PASSWORD)
     await withContext(async (context) => {
-      const hash = (await context.accounts.getPasswordHash(id)) ?? ''
+      const hash = (await createCredentials(context.backends.db).getPasswordHash(id)) ?? ''
       expect(await context.passwords.verify(OTHER_PASSWORD, hash)).toBe(true)
       expect(await context.passwords.verify(PASSWORD, hash)).toBe(false)
       expect(await context.sessions.validateToken(token)).toBeNull()

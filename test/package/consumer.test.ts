@@ -27,7 +27,7 @@ import {
   createAuthService,
   createConsoleMailer,
   createDatabase,
-  createSmtpMailer,
+  createSMTPMailer,
   migrateToLatest,
   type DatabaseConfig,
   type DatabaseLocation,
@@ -58,7 +58,7 @@ const location: DatabaseLocation = { dialect: 'sqlite', filename: ':memory:' }
 const config: DatabaseConfig = location
 const server: ServerConfig['database'] = location
 export const unused = [createAuthService, createConsoleMailer, createDatabase, migrateToLatest, createVerifier, config, server]
-export const smtp = () => createSmtpMailer({ from: 'a@example.com', transport: { host: 'localhost', port: 25, secure: false } })
+export const smtp = () => createSMTPMailer({ from: 'a@example.com', transport: { host: 'localhost', port: 25, secure: false } })
 export default app
 `
 

@@ -457,6 +457,59 @@ function apiSuite(
         expect(login.status).toBe(200)
       })
 
+      it('POST /auth/password: the session continues under a new cookie; the old cookie is dead', async () => {
+        const address = email()
+        const a = await signedUp(server, address)
+        const before = await json<{ session: { id: string; authTime: string } }>(
+          await a.request('GET', '/auth/session'),
+        )
+        const oldCookie = [...a.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
+        const response = await a.request('POST', '/auth/password', {
+          json: { currentPassword: PASSWORD, newPassword: `${PASSWORD} three` },
+        })
+        expect(response.status).toBe(204)
+        const issued = response.headers
+          .getSetCookie()
+          .find((line) => line.startsWith('tessera_session='))
+        expect(issued).toMatch(/HttpOnly/)
+        const newCookie = [...a.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
+        expect(newCookie).not.toBe(oldCookie)
+        const stale = new Client(server, { cookie: oldCookie })
+        expect((await stale.request('GET', '/auth/session')).status).toBe(401)
+        const fresh = await new Client(server, { cookie: newCookie }).request(
+          'GET',
+          '/auth/session',
+        )
+        expect(fresh.status).toBe(200)
+        const after = await json<{ session: { id: string; authTime: string; amr: string[] } }>(
+          fresh,
+        )
+        expect(after.session.id).not.toBe(before.session.id)
+        expect(after.session.authTime).toBe(before.session.authTime)
+        expect(after.session.amr).toEqual(['pwd'])
+      })
+
+      it('POST /auth/password with an access token: that token session keeps working, others end', async () => {
+        const address = email()
+        const browser = await signedUp(server, address)
+        const granted = await new Client(server).request('POST', '/auth/token', {
+          json: { email: address, password: PASSWORD },
+        })
+        const pair = await json<TokenResponse>(granted)
+        const bearer = new Client(server, { authorization: `Bearer ${pair.access_token}` })
+        const response = await bearer.request('POST', '/auth/password', {
+          json: { currentPassword: PASSWORD, newPassword: `${PASSWORD} four` },
+        })
+        expect(response.status).toBe(204)
+        expect(response.headers.getSetCookie()).toEqual([])
+        expect((await bearer.request('GET', '/auth/session')).status).toBe(200)
+        expect((await browser.request('GET', '/auth/session')).status).toBe(401)
+        const refreshed = await new Client(server).request('POST', '/auth/refresh', {
+          json: { refresh_token: pair.refresh_token },
+        })
+        expect(refreshed.status).toBe(200)
+      })
+
       it('POST /auth/password needs a session', async () => {
         const response = await new Client(server).request('POST', '/auth/password', {
           json: { currentPassword: PASSWORD, newPassword: `${PASSWORD}!` },
@@ -642,6 +695,62 @@ function apiSuite(
           json: { refresh_token: pair.refresh_token },
         })
         expect(response.status).toBe(401)
+      })
+
+      it('revoking a refresh token ends its session: the access token stops working at once', async () => {
+        const address = email()
+        const browser = await signedUp(server, address)
+        const pair = await grant(address)
+        const bearer = new Client(server, { authorization: `Bearer ${pair.access_token}` })
+        expect((await bearer.request('GET', '/auth/session')).status).toBe(200)
+        const revoked = await new Client(server).request('POST', '/auth/revoke', {
+          json: { token: pair.refresh_token },
+        })
+        expect(revoked.status).toBe(200)
+        expect(await revoked.json()).toEqual({})
+        expect((await bearer.request('GET', '/auth/session')).status).toBe(401)
+        // Only that session: the browser's own session is untouched.
+        expect((await browser.request('GET', '/auth/session')).status).toBe(200)
+        // Revoking it again, or an unknown token, is still 200 (RFC 7009).
+        const again = await new Client(server).request('POST', '/auth/revoke', {
+          json: { token: pair.refresh_token },
+        })
+        expect(again.status).toBe(200)
+      })
+
+      it('access tokens carry auth_time, acr and amr from their session, and refreshed ones keep them', async () => {
+        const address = email()
+        await signedUp(server, address)
+        const before = Math.floor(Date.now() / 1000)
+        const pair = await grant(address)
+        const claimsOf = (token: string): Record<string, unknown> =>
+          JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as Record<
+            string,
+            unknown
+          >
+        const claims = claimsOf(pair.access_token)
+        expect(claims).toMatchObject({ acr: 'aal1', amr: ['pwd'] })
+        expect(claims.auth_time).toBeGreaterThanOrEqual(before)
+        expect(claims.auth_time).toBeLessThanOrEqual(claims.iat as number)
+        const session = await new Client(server, {
+          authorization: `Bearer ${pair.access_token}`,
+        }).request('GET', '/auth/session')
+        const body = await json<{
+          session: { id: string; authTime: string; aal: number; amr: string[] }
+        }>(session)
+        expect(body.session).toMatchObject({ aal: 1, amr: ['pwd'] })
+        expect(Math.floor(Date.parse(body.session.authTime) / 1000)).toBe(claims.auth_time)
+        expect(claims.sid).toBe(body.session.id)
+        const refreshed = await new Client(server).request('POST', '/auth/refresh', {
+          json: { refresh_token: pair.refresh_token },
+        })
+        const next = await json<TokenResponse>(refreshed)
+        expect(claimsOf(next.access_token)).toMatchObject({
+          auth_time: claims.auth_time,
+          acr: 'aal1',
+          amr: ['pwd'],
+          sid: claims.sid,
+        })
       })
 
       it('logging a token session out from the sessions list ends its refresh token', async () => {

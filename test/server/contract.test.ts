@@ -225,6 +225,9 @@ interface ApiSession {
   lastSeenAt: string
   expiresAt: string
   absoluteExpiresAt: string
+  authTime: string
+  aal: 1 | 2
+  amr: string[]
 }
 
 function checkTimestamp(value: unknown): void {
@@ -253,12 +256,27 @@ function checkUser(user: unknown, email: string): ApiUser {
 function checkSession(session: unknown): ApiSession {
   const s = session as ApiSession
   expect(Object.keys(s).sort()).toEqual(
-    ['absoluteExpiresAt', 'createdAt', 'expiresAt', 'id', 'lastSeenAt'].sort(),
+    [
+      'aal',
+      'absoluteExpiresAt',
+      'amr',
+      'authTime',
+      'createdAt',
+      'expiresAt',
+      'id',
+      'lastSeenAt',
+    ].sort(),
   )
   expect(typeof s.id).toBe('string')
   expect(s.id.length).toBeGreaterThan(0)
-  for (const at of [s.createdAt, s.lastSeenAt, s.expiresAt, s.absoluteExpiresAt]) {
+  for (const at of [s.createdAt, s.lastSeenAt, s.expiresAt, s.absoluteExpiresAt, s.authTime]) {
     checkTimestamp(at)
+  }
+  // API.md: aal 1 or 2; amr lists RFC 8176 methods.
+  expect([1, 2]).toContain(s.aal)
+  expect(Array.isArray(s.amr)).toBe(true)
+  for (const method of s.amr) {
+    expect(['pwd', 'otp', 'hwk', 'swk', 'user', 'mfa', 'mca', 'fed']).toContain(method)
   }
   return s
 }

@@ -43,7 +43,7 @@ export interface SqliteConnection extends KyselySqliteDatabase {
 export type PostgresConnectionPool = PostgresPool
 
 /**
- * Where a database is, as a URL names it: what {@link parseDatabaseUrl} returns and what the
+ * Where a database is, as a URL names it: what {@link parseDatabaseURL} returns and what the
  * server's configuration holds (`ServerConfig.database`). One of the forms of
  * {@link DatabaseConfig}, so it can be passed to {@link createDatabase} as it is.
  */
@@ -85,7 +85,7 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
  */
 export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB> {
   const resolved: Exclude<DatabaseConfig, string> =
-    typeof config === 'string' ? parseDatabaseUrl(config) : config
+    typeof config === 'string' ? parseDatabaseURL(config) : config
   if (resolved.dialect === 'sqlite') {
     let database: SqliteConnection
     let isFile = false
@@ -197,7 +197,7 @@ function cachingStatements(database: SqliteConnection): KyselySqliteDatabase {
  *
  * @throws TesseraError `config_invalid` for anything else.
  */
-export function parseDatabaseUrl(url: string): DatabaseLocation {
+export function parseDatabaseURL(url: string): DatabaseLocation {
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     return { dialect: 'postgres', connectionString: url }
   }
@@ -214,6 +214,9 @@ export function parseDatabaseUrl(url: string): DatabaseLocation {
     'database URL must start with sqlite: or postgres:// (e.g. sqlite:./data/tessera.db)',
   )
 }
+
+/** @deprecated renamed {@link parseDatabaseURL} (STYLE.md: acronyms upper case). */
+export const parseDatabaseUrl = parseDatabaseURL
 
 /** What {@link migrateToLatest} applied. */
 export interface MigrationReport {

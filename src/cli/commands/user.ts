@@ -1,4 +1,5 @@
 import type { User } from '../../auth/accounts.js'
+import { createCredentials } from '../../auth/credentials.js'
 import { parseEmail } from '../../auth/email.js'
 import { TesseraError } from '../../core/errors.js'
 import { iso, parseCommandArgs, table, wantsHelp } from '../args.js'
@@ -277,7 +278,7 @@ async function changePassword(args: readonly string[], io: CliIO): Promise<numbe
       policy: context.passwordPolicy,
     })
     const hash = await context.passwords.hash(password)
-    await context.accounts.setPasswordHash(user.id, hash)
+    await createCredentials(context.backends.db).setPasswordHash(user.id, hash)
     // SECURITY: a password set by an operator ends every session and refresh token of the
     // account (whoever held them may be why the password is being reset).
     const sessions = await context.sessions.revokeAll(user.id)

@@ -5,35 +5,35 @@ import {
   createDatabase,
   directReader,
   migrateToLatest,
-  parseDatabaseUrl,
+  parseDatabaseURL,
 } from '../../../src/auth/db/database.js'
 import { newId } from '../../../src/auth/db/ids.js'
 import { toMillis } from '../../../src/auth/db/schema.js'
 import { describeEachDatabase } from '../../helpers/databases.js'
 
-describe('parseDatabaseUrl', () => {
+describe('parseDatabaseURL', () => {
   it('reads sqlite and postgres URLs', () => {
-    expect(parseDatabaseUrl('sqlite:./data/t.db')).toEqual({
+    expect(parseDatabaseURL('sqlite:./data/t.db')).toEqual({
       dialect: 'sqlite',
       filename: './data/t.db',
     })
-    expect(parseDatabaseUrl('sqlite://tmp/t.db')).toEqual({
+    expect(parseDatabaseURL('sqlite://tmp/t.db')).toEqual({
       dialect: 'sqlite',
       filename: 'tmp/t.db',
     })
-    expect(parseDatabaseUrl('sqlite::memory:')).toEqual({ dialect: 'sqlite', filename: ':memory:' })
-    expect(parseDatabaseUrl('postgres://u@h:5432/d')).toEqual({
+    expect(parseDatabaseURL('sqlite::memory:')).toEqual({ dialect: 'sqlite', filename: ':memory:' })
+    expect(parseDatabaseURL('postgres://u@h:5432/d')).toEqual({
       dialect: 'postgres',
       connectionString: 'postgres://u@h:5432/d',
     })
-    expect(parseDatabaseUrl('postgresql://h/d').dialect).toBe('postgres')
+    expect(parseDatabaseURL('postgresql://h/d').dialect).toBe('postgres')
   })
 
   it('refuses other schemes and an empty sqlite path', () => {
     for (const url of ['mysql://h/d', 'sqlite:', 'file.db', '']) {
       let caught: unknown
       try {
-        parseDatabaseUrl(url)
+        parseDatabaseURL(url)
       } catch (error) {
         caught = error
       }
