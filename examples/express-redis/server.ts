@@ -1,5 +1,5 @@
 // tessera with Express and Redis: sign in with a password, read /me, sign out.
-// Run: REDIS_URL=redis://127.0.0.1:6379 TESSERA_SECRET=$(npx tessera-auth secret) npx tsx examples/express-redis/server.ts
+// Run: REDIS_URL=redis://127.0.0.1:6379 TESSERA_SECRET=$(npx tessera-auth secret) npx tsx --tsconfig examples/tsconfig.json examples/express-redis/server.ts
 // Imports are relative to src/ so the example typechecks without a build; in an app they are
 // 'tessera', 'tessera-auth/express', 'tessera-auth/stores/redis' and 'tessera-auth/password'.
 import { randomBytes } from 'node:crypto'
@@ -12,11 +12,10 @@ import {
   signOut,
   tessera,
   tesseraErrors,
-} from '../../src/adapters/express.js'
-import { hashPassword, verifyPassword } from '../../src/auth/passwords.js'
-import { createKeyring } from '../../src/core/keyring.js'
-import { createSessionManager } from '../../src/core/session-manager.js'
-import { createRedisStore } from '../../src/stores/redis.js'
+} from 'tessera-auth/express'
+import { hashPassword, verifyPassword } from 'tessera-auth/password'
+import { createKeyring, createSessionManager } from 'tessera-auth'
+import { createRedisStore } from 'tessera-auth/stores/redis'
 
 const port = Number(process.env.PORT ?? 3000)
 const publicUrl = process.env.PUBLIC_URL ?? `http://localhost:${port}`

@@ -1,7 +1,7 @@
-// An express-session app moved to tessera by one import line. Run: npx tsx examples/express-session-migration/app.ts
+// An express-session app moved to tessera by one import line. Run: npx tsx --tsconfig examples/tsconfig.json examples/express-session-migration/app.ts
 import express from 'express'
 // import session from 'express-session'                              // before
-import session from '../../src/adapters/express-session/index.js' // after: 'tessera-auth/express-session' in your app
+import session from 'tessera-auth/express-session' // after
 
 // Unchanged from the express-session app: `req.session` keeps its types from @types/express-session.
 declare module 'express-session' {
@@ -42,4 +42,8 @@ app.post('/logout', (req, res, next) => {
 })
 
 const port = Number(process.env.PORT ?? 3000)
-app.listen(port, '127.0.0.1', () => console.log(`listening on http://127.0.0.1:${port}`))
+const server = app.listen(port, '127.0.0.1', () => {
+  const address = server.address()
+  const actual = typeof address === 'object' && address !== null ? address.port : port
+  console.log(`listening on http://127.0.0.1:${actual}`)
+})

@@ -1,13 +1,12 @@
 // tessera with Fastify: the plugin, a sign-in route, guards and sign out (memory store).
-// Run: npx tsx examples/fastify/server.ts
+// Run: npx tsx --tsconfig examples/tsconfig.json examples/fastify/server.ts
 // Imports are relative to src/ so the example typechecks without a build; in an app they are
 // 'tessera', 'tessera-auth/fastify' and 'tessera-auth/stores/memory'.
 import { randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
-import { currentUser, signIn, signOut, tesseraPlugin } from '../../src/adapters/fastify.js'
-import { createKeyring } from '../../src/core/keyring.js'
-import { createSessionManager } from '../../src/core/session-manager.js'
-import { createMemoryStore } from '../../src/stores/memory.js'
+import { createKeyring, createSessionManager } from 'tessera-auth'
+import { currentUser, signIn, signOut, tesseraPlugin } from 'tessera-auth/fastify'
+import { createMemoryStore } from 'tessera-auth/stores/memory'
 
 const port = Number(process.env.PORT ?? 3000)
 const publicUrl = process.env.PUBLIC_URL ?? `http://localhost:${port}`

@@ -1,14 +1,13 @@
 // tessera with Hono on Node: typed context variables, guards, sign in and out (memory store).
-// Run: npx tsx examples/hono/server.ts
+// Run: npx tsx --tsconfig examples/tsconfig.json examples/hono/server.ts
 // Imports are relative to src/ so the example typechecks without a build; in an app they are
 // 'tessera', 'tessera-auth/hono' and 'tessera-auth/stores/memory'.
 import { randomBytes } from 'node:crypto'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
-import { signIn, signOut, tessera, type TesseraEnv } from '../../src/adapters/hono.js'
-import { createKeyring } from '../../src/core/keyring.js'
-import { createSessionManager } from '../../src/core/session-manager.js'
-import { createMemoryStore } from '../../src/stores/memory.js'
+import { createKeyring, createSessionManager } from 'tessera-auth'
+import { signIn, signOut, tessera, type TesseraEnv } from 'tessera-auth/hono'
+import { createMemoryStore } from 'tessera-auth/stores/memory'
 
 const port = Number(process.env.PORT ?? 3000)
 const publicUrl = process.env.PUBLIC_URL ?? `http://localhost:${port}`

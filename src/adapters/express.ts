@@ -1,6 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { TesseraError } from '../core/errors.js'
 import {
+  checkAALLevel,
+  checkMaxAge,
   checkPermissionName,
   createRequestAuth,
   refusalBody,
@@ -47,6 +49,18 @@ export interface TesseraExpress {
    * @throws TesseraError `config_invalid` at setup when `permission` is not `app.action`
    */
   requirePermission(permission: string): RequestHandler
+  /**
+   * A guard for sensitive changes: `401` without a user, `403 reauthentication_required` unless
+   * the user proved a credential within the last `maxAgeSeconds`.
+   * @throws TesseraError `config_invalid` at setup unless `maxAgeSeconds` is positive
+   */
+  requireFresh(maxAgeSeconds: number): RequestHandler
+  /**
+   * A guard: `401` without a user, `403 reauthentication_required` unless the sign-in reached
+   * assurance level `level` (2: a second factor, or a passkey with user verification).
+   * @throws TesseraError `config_invalid` at setup unless `level` is 1 or 2
+   */
+  requireAAL(level: 1 | 2): RequestHandler
   /** The framework-neutral core it calls. */
   auth: RequestAuth
 }
@@ -72,6 +86,7 @@ function header(req: Request, name: string): string | undefined {
  * app.post('/login', async (req, res) => { await signIn(req, res, user.id); res.json({ ok: true }) })
  * app.get('/me', auth.requireAuth, (req, res) => res.json({ user: currentUser(req) }))
  * app.delete('/posts/:id', auth.requirePermission('posts.delete'), handler)
+ * app.post('/email', auth.requireFresh(600), changeEmail)
  * ```
  */
 export function tessera(options: RequestAuthOptions): TesseraExpress {
@@ -121,6 +136,14 @@ export function tessera(options: RequestAuthOptions): TesseraExpress {
     requirePermission(permission: string): RequestHandler {
       const name = checkPermissionName(permission)
       return guard((state) => auth.requirePermission(state, name))
+    },
+    requireFresh(maxAgeSeconds: number): RequestHandler {
+      const maxAge = checkMaxAge(maxAgeSeconds)
+      return guard((state) => auth.requireFresh(state, maxAge))
+    },
+    requireAAL(level: 1 | 2): RequestHandler {
+      const checked = checkAALLevel(level)
+      return guard((state) => auth.requireAAL(state, checked))
     },
     auth,
   }

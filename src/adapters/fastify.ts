@@ -7,6 +7,8 @@ import type {
 import fp from 'fastify-plugin'
 import { TesseraError } from '../core/errors.js'
 import {
+  checkAALLevel,
+  checkMaxAge,
   checkPermissionName,
   createRequestAuth,
   refusalBody,
@@ -36,6 +38,19 @@ export interface TesseraFastify {
    * @throws TesseraError `config_invalid` at setup when `permission` is not `app.action`
    */
   requirePermission(permission: string): preHandlerAsyncHookHandler
+  /**
+   * A preHandler guard for sensitive changes: `401` without a user, `403
+   * reauthentication_required` unless the user proved a credential within the last
+   * `maxAgeSeconds`.
+   * @throws TesseraError `config_invalid` at setup unless `maxAgeSeconds` is positive
+   */
+  requireFresh(maxAgeSeconds: number): preHandlerAsyncHookHandler
+  /**
+   * A preHandler guard: `401` without a user, `403 reauthentication_required` unless the sign-in
+   * reached assurance level `level` (2: a second factor, or a passkey with user verification).
+   * @throws TesseraError `config_invalid` at setup unless `level` is 1 or 2
+   */
+  requireAAL(level: 1 | 2): preHandlerAsyncHookHandler
   /** The framework-neutral core it calls. */
   auth: RequestAuth
 }
@@ -127,6 +142,14 @@ function plugin(fastify: FastifyInstance, options: TesseraFastifyOptions): Promi
     requirePermission(permission: string): preHandlerAsyncHookHandler {
       const name = checkPermissionName(permission)
       return guard((state) => auth.requirePermission(state, name))
+    },
+    requireFresh(maxAgeSeconds: number): preHandlerAsyncHookHandler {
+      const maxAge = checkMaxAge(maxAgeSeconds)
+      return guard((state) => auth.requireFresh(state, maxAge))
+    },
+    requireAAL(level: 1 | 2): preHandlerAsyncHookHandler {
+      const checked = checkAALLevel(level)
+      return guard((state) => auth.requireAAL(state, checked))
     },
     auth,
   } satisfies TesseraFastify)

@@ -1,30 +1,37 @@
 /**
- * Next.js App Router helpers over `cookies()` from `next/headers`: read the session in server
- * components, sign in and out in server actions and route handlers, guard route handlers, and
- * check a request in `proxy.ts` (Next 16; `middleware.ts` with `runtime: 'nodejs'` before).
+ * Next.js App Router helpers over `cookies()` and `headers()` from `next/headers`: read the
+ * session in server components, sign in and out in server actions and route handlers, guard
+ * route handlers, and check a request in `proxy.ts` (Next 16; `middleware.ts` with
+ * `runtime: 'nodejs'` before).
  *
- * Two ways a Next app keeps sessions:
+ * Two ways a Next app keeps sessions, both the library's own:
  * - {@link createSealedSession}: stateless, the data sealed (AES-256-GCM) in the cookie itself,
- *   chunked past 4 KB (the iron-session use case);
+ *   chunked past 4 KB (the iron-session use case), over `createCookieSessions`;
  * - {@link createStoreSession}: server-side, over tessera's session manager and any store.
  *
  * Runtime: tessera uses `node:crypto`, so everything here runs on the Node.js runtime (server
  * components, server actions, route handlers, `proxy.ts`), not on the Edge runtime.
  */
 // 'next/headers.js': next has no exports map, and NodeNext resolution needs the file name.
-import { cookies } from 'next/headers.js'
-import {
-  DEFAULT_MAX_CHUNKS,
-  joinCookieChunks,
-  parseCookieHeader,
-  serializeChunkedCookie,
-  serializeDeletedChunkedCookie,
-} from '../core/cookie.js'
-import type { CookieAttributes } from '../core/cookie.js'
-import { TesseraError } from '../core/errors.js'
+import { cookies, headers } from 'next/headers.js'
+import { createCookiePolicy, positiveSeconds } from '../core/cookie-policy.js'
+import { createCookieSessions } from '../core/cookie-session.js'
 import type { Keyring } from '../core/keyring.js'
-import { sealValue, unsealValue } from '../core/sealing.js'
-import type { Session, SessionDataChanges, SessionManager } from '../core/session-manager.js'
+import {
+  assuranceRefusal,
+  checkAALLevel,
+  checkMaxAge,
+  freshnessRefusal,
+  refusalBody,
+  unauthenticatedRefusal,
+} from '../core/refusals.js'
+import type { AuthRefusal } from '../core/refusals.js'
+import type {
+  Session,
+  SessionAuth,
+  SessionDataChanges,
+  SessionManager,
+} from '../core/session-manager.js'
 import type { JSONValue, SessionMeta } from '../core/session-store.js'
 
 /** The part of Next's cookie store the helpers use (`await cookies()`). */
@@ -49,11 +56,44 @@ export interface NextCookieOptions {
 /** Where the helpers get the cookie jar. @default `cookies()` from `next/headers` */
 export type CookieSource = () => Promise<CookieJar>
 
+/**
+ * Where the helpers read the request's raw `Cookie` header. Next's cookie jar keeps one value
+ * per name, so a cookie sent twice (cookie tossing) is seen only in the raw header.
+ * @default `headers()` from `next/headers`
+ */
+export type HeaderSource = () => Promise<{ get(name: string): string | null }>
+
 const nextCookies: CookieSource = async () => (await cookies()) as unknown as CookieJar
+const nextHeaders: HeaderSource = async () => headers()
+
+/** The request's `Cookie` header: the raw one, or one rebuilt from a given jar. */
+function cookieHeaderSource(
+  options: { cookies?: CookieSource; headers?: HeaderSource },
+  jarSource: CookieSource,
+): () => Promise<string | null> {
+  if (options.headers !== undefined) {
+    const source = options.headers
+    return async () => (await source()).get('cookie')
+  }
+  if (options.cookies !== undefined) {
+    return async () => {
+      const jar = await jarSource()
+      return jar
+        .getAll()
+        .map(({ name, value }) => `${name}=${value}`)
+        .join('; ')
+    }
+  }
+  return async () => (await nextHeaders()).get('cookie')
+}
 
 /** Options of {@link createSealedSession}. */
 export interface SealedSessionOptions {
-  /** Cookie name. @default 'tessera_seal' */
+  /**
+   * Cookie name. The default is `tessera_seal`, or `__Host-tessera_seal` with `secure`
+   * (`__Secure-tessera_seal` with a `domain` or a path other than `/`), by the cookie policy
+   * every tessera session shares.
+   */
   cookieName?: string
   /** Seconds the sealed session lasts from its last write (cookie `Max-Age` and sealed expiry). @default 604800 (7 days) */
   ttl?: number
@@ -70,6 +110,8 @@ export interface SealedSessionOptions {
   now?: () => number
   /** @default `cookies()` from `next/headers` */
   cookies?: CookieSource
+  /** @default `headers()` from `next/headers` */
+  headers?: HeaderSource
 }
 
 /** A stateless session kept sealed in a cookie. */
@@ -81,15 +123,16 @@ export interface SealedSession<T extends Record<string, JSONValue>> {
   /** Deletes the cookie and its chunks. */
   clear(): Promise<void>
   /** The session data of a `Request` (a `proxy.ts` or a route handler's argument). */
-  fromRequest(request: Request): T | null
+  fromRequest(request: Request): Promise<T | null>
 }
 
 /**
  * A stateless session: `data` sealed with the keyring (purpose `next-session`) in a cookie,
- * chunked when it is over 4 KB. Revocation is not possible before `ttl` ends; use
- * {@link createStoreSession} when sessions must be revocable.
+ * chunked when it is over 4 KB: a `createCookieSessions` session whose idle and absolute
+ * lifetime are both `ttl` from the last `set`. Revocation is not possible before `ttl` ends;
+ * use {@link createStoreSession} when sessions must be revocable.
  *
- * @throws TesseraError `config_invalid` for a bad `ttl`
+ * @throws TesseraError `config_invalid` for a bad `ttl` or cookie option
  * @example
  * ```ts
  * const session = createSealedSession<{ userId: string }>(keyring, { secure: true })
@@ -100,61 +143,62 @@ export function createSealedSession<T extends Record<string, JSONValue>>(
   keyring: Keyring,
   options: SealedSessionOptions = {},
 ): SealedSession<T> {
-  const name = options.cookieName ?? 'tessera_seal'
-  const ttl = options.ttl ?? 7 * 86_400
-  if (!Number.isFinite(ttl) || ttl <= 0) {
-    throw new TesseraError('config_invalid', 'next sealed session: ttl must be positive seconds')
-  }
-  const purpose = options.purpose ?? 'next-session'
-  const now = options.now ?? Date.now
-  const source = options.cookies ?? nextCookies
-  const attributes: CookieAttributes = {
-    path: options.path ?? '/',
+  const ttl = positiveSeconds(options.ttl ?? 7 * 86_400, 'ttl', 'next sealed session')
+  const cookie = {
     secure: options.secure ?? process.env.NODE_ENV === 'production',
-    httpOnly: true,
-    sameSite: options.sameSite ?? 'Lax',
+    ...(options.domain === undefined ? {} : { domain: options.domain }),
+    ...(options.path === undefined ? {} : { path: options.path }),
+    ...(options.sameSite === undefined ? {} : { sameSite: options.sameSite }),
   }
-  if (options.domain !== undefined) attributes.domain = options.domain
-  keyring.key('seal') // fail fast on a keyring without keys
+  // The name by the cookie policy every tessera session shares, from this kind's base name.
+  const { name } = createCookiePolicy(
+    'tessera_seal',
+    { ...cookie, cookieName: options.cookieName },
+    'next sealed session',
+  )
+  const sealed = createCookieSessions(keyring, {
+    ...cookie,
+    cookieName: name,
+    idleTimeout: ttl,
+    absoluteTimeout: ttl,
+    // Each set() starts a new lifetime; reads move nothing (idle and absolute are the same).
+    sliding: false,
+    purpose: options.purpose ?? 'next-session',
+    ...(options.now === undefined ? {} : { now: options.now }),
+  })
+  const source = options.cookies ?? nextCookies
+  const cookieHeader = cookieHeaderSource(options, source)
 
-  function open(all: Record<string, string>): T | null {
-    const sealed = joinCookieChunks(all, name, { maxChunks: DEFAULT_MAX_CHUNKS })
-    if (sealed === null) return null
-    // SECURITY: unsealValue authenticates before anything is parsed and never throws on
-    // untrusted input; the expiry travels inside the ciphertext.
-    const opened = unsealValue(keyring, purpose, sealed, { now })
-    if (opened === null) return null
-    try {
-      const value = JSON.parse(opened.value) as unknown
-      return value !== null && typeof value === 'object' && !Array.isArray(value)
-        ? (value as T)
-        : null
-    } catch {
-      return null
+  async function open(header: string | null): Promise<T | null> {
+    // SECURITY: cookie sessions authenticate the seal before anything is parsed, never throw on
+    // untrusted input, keep the expiry inside the ciphertext, and read a duplicated cookie as none.
+    const validated = await sealed.validate(header)
+    if (validated === null) return null
+    if (validated.setCookie !== undefined) {
+      // Re-sealed under the current secret; a server component cannot write cookies, so the
+      // next action or route handler sends it instead.
+      try {
+        applySetCookies(await source(), validated.setCookie)
+      } catch {
+        // rendering: the old cookie still opens with the fallback secret
+      }
     }
+    return validated.session.data as T
   }
 
   return {
     async get() {
-      return open(jarRecord(await source()))
+      return open(await cookieHeader())
     },
     async set(data) {
-      const jar = await source()
-      const sealed = sealValue(keyring, purpose, JSON.stringify(data), { ttl, now })
-      const lines = serializeChunkedCookie(
-        name,
-        sealed,
-        { ...attributes, maxAge: ttl },
-        { existing: jarRecord(jar) },
-      )
-      applySetCookies(jar, lines)
+      const result = await sealed.create(null, { data, cookieHeader: await cookieHeader() })
+      applySetCookies(await source(), result.setCookie)
     },
     async clear() {
-      const jar = await source()
-      applySetCookies(jar, serializeDeletedChunkedCookie(name, jarRecord(jar), attributes))
+      applySetCookies(await source(), sealed.clearCookie(await cookieHeader()))
     },
     fromRequest(request) {
-      return open(parseCookieHeader(request.headers.get('cookie')))
+      return open(request.headers.get('cookie'))
     },
   }
 }
@@ -163,6 +207,8 @@ export function createSealedSession<T extends Record<string, JSONValue>>(
 export interface StoreSessionOptions {
   /** @default `cookies()` from `next/headers` */
   cookies?: CookieSource
+  /** @default `headers()` from `next/headers` */
+  headers?: HeaderSource
 }
 
 /** Server-side sessions in a Next app. */
@@ -172,10 +218,11 @@ export interface StoreSession {
   /**
    * Starts a session for `userId` and sets its cookie (actions and route handlers). A session
    * the request already had is revoked first: a new token on every sign-in (no fixation).
+   * `auth` records how the user proved who they are (for {@link requireFresh}, {@link requireAAL}).
    */
   signIn(
     userId: string,
-    options?: { data?: Record<string, JSONValue>; meta?: SessionMeta },
+    options?: { data?: Record<string, JSONValue>; meta?: SessionMeta; auth?: SessionAuth },
   ): Promise<Session>
   /** Revokes the current session and clears the cookie. */
   signOut(): Promise<void>
@@ -206,15 +253,17 @@ export function createStoreSession(
   options: StoreSessionOptions = {},
 ): StoreSession {
   const source = options.cookies ?? nextCookies
+  const cookieHeader = cookieHeaderSource(options, source)
 
-  async function current(jar: CookieJar): Promise<Session | null> {
-    const validated = await manager.validateCookie(jar.get(manager.cookieName)?.value)
+  /** The request's session, read from the raw header (a duplicated cookie reads as none). */
+  async function current(): Promise<Session | null> {
+    const validated = await manager.validate(await cookieHeader())
     if (validated === null) return null
     if (validated.setCookie !== undefined) {
       // Re-signed with the current secret; Next refuses cookie writes while a server component
       // renders, so the new cookie is sent by the next action or route handler instead.
       try {
-        applySetCookies(jar, [validated.setCookie])
+        applySetCookies(await source(), [validated.setCookie])
       } catch {
         // rendering: keep the old cookie for now, it still verifies
       }
@@ -223,26 +272,22 @@ export function createStoreSession(
   }
 
   return {
-    async get() {
-      return current(await source())
-    },
+    get: current,
     async signIn(userId, signInOptions = {}) {
-      const jar = await source()
-      const previous = await manager.validateCookie(jar.get(manager.cookieName)?.value)
+      const previous = await manager.validate(await cookieHeader())
       // SECURITY: always a fresh token at sign-in, and the old session gone (OWASP ASVS 3.2.1).
       if (previous !== null) await manager.revoke(previous.session)
       const issued = await manager.create(userId, signInOptions)
-      applySetCookies(jar, [issued.setCookie])
+      applySetCookies(await source(), [issued.setCookie])
       return issued.session
     },
     async signOut() {
-      const jar = await source()
-      const found = await manager.validateCookie(jar.get(manager.cookieName)?.value)
+      const found = await manager.validate(await cookieHeader())
       if (found !== null) await manager.revoke(found.session)
-      applySetCookies(jar, [manager.clearCookie()])
+      applySetCookies(await source(), [manager.clearCookie()])
     },
     async update(changes) {
-      const session = await current(await source())
+      const session = await current()
       return session === null ? null : manager.update(session, changes)
     },
     async fromRequest(request) {
@@ -261,12 +306,36 @@ export interface GuardContext<S> {
 }
 
 /**
+ * A check of a route handler's session, run by {@link withSession} before the handler: `null`
+ * lets the request through, a `Response` answers it. Built by {@link requireFresh} and
+ * {@link requireAAL}.
+ */
+export type SessionGuard<S> = (session: S) => Response | null
+
+/** Options of {@link withSession}. */
+export interface WithSessionOptions<S> {
+  /** Checks run in order after the session is found; the first refusal answers. */
+  guards?: readonly SessionGuard<S>[]
+}
+
+/** The API.md JSON answer of a refusal, never cached. */
+function refusalResponse(refusal: AuthRefusal): Response {
+  return Response.json(refusalBody(refusal), {
+    status: refusal.status,
+    headers: { ...refusal.headers, 'Cache-Control': 'no-store' },
+  })
+}
+
+/**
  * A route handler guard: the handler runs with the session of the request, and a request
- * without one gets `401 {"error":{"code":"unauthenticated",...}}` (API.md's shape).
+ * without one gets `401 {"error":{"code":"unauthenticated",...}}` (API.md's shape, from the
+ * error table); `options.guards` ({@link requireFresh}, {@link requireAAL}) refuse with `403
+ * reauthentication_required`.
  *
  * @example
  * ```ts
  * export const GET = withSession(sessions, async (request, { session }) => Response.json(session))
+ * export const POST = withSession(sessions, changeEmail, { guards: [requireFresh(600)] })
  * ```
  */
 export function withSession<S, C = unknown>(
@@ -275,23 +344,51 @@ export function withSession<S, C = unknown>(
     request: Request,
     context: GuardContext<S> & { route: C },
   ) => Response | Promise<Response>,
+  options: WithSessionOptions<S> = {},
 ): (request: Request, route: C) => Promise<Response> {
+  const guards = options.guards ?? []
   return async (request, route) => {
     const session = await source.fromRequest(request)
-    if (session === null) {
-      return Response.json(
-        { error: { code: 'unauthenticated', message: 'sign in to use this resource' } },
-        { status: 401, headers: { 'Cache-Control': 'no-store' } },
-      )
+    if (session === null) return refusalResponse(unauthenticatedRefusal())
+    for (const guard of guards) {
+      const refused = guard(session)
+      if (refused !== null) return refused
     }
     return handler(request, { session, route })
   }
 }
 
-function jarRecord(jar: CookieJar): Record<string, string> {
-  const record = Object.create(null) as Record<string, string>
-  for (const { name, value } of jar.getAll()) if (!(name in record)) record[name] = value
-  return record
+/**
+ * A {@link withSession} guard for sensitive changes: `403 reauthentication_required` unless the
+ * user proved a credential within the last `maxAgeSeconds` (the session's `authTime`). Also
+ * usable on its own in a server action: `requireFresh(600)(session)` is `null` or the refusal.
+ *
+ * @throws TesseraError `config_invalid` unless `maxAgeSeconds` is positive
+ */
+export function requireFresh(
+  maxAgeSeconds: number,
+  options: { now?: () => number } = {},
+): SessionGuard<Session> {
+  const maxAge = checkMaxAge(maxAgeSeconds)
+  const now = options.now ?? Date.now
+  return (session) => {
+    const refused = freshnessRefusal(session.authTime, maxAge, now())
+    return refused === null ? null : refusalResponse(refused)
+  }
+}
+
+/**
+ * A {@link withSession} guard: `403 reauthentication_required` unless the session's `aal`
+ * reaches `level` (2: a second factor, or a passkey with user verification).
+ *
+ * @throws TesseraError `config_invalid` unless `level` is 1 or 2
+ */
+export function requireAAL(level: 1 | 2): SessionGuard<Session> {
+  const checked = checkAALLevel(level)
+  return (session) => {
+    const refused = assuranceRefusal(session.aal, checked)
+    return refused === null ? null : refusalResponse(refused)
+  }
 }
 
 /** Applies `Set-Cookie` lines made by tessera's cookie codec to Next's cookie jar. */

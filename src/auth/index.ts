@@ -67,7 +67,9 @@ export {
   type MailMessage,
   type Mailer,
   type MailerBaseOptions,
+  type PrintedMail,
   type SMTPMailerOptions,
+  type SMTPTransportOptions,
   type SmtpMailerOptions,
 } from './mailer.js'
 export { RESET_TOKEN_TTL_SECONDS, hashResetToken, pruneResetTokens } from './reset.js'
@@ -93,10 +95,15 @@ export {
   parseDatabaseURL,
   parseDatabaseUrl,
   type DatabaseConfig,
+  type DatabaseLocation,
+  type PostgresConnectionPool,
+  type SqliteConnection,
+  type SqliteStatement,
   type MigrationReport,
   type TesseraDB,
 } from './db/database.js'
 export { MIGRATIONS, migrationProvider } from './db/migrations.js'
+export { loadOptionalPeer } from './db/optional-peer.js'
 export { newId } from './db/ids.js'
 export { toBool, toMillis, toMillisOrNull, type TesseraDatabase } from './db/schema.js'
 // Login protection lives beside the passwords module; re-exported here because the auth service

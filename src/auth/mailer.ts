@@ -55,12 +55,27 @@ async function compose(from: string, message: MailMessage): Promise<Buffer> {
   return raw
 }
 
+/**
+ * nodemailer's SMTP transport options (`host`, `port`, `secure`, `auth`, `tls`, `pool`, …; see
+ * nodemailer's documentation), passed to `nodemailer.createTransport` as they are. Declared
+ * here rather than imported, so tessera's types need no `@types/nodemailer` in your app.
+ */
+export interface SMTPTransportOptions {
+  host?: string
+  port?: number
+  /** true for TLS from the start (port 465); false upgrades with STARTTLS when offered. */
+  secure?: boolean
+  auth?: { user: string; pass: string } | Record<string, unknown>
+  /** Any other nodemailer SMTP option. */
+  [option: string]: unknown
+}
+
 /** Options of {@link createSMTPMailer}. */
 export interface SMTPMailerOptions extends MailerBaseOptions {
   /** `smtp://user:pass@host:587` or `smtps://…`; or pass `transport`. */
   url?: string
   /** nodemailer SMTP transport options (host, port, secure, auth, …). */
-  transport?: SMTPTransport.Options
+  transport?: SMTPTransportOptions
 }
 
 /**
@@ -78,7 +93,8 @@ export function createSMTPMailer(options: SMTPMailerOptions): Mailer {
   if (config === undefined || config === '') {
     throw new TesseraError('config_invalid', 'createSMTPMailer needs url or transport')
   }
-  const transport = nodemailer.createTransport(config)
+  // The structural options above are nodemailer's own, passed through unchanged.
+  const transport = nodemailer.createTransport(config as string | SMTPTransport.Options)
   return {
     async send(message: MailMessage): Promise<void> {
       await transport.sendMail({
@@ -102,15 +118,62 @@ export type SmtpMailerOptions = SMTPMailerOptions
 /** @deprecated renamed {@link createSMTPMailer} (STYLE.md: acronyms upper case). */
 export const createSmtpMailer = createSMTPMailer
 
+/** A message as the console mailer prints it: plain text, nothing encoded. */
+export interface PrintedMail {
+  from: string
+  to: string
+  subject: string
+  /** The text part as written (never quoted-printable or base64). */
+  text: string
+  /** Every `http(s)://` link of the text, in order, each whole. */
+  links: string[]
+}
+
 /** Options of {@link createConsoleMailer}. */
 export interface ConsoleMailerOptions extends MailerBaseOptions {
-  /** Where the message text goes. @default process.stdout.write */
-  write?: (text: string) => void
+  /**
+   * Where each message goes: `text` is the readable form (headers, the text part, then each
+   * link on a line of its own), `mail` the same message in parts, for a logger.
+   * @default writes `text` to stdout
+   */
+  write?: (text: string, mail: PrintedMail) => void
+}
+
+/** The `http(s)://` links of a text, in order, each whole (without trailing punctuation). */
+export function linksIn(text: string): string[] {
+  const found = text.match(/\bhttps?:\/\/[^\s<>"'`]+/g) ?? []
+  return found.map((link) => link.replace(/[.,;:!?)\]]+$/, ''))
 }
 
 /**
- * Prints each message (headers and body) instead of sending it. For development only: a reset
- * link in a message is a credential, and logs are not a safe place for it.
+ * The readable form of a message the console mailer prints: headers, the text part as written,
+ * and each link again on a line of its own, so a link can be copied whole from a terminal.
+ */
+export function formatPrintedMail(mail: PrintedMail): string {
+  const lines = [
+    '----- mail (console mailer, development only) -----',
+    `From: ${mail.from}`,
+    `To: ${mail.to}`,
+    `Subject: ${mail.subject}`,
+    '',
+    mail.text.replace(/\r\n/g, '\n').trimEnd(),
+  ]
+  if (mail.links.length > 0) lines.push('', ...mail.links.map((link) => `link: ${link}`))
+  lines.push('----- end of mail -----', '')
+  return lines.join('\n')
+}
+
+/**
+ * Prints each message instead of sending it: the text part as written (not the encoded MIME
+ * form, in which quoted-printable breaks a long link across lines and turns `=` into `=3D`),
+ * then each link on a line of its own. For development only: a reset link in a message is a
+ * credential, and logs are not a safe place for it.
+ *
+ * @throws TesseraError `config_invalid` with a bad `from`.
+ * @example
+ * ```ts
+ * const mailer = createConsoleMailer({ from: 'no-reply@localhost' })
+ * ```
  */
 export function createConsoleMailer(options: ConsoleMailerOptions): Mailer {
   requireFrom(options.from)
@@ -120,11 +183,24 @@ export function createConsoleMailer(options: ConsoleMailerOptions): Mailer {
       process.stdout.write(text)
     })
   return {
-    async send(message: MailMessage): Promise<void> {
-      const raw = await compose(options.from, message)
-      write(`----- mail -----\n${raw.toString('utf8').replace(/\r\n/g, '\n')}\n----- end -----\n`)
+    send(message: MailMessage): Promise<void> {
+      // SECURITY: the same header rule as a real transport: one line each, so a subject or
+      // address cannot add lines that look like other headers in the printout.
+      const mail: PrintedMail = {
+        from: options.from,
+        to: singleLine(message.to),
+        subject: singleLine(message.subject),
+        text: message.text,
+        links: linksIn(message.text),
+      }
+      write(formatPrintedMail(mail), mail)
+      return Promise.resolve()
     },
   }
+}
+
+function singleLine(value: string): string {
+  return value.replace(/[\r\n]+/g, ' ')
 }
 
 /** Options of {@link createFileOutboxMailer}. */

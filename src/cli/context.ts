@@ -7,9 +7,13 @@ import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
 import { TesseraError } from '../core/errors.js'
 import { createKeyring, type Keyring } from '../core/keyring.js'
 import { createSessionManager, type SessionManager } from '../core/session-manager.js'
-import { openBackends, type Backends } from '../server/backends.js'
-import { loadConfig, type ServerConfig } from '../server/config.js'
-import { loadKeys } from '../server/services.js'
+import {
+  loadConfig,
+  loadKeys,
+  openBackends,
+  type Backends,
+  type ServerConfig,
+} from '../server/index.js'
 
 /** What a CLI command reads and writes; `main` fills it from the process by default. */
 export interface CliIO {

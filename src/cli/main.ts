@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { isTesseraError } from '../core/errors.js'
 import type { CliIO } from './context.js'
 import { keysCommand } from './commands/keys.js'
@@ -13,7 +14,7 @@ type Command = (args: readonly string[], io: CliIO) => number | Promise<number>
 
 const COMMANDS: Record<string, Command> = {
   secret: (args, io) => secretCommand(args, io.out),
-  serve: (args, io) => serveCommand(args, io.out),
+  serve: serveCommand,
   migrate: migrateCommand,
   user: userCommand,
   sessions: sessionsCommand,
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
 const GROUPS: ReadonlySet<string> = new Set(['user', 'sessions', 'keys'])
 
 const HELP = `Usage: tessera <command> [options]
+       tessera --version
 
 Commands:
   secret [--hex]                      print a new random server secret
@@ -31,6 +33,9 @@ Commands:
   user create <email> [--admin]       create an account (password prompted or on stdin)
   user list [--search TEXT] [--json]  list accounts
   user disable <email|id>             disable an account and end its sessions
+  user enable <email|id>              enable a disabled account
+  user delete <email|id> --yes        delete an account and end its sessions
+  user promote|demote <email|id>      give or take the administrator flag
   user passwd <email|id>              set a new password and end the account's sessions
   sessions list <user> [--json]       list a user's live sessions
   sessions revoke <user|session-id>   end all sessions of a user, or one session
@@ -40,7 +45,18 @@ Commands:
 Commands that touch data read the server's configuration (DATABASE_URL, REDIS_URL,
 TESSERA_SECRET, ... from the environment, .env and .env.local), so they act on what a
 running server uses. Exit codes: 0 success, 1 failure, 2 usage error.
-Run "tessera <command> --help" for a command's options. Docs: docs/cli.md.`
+Run "tessera <command> --help" for a command's options. Docs: docs/cli.md.
+Outside a project, run it as "npx tessera-auth <command>".`
+
+/** The installed package's name and version, from its package.json. */
+export function packageVersion(): string {
+  // src/cli/main.ts and dist/cli/main.js are both two levels below package.json.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    name: string
+    version: string
+  }
+  return `${pkg.name} ${pkg.version}`
+}
 
 /**
  * Runs the `tessera` command line; resolves to the process exit code (0 success, 1 failure,
@@ -62,6 +78,10 @@ export async function main(argv: readonly string[], io: Partial<CliIO> = {}): Pr
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     cli.out(HELP)
     return name === undefined ? 2 : 0
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    cli.out(packageVersion())
+    return 0
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined
   if (command === undefined) {

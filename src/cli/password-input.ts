@@ -5,33 +5,54 @@ import type { CliIO } from './context.js'
 /** Longest line read from stdin: longer input is refused, never cut. */
 const MAX_LINE = 4096
 
+/** How many times a terminal is asked for the two entries before giving up. */
+const MAX_ROUNDS = 3
+
 /**
  * Reads a new password: with `fromStdin`, or when stdin is not a terminal, one line of stdin
- * (the trailing newline removed); otherwise a prompt on stderr, twice, with echo off. The
- * password policy of the server (`TESSERA_PASSWORD_MIN_LENGTH`/`MAX_LENGTH`, common list) is
- * checked before anything is hashed.
+ * (the trailing newline removed); otherwise a prompt on stderr, twice, with echo off, asked
+ * again (up to three times) when the two entries differ or the policy refuses the password.
+ * The password policy of the server (`TESSERA_PASSWORD_MIN_LENGTH`/`MAX_LENGTH`, common list)
+ * is checked before anything is hashed.
  *
- * @throws TesseraError `invalid_argument` for no input, a mismatch or a policy failure
+ * @throws TesseraError `invalid_argument` for no input, a policy failure on stdin, or three
+ * rounds at the terminal without two equal, acceptable entries
  */
 export async function readNewPassword(
   io: Pick<CliIO, 'stdin' | 'prompt'>,
   options: { fromStdin: boolean; policy: PasswordPolicyOptions },
 ): Promise<string> {
-  let password: string
   if (options.fromStdin || io.stdin.isTTY !== true) {
     const line = await readLine(io.stdin)
     if (line === null || line === '') {
       throw new TesseraError('invalid_argument', 'no password on stdin (one line expected)')
     }
-    password = line
-  } else {
-    password = await promptHidden(io, 'New password: ')
-    const again = await promptHidden(io, 'Repeat it: ')
-    if (password !== again) throw new TesseraError('invalid_argument', 'the passwords differ')
+    const verdict = checkPasswordPolicy(line, options.policy)
+    if (!verdict.ok) throw new TesseraError('invalid_argument', verdict.message)
+    return line
   }
-  const verdict = checkPasswordPolicy(password, options.policy)
-  if (!verdict.ok) throw new TesseraError('invalid_argument', verdict.message)
-  return password
+  // A person typing blind makes mistakes: say what was wrong and ask again, a few times.
+  let problem = ''
+  for (let round = 1; round <= MAX_ROUNDS; round++) {
+    const password = await promptHidden(io, 'New password: ')
+    const again = await promptHidden(io, 'Repeat it: ')
+    if (password !== again) {
+      problem = 'the passwords differ'
+    } else {
+      const verdict = checkPasswordPolicy(password, options.policy)
+      if (verdict.ok) return password
+      problem = verdict.message
+    }
+    if (round < MAX_ROUNDS) io.prompt(`${capitalize(problem.replace(/\.$/, ''))}; try again.\n`)
+  }
+  throw new TesseraError(
+    'invalid_argument',
+    `${problem.replace(/\.$/, '')} (asked ${MAX_ROUNDS} times)`,
+  )
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
 }
 
 /** The first line of a stream, without its line ending; `null` for an empty stream. */

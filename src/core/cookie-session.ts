@@ -4,17 +4,17 @@ import {
   MAX_COOKIE_SIZE,
   joinCookieChunks,
   parseCookieHeader,
+  readCookie,
   serializeChunkedCookie,
-  serializeCookie,
   serializeDeletedChunkedCookie,
 } from './cookie.js'
-import type { CookieAttributes } from './cookie.js'
+import { createCookiePolicy, mergeData, sessionLifetimes } from './cookie-policy.js'
 import { TesseraError } from './errors.js'
 import type { KeyPurpose, Keyring } from './keyring.js'
 import { sealValue, unsealValue } from './sealing.js'
 import type { SessionGenerationStore } from './session-generations.js'
 import type { JSONValue } from './session-store.js'
-import { readCookie, type SessionDataChanges } from './session-manager.js'
+import type { SessionDataChanges } from './session-manager.js'
 
 /** Options of {@link createCookieSessions}. Durations are seconds. */
 export interface CookieSessionOptions {
@@ -42,6 +42,14 @@ export interface CookieSessionOptions {
    * (each re-seal is a `Set-Cookie` of the whole session). @default idleTimeout / 10
    */
   touchInterval?: number
+  /**
+   * Whether a read pushes the idle expiry forward (re-sealing the cookie at most once per
+   * `touchInterval`). `false`: only writes (`create`, `update`) seal it again, and a read
+   * re-seals only to retire a fallback secret; right when `idleTimeout` equals
+   * `absoluteTimeout`, where sliding could move nothing.
+   * @default true
+   */
+  sliding?: boolean
   /**
    * Most bytes all chunks of the cookie may add to the `Cookie` request header; writing more
    * throws `cookie_too_large`. @default 8192
@@ -168,46 +176,29 @@ export function createCookieSessions(
   keyring: Keyring,
   options: CookieSessionOptions = {},
 ): CookieSessions {
-  const idleSeconds = positiveSeconds(options.idleTimeout ?? DEFAULT_IDLE, 'idleTimeout')
-  const idleMs = idleSeconds * 1000
-  const absoluteMs =
-    positiveSeconds(options.absoluteTimeout ?? DEFAULT_ABSOLUTE, 'absoluteTimeout') * 1000
-  const touchMs = (options.touchInterval ?? idleSeconds / 10) * 1000
-  if (!Number.isFinite(touchMs) || touchMs < 0 || touchMs >= idleMs) {
-    throw new TesseraError(
-      'config_invalid',
-      'cookie sessions: touchInterval must be seconds >= 0 and below idleTimeout',
-    )
-  }
+  const { idleMs, absoluteMs, touchMs } = sessionLifetimes(
+    options,
+    { idleTimeout: DEFAULT_IDLE, absoluteTimeout: DEFAULT_ABSOLUTE },
+    'cookie sessions',
+  )
   const purpose = options.purpose ?? 'cookie-session'
   if (typeof purpose !== 'string' || purpose.length === 0) {
     throw new TesseraError('config_invalid', 'cookie sessions: purpose must be a non-empty string')
   }
   const now = options.now ?? Date.now
+  const sliding = options.sliding ?? true
   const generations = options.generations
-  const path = options.path ?? '/'
-  const secure = options.secure ?? false
-  const attributes: CookieAttributes = {
-    path,
-    secure,
-    httpOnly: true,
-    sameSite: options.sameSite ?? 'Lax',
-  }
-  if (options.domain !== undefined) attributes.domain = options.domain
-  const cookieName =
-    options.cookieName ??
-    (!secure
-      ? 'tessera_state'
-      : options.domain === undefined && path === '/'
-        ? '__Host-tessera_state'
-        : '__Secure-tessera_state')
+  const { name: cookieName, attributes } = createCookiePolicy(
+    'tessera_state',
+    options,
+    'cookie sessions',
+  )
   const chunkOptions = {
     maxTotalSize: options.maxTotalSize ?? DEFAULT_COOKIE_BUDGET,
     maxCookieSize: options.maxCookieSize ?? MAX_COOKIE_SIZE,
     maxChunks: options.maxChunks ?? DEFAULT_MAX_CHUNKS,
   }
   try {
-    serializeCookie(cookieName, 'x', attributes)
     // Validates the size options once, here, rather than on the first request.
     serializeChunkedCookie(cookieName, 'x', attributes, chunkOptions)
   } catch (error) {
@@ -293,7 +284,7 @@ export function createCookieSessions(
       // Fast path for the common unchunked cookie: read just it. Whenever a chunk could be
       // present, parse everything and let joinCookieChunks decide (it refuses mixed forms).
       const sealed = cookieHeader.includes(chunkMarker)
-        ? joinCookieChunks(parseCookieHeader(cookieHeader), cookieName, {
+        ? joinCookieChunks(parseCookieHeader(cookieHeader, { duplicates: 'none' }), cookieName, {
             maxChunks: chunkOptions.maxChunks,
           })
         : (readCookie(cookieHeader, cookieName) ?? null)
@@ -313,8 +304,12 @@ export function createCookieSessions(
         // rather than reviving revoked cookies.
         if ((await generations.get(payload.u)) !== payload.g) return null
       }
-      if (at - payload.l < touchMs && !opened.needsReseal) return { session: toSession(payload) }
-      const next: Payload = { ...payload, l: at, e: Math.min(at + idleMs, payload.a) }
+      if ((!sliding || at - payload.l < touchMs) && !opened.needsReseal) {
+        return { session: toSession(payload) }
+      }
+      const next: Payload = sliding
+        ? { ...payload, l: at, e: Math.min(at + idleMs, payload.a) }
+        : payload
       return { session: toSession(next), setCookie: write(next, cookieHeader, at) }
     },
 
@@ -327,18 +322,7 @@ export function createCookieSessions(
       }
       const at = now()
       const payload = payloadOf(session)
-      for (const key of Object.keys(changes)) {
-        const value = changes[key]
-        if (value === undefined) delete payload.d[key]
-        else if (key === '__proto__') {
-          Object.defineProperty(payload.d, key, {
-            value,
-            enumerable: true,
-            writable: true,
-            configurable: true,
-          })
-        } else payload.d[key] = value
-      }
+      payload.d = mergeData(payload.d, changes)
       payload.l = at
       payload.e = Math.min(at + idleMs, payload.a)
       const setCookie = write(payload, updateOptions.cookieHeader, at)
@@ -394,14 +378,4 @@ function parsePayload(text: string): Payload | null {
 
 function isTime(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value)
-}
-
-function positiveSeconds(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new TesseraError(
-      'config_invalid',
-      `cookie sessions: ${name} must be a positive number of seconds`,
-    )
-  }
-  return value
 }

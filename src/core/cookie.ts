@@ -27,6 +27,11 @@ export interface ParseCookieOptions {
   maxLength?: number
   /** Only this many pairs are read. @default 256 */
   maxPairs?: number
+  /**
+   * What a name sent more than once reads as: its first value, or nothing (`'none'`: the name
+   * is left out, as {@link readCookie} does, against cookie tossing). @default 'first'
+   */
+  duplicates?: 'first' | 'none'
 }
 
 // RFC 7230 token characters, the only ones allowed in a cookie name.
@@ -53,6 +58,8 @@ export function parseCookieHeader(
   const maxLength = options.maxLength ?? 65_536
   const maxPairs = options.maxPairs ?? 256
   const text = header.length > maxLength ? header.slice(0, maxLength) : header
+  const dropDuplicates = options.duplicates === 'none'
+  let duplicated: string[] | undefined
   let pairs = 0
   let start = 0
   // The next '=' at or after `start`, found once and reused until passed: searching for it from
@@ -68,6 +75,7 @@ export function parseCookieHeader(
     if (eq < end) {
       pairs++
       const name = text.slice(start, eq).trim()
+      if (dropDuplicates && name in cookies) (duplicated ??= []).push(name)
       if (name.length > 0 && !(name in cookies)) {
         let value = text.slice(eq + 1, end).trim()
         if (value.length >= 2 && value.charCodeAt(0) === 34 && value.endsWith('"')) {
@@ -78,7 +86,57 @@ export function parseCookieHeader(
     }
     start = end + 1
   }
+  // SECURITY: a name sent twice is not this site's alone (cookie tossing): neither value counts.
+  if (duplicated !== undefined) for (const name of duplicated) delete cookies[name]
   return cookies
+}
+
+/**
+ * The value of the cookie `name` in a `Cookie` header, read the way {@link parseCookieHeader}
+ * reads a pair (trimming, quotes, `%XX` escapes) but without building a record of every cookie:
+ * the session check of every request needs one name.
+ *
+ * A name sent more than once reads as absent (`undefined`): with `a=<mine>; a=<planted>` no
+ * reader can tell which cookie the site set, since a sibling host can add one for the parent
+ * domain (cookie tossing) and the browser orders them by path, not by origin. The whole header
+ * is scanned for this (in linear time), not only the first `maxPairs` pairs, so a duplicate
+ * cannot hide behind padding. Never throws.
+ *
+ * @example
+ * ```ts
+ * const value = readCookie(request.headers.get('cookie') ?? '', 'tessera_session')
+ * ```
+ */
+export function readCookie(header: string | null | undefined, name: string): string | undefined {
+  if (typeof header !== 'string' || header.length === 0) return undefined
+  // Most requests carry a few cookies and the name appears once or not at all: a plain search
+  // settles the common miss without looking at any pair.
+  if (!header.includes(name)) return undefined
+  let found: string | undefined
+  let start = 0
+  // The next '=' at or after `start`, found once and reused until passed (see parseCookieHeader).
+  let eq = -1
+  while (start < header.length) {
+    if (eq < start) {
+      eq = header.indexOf('=', start)
+      if (eq === -1) break
+    }
+    let end = header.indexOf(';', start)
+    if (end === -1) end = header.length
+    if (eq < end && header.slice(start, eq).trim() === name) {
+      // SECURITY: a cookie sent twice is sent by someone other than this site (cookie tossing,
+      // issue 12.4 / API.md): read as none, so neither copy authenticates or proves anything.
+      if (found !== undefined) return undefined
+      found = header.slice(eq + 1, end)
+    }
+    start = end + 1
+  }
+  if (found === undefined) return undefined
+  let value = found.trim()
+  if (value.length >= 2 && value.charCodeAt(0) === 34 && value.endsWith('"')) {
+    value = value.slice(1, -1)
+  }
+  return value.includes('%') ? safeDecode(value) : value
 }
 
 function safeDecode(value: string): string {

@@ -1,4 +1,19 @@
-export { TesseraError, isTesseraError, ERROR_CODES, type TesseraErrorCode } from './errors.js'
+export {
+  TesseraError,
+  isTesseraError,
+  httpErrorOf,
+  httpErrorOfError,
+  ERROR_CODES,
+  API_ERROR_CODES,
+  HTTP_ERRORS,
+  type TesseraErrorCode,
+  type TesseraErrorOptions,
+  type APIErrorCode,
+  type ErrorBody,
+  type HTTPErrorAnswer,
+  type HTTPErrorMapping,
+  type HTTPErrorStatus,
+} from './errors.js'
 export { parseDuration } from './duration.js'
 export {
   createKeyring,
@@ -18,6 +33,7 @@ export {
 } from './signing.js'
 export {
   parseCookieHeader,
+  readCookie,
   serializeCookie,
   serializeDeletedCookie,
   type CookieAttributes,
@@ -75,6 +91,15 @@ export {
   refusalBody,
   refusalOfError,
   checkPermissionName,
+  checkMaxAge,
+  checkAALLevel,
+  parseBearerToken,
+  freshnessRefusal,
+  assuranceRefusal,
+  unauthenticatedRefusal,
+  type BearerOptions,
+  type CSRFOptions,
+  type LoadedUser,
   type RequestAuth,
   type RequestAuthOptions,
   type RequestAuthState,

@@ -1,6 +1,7 @@
 import { hash, randomBytes } from 'node:crypto'
-import { serializeCookie, serializeDeletedCookie } from './cookie.js'
-import type { CookieAttributes } from './cookie.js'
+import { readCookie, serializeCookie, serializeDeletedCookie } from './cookie.js'
+import { createCookiePolicy, mergeData, sessionLifetimes } from './cookie-policy.js'
+import type { DataChanges } from './cookie-policy.js'
 import { TesseraError } from './errors.js'
 import type { KeyPurpose, Keyring } from './keyring.js'
 import type { JSONValue, SessionMeta, SessionRecord, SessionStore } from './session-store.js'
@@ -143,7 +144,10 @@ export interface ValidatedSession {
 }
 
 /** Changes to a session's data: a key set to `undefined` is removed. */
-export type SessionDataChanges = Record<string, JSONValue | undefined>
+export type SessionDataChanges = DataChanges
+
+/** @deprecated import `readCookie` from the cookie module (`tessera-auth`); kept for old imports. */
+export { readCookie } from './cookie.js'
 
 /** The server-side session API. Built by {@link createSessionManager}. */
 export interface SessionManager {
@@ -244,18 +248,11 @@ export function createSessionManager(
   keyring: Keyring,
   options: SessionManagerOptions = {},
 ): SessionManager {
-  const idleSeconds = positiveSeconds(options.idleTimeout ?? DEFAULT_IDLE, 'idleTimeout')
-  const absoluteSeconds = positiveSeconds(
-    options.absoluteTimeout ?? DEFAULT_ABSOLUTE,
-    'absoluteTimeout',
+  const { idleMs, absoluteMs, touchMs } = sessionLifetimes(
+    options,
+    { idleTimeout: DEFAULT_IDLE, absoluteTimeout: DEFAULT_ABSOLUTE },
+    'session manager',
   )
-  const touchSeconds = options.touchInterval ?? idleSeconds / 10
-  if (!Number.isFinite(touchSeconds) || touchSeconds < 0 || touchSeconds >= idleSeconds) {
-    throw new TesseraError(
-      'config_invalid',
-      'session manager: touchInterval must be seconds >= 0 and below idleTimeout',
-    )
-  }
   const maxAttempts = options.maxUpdateAttempts ?? 32
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
     throw new TesseraError(
@@ -263,9 +260,6 @@ export function createSessionManager(
       'session manager: maxUpdateAttempts must be a whole number >= 1',
     )
   }
-  const idleMs = idleSeconds * 1000
-  const absoluteMs = absoluteSeconds * 1000
-  const touchMs = touchSeconds * 1000
   const acceptToken = options.acceptToken ?? ((token: string) => TOKEN_PATTERN.test(token))
   const idleTimeoutOf = options.idleTimeoutOf
 
@@ -283,31 +277,11 @@ export function createSessionManager(
   const now = options.now ?? Date.now
   keyring.key(purpose) // fail fast on an invalid purpose
 
-  const path = options.path ?? '/'
-  const secure = options.secure ?? false
-  const attributes: CookieAttributes = {
-    path,
-    secure,
-    httpOnly: true,
-    sameSite: options.sameSite ?? 'Lax',
-  }
-  if (options.domain !== undefined) attributes.domain = options.domain
-  const cookieName =
-    options.cookieName ??
-    (!secure
-      ? 'tessera_session'
-      : options.domain === undefined && path === '/'
-        ? '__Host-tessera_session'
-        : '__Secure-tessera_session')
-  try {
-    serializeCookie(cookieName, 'x', attributes)
-  } catch (error) {
-    throw new TesseraError(
-      'config_invalid',
-      `session manager: cookie options are unusable: ${(error as Error).message}`,
-      { cause: error },
-    )
-  }
+  const { name: cookieName, attributes } = createCookiePolicy(
+    'tessera_session',
+    options,
+    'session manager',
+  )
 
   // The stored id of each session handed out. A WeakMap keeps it out of JSON, logs and spreads
   // of the public object; update/revoke re-read the record, so no version is kept here.
@@ -493,19 +467,12 @@ export function createSessionManager(
       if (changes === null || typeof changes !== 'object' || Array.isArray(changes)) {
         throw new TesseraError('invalid_argument', 'session update: changes must be an object')
       }
-      const keys = Object.keys(changes)
       // SECURITY: the compare-and-set never recreates a deleted record, so a request racing a
       // logout cannot resurrect the session (logout wins).
-      const record = await mutate(storeId, (current, at) => {
-        const data: Record<string, JSONValue> = { ...current.data }
-        for (const key of keys) {
-          const value = changes[key]
-          if (value === undefined) delete data[key]
-          else setOwn(data, key, value)
-        }
+      const record = await mutate(storeId, (current, at) =>
         // The new data decides the idle window (idleTimeoutOf may read it).
-        return touched({ ...current, data }, at)
-      })
+        touched({ ...current, data: mergeData(current.data, changes) }, at),
+      )
       return record === null ? null : toSession(record)
     },
 
@@ -631,60 +598,6 @@ function withAuth(
 export function hashToken(token: string): string {
   // One-shot hash: about a third cheaper than createHash().update().digest() per validate.
   return hash('sha256', token, 'base64url')
-}
-
-/**
- * The value of the first cookie called `name` in a `Cookie` header, read the way
- * `parseCookieHeader` reads it (same bounds, trimming, quotes and escapes) but without building
- * a record of every cookie: the validate path needs one.
- */
-export function readCookie(header: string, name: string): string | undefined {
-  const text = header.length > 65_536 ? header.slice(0, 65_536) : header
-  let pairs = 0
-  let start = 0
-  while (start < text.length && pairs < 256) {
-    let end = text.indexOf(';', start)
-    if (end === -1) end = text.length
-    const eq = text.indexOf('=', start)
-    if (eq !== -1 && eq < end) {
-      pairs++
-      if (text.slice(start, eq).trim() === name) {
-        let value = text.slice(eq + 1, end).trim()
-        if (value.length >= 2 && value.charCodeAt(0) === 34 && value.endsWith('"')) {
-          value = value.slice(1, -1)
-        }
-        if (!value.includes('%')) return value
-        try {
-          return decodeURIComponent(value)
-        } catch {
-          return value
-        }
-      }
-    }
-    start = end + 1
-  }
-  return undefined
-}
-
-function positiveSeconds(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new TesseraError(
-      'config_invalid',
-      `session manager: ${name} must be a positive number of seconds`,
-    )
-  }
-  return value
-}
-
-function setOwn(target: Record<string, JSONValue>, key: string, value: JSONValue): void {
-  if (key === '__proto__') {
-    Object.defineProperty(target, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    })
-  } else target[key] = value
 }
 
 function backoff(attempt: number): Promise<void> {

@@ -1,13 +1,19 @@
 import { Hono, type Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Logger } from 'pino'
-import { isTesseraError } from '../core/errors.js'
-import { errorBody, HTTPError, TESSERA_ERROR_STATUS, type ErrorStatus } from './http-error.js'
+import type { UserWithPermissions } from '../auth/accounts.js'
+import type { TesseraVariables } from '../adapters/hono.js'
+import { httpErrorOf, httpErrorOfError, isTesseraError } from '../core/errors.js'
+import type { ErrorStatus } from './http-error.js'
 import type { ServerMetrics } from './metrics.js'
 
-/** Hono environment of the tessera app: what middleware leaves on the context. */
+/**
+ * Hono environment of the tessera app: what middleware leaves on the context. The API routes
+ * run behind `tessera-auth/hono`, whose variables (`tessera`, `session`, `user`) carry the
+ * request's authentication; the user's record is the account with its permissions.
+ */
 export interface AppEnv {
-  Variables: {
+  Variables: TesseraVariables<UserWithPermissions> & {
     /** The route label for logs and metrics when no route matched. */
     routeLabel: string
   }
@@ -135,10 +141,8 @@ export function createApp(deps: AppDeps): TesseraApp {
     )
     if (down.length === 0) return c.json({ status: 'ok', checks: status })
     for (const name of down) logger.warn({ check: name }, 'readiness check failed')
-    return c.json(
-      { ...errorBody('unavailable', `not ready: ${down.join(', ')} unreachable`), checks: status },
-      503,
-    )
+    const answer = httpErrorOf('unavailable', `not ready: ${down.join(', ')} unreachable`)
+    return c.json({ ...answer.body, checks: status }, answer.status, answer.headers)
   })
 
   app.get('/metrics', async (c) => {
@@ -150,7 +154,8 @@ export function createApp(deps: AppDeps): TesseraApp {
 
   app.notFound((c) => {
     c.set('routeLabel', 'unmatched')
-    return c.json(errorBody('not_found', 'no such route'), 404)
+    const answer = httpErrorOf('not_found', 'no such route')
+    return c.json(answer.body, answer.status)
   })
 
   app.onError((error, c) => errorResponse(error, c, logger))
@@ -173,37 +178,28 @@ async function pingWithTimeout(check: ReadinessCheck, timeoutMs: number): Promis
 }
 
 /**
- * Turns anything a handler threw into the API's error shape. Expected errors (bad input, a
- * library error with a row in the table) keep their status; anything else is a bug: logged
- * with its stack, answered with a generic 500 that reveals nothing.
+ * Turns anything a handler threw into the API's error shape, through the one table
+ * (`HTTP_ERRORS`): a {@link TesseraError} (an `HTTPError` of the body reader included) keeps its
+ * code's status, `Retry-After` and headers; anything else is a bug: logged with its stack,
+ * answered with a generic 500 that reveals nothing.
  */
 export function errorResponse(error: unknown, c: Context<AppEnv>, logger: Logger): Response {
-  if (error instanceof HTTPError) {
-    return c.json(errorBody(error.code, error.message), error.status, { ...error.headers })
-  }
   if (isTesseraError(error)) {
-    const mapping = TESSERA_ERROR_STATUS[error.code]
-    if (mapping !== undefined) {
-      if (mapping.status >= 500) logger.warn({ code: error.code, err: error }, 'request failed')
-      const headers: Record<string, string> = {}
-      const retryAfter = (error as { retryAfter?: unknown }).retryAfter
-      if (typeof retryAfter === 'number' && Number.isFinite(retryAfter)) {
-        headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfter)))
-      } else if (mapping.retryAfter !== undefined) {
-        headers['Retry-After'] = String(mapping.retryAfter)
-      }
-      return c.json(
-        errorBody(mapping.code, mapping.message ?? error.message),
-        mapping.status,
-        headers,
-      )
-    }
+    const answer = httpErrorOfError(error)
+    if (answer.status === 500) logger.error({ err: error }, 'unhandled error')
+    else if (answer.status >= 500) logger.warn({ code: error.code, err: error }, 'request failed')
+    return c.json(answer.body, answer.status, answer.headers)
   }
   if (error instanceof HTTPException && error.status < 500) {
     const status = error.status as ErrorStatus
-    if (status === 413) return c.json(errorBody('payload_too_large', 'payload too large'), 413)
-    return c.json(errorBody('invalid_request', error.message || 'invalid request'), status)
+    if (status === 413) {
+      const answer = httpErrorOf('payload_too_large', 'payload too large')
+      return c.json(answer.body, answer.status)
+    }
+    const answer = httpErrorOf('invalid_request', error.message || 'invalid request')
+    return c.json(answer.body, status)
   }
   logger.error({ err: error }, 'unhandled error')
-  return c.json(errorBody('internal_error', 'internal server error'), 500)
+  const answer = httpErrorOf('internal_error', 'internal server error')
+  return c.json(answer.body, answer.status)
 }

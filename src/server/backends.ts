@@ -4,6 +4,7 @@ import type BetterSqlite3 from 'better-sqlite3'
 import { sql } from 'kysely'
 import type { Logger } from 'pino'
 import { createDatabase, migrateToLatest, type TesseraDB } from '../auth/db/database.js'
+import { loadOptionalPeer } from '../auth/db/optional-peer.js'
 import { createKyselyKeyStorage, type KyselyKeyStorage } from '../auth/kysely-key-storage.js'
 import type { RateLimitStore } from '../auth/rate-limit.js'
 import { createRedisRateLimitStore } from '../auth/rate-limit-redis.js'
@@ -84,25 +85,10 @@ export function cacheFor<T>(
 
 /**
  * Imports an optional driver (a peer dependency) only when the configuration needs it, so a
- * server on SQLite does not need `pg` or `redis` installed.
- *
- * @throws TesseraError `config_invalid` naming the package to install when it is missing
+ * server on SQLite does not need `pg` or `redis` installed: the library's one loader
+ * ({@link loadOptionalPeer}), which names the package to install when it is missing.
  */
-export async function loadDriver<T>(load: () => Promise<T>, name: string, why: string): Promise<T> {
-  try {
-    return await load()
-  } catch (error) {
-    const code = (error as { code?: unknown }).code
-    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error
-    throw new TesseraError(
-      'config_invalid',
-      `${why}: install the ${name} package (npm install ${name})`,
-      {
-        cause: error,
-      },
-    )
-  }
-}
+export const loadDriver = loadOptionalPeer
 
 const SESSIONS_TABLE = 'tessera_sessions'
 const REFRESH_TABLE = 'tessera_refresh_families'
@@ -152,8 +138,8 @@ async function open(
   let countSessions: (() => Promise<number>) | undefined
   let describe: string
 
-  if (config.database.kind === 'sqlite') {
-    const path = config.database.path
+  if (config.database.dialect === 'sqlite') {
+    const path = config.database.filename
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
     const { default: Sqlite } = await loadDriver(
       () => import('better-sqlite3'),
@@ -186,7 +172,7 @@ async function open(
       'DATABASE_URL names PostgreSQL',
     )
     const pool = new pg.Pool({
-      connectionString: config.database.url,
+      connectionString: config.database.connectionString,
       max: 10,
       connectionTimeoutMillis: 2000,
     })
@@ -216,7 +202,7 @@ async function open(
       )
       return Number(result.rows[0]?.n ?? 0)
     }
-    const url = new URL(config.database.url)
+    const url = new URL(config.database.connectionString)
     describe = `postgres ${url.hostname}:${url.port || '5432'}${url.pathname}`
   }
 
@@ -226,7 +212,7 @@ async function open(
   const keyStorage = createKyselyKeyStorage(db)
   await keyStorage.migrate()
   readiness.push({
-    name: config.database.kind,
+    name: config.database.dialect,
     ping: async () => void (await sql`SELECT 1`.execute(db)),
   })
 

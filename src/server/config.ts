@@ -3,17 +3,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { isAbsolute, join, resolve } from 'node:path'
 import { parseEnv } from 'node:util'
+import type { DatabaseLocation } from '../auth/db/database.js'
 import { parseDuration } from '../core/duration.js'
 import { TesseraError } from '../core/errors.js'
 import { secretWeakness } from '../core/keyring.js'
 
 /** The environment the server runs in; anything but `development` or `test` is production. */
 export type RuntimeMode = 'development' | 'test' | 'production'
-
-/** Where accounts (and, without Redis, sessions) live. */
-export type DatabaseConfig =
-  | { kind: 'sqlite'; /** absolute file path, or `:memory:` */ path: string }
-  | { kind: 'postgres'; url: string }
 
 /** How password-reset and setup e-mails leave the server. */
 export type MailerConfig =
@@ -23,6 +19,9 @@ export type MailerConfig =
 
 /** The JWT signing algorithms the server can issue access tokens with. */
 export type JWTAlgorithm = 'EdDSA' | 'ES256' | 'RS256' | 'HS256'
+
+/** `LOG_FORMAT`: `auto` is readable lines on a terminal and JSON lines otherwise. */
+export type LogFormat = 'auto' | 'json' | 'pretty'
 
 /** pino log levels accepted in `LOG_LEVEL`. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -56,7 +55,12 @@ export interface ServerConfig {
   trustedOrigins: string[]
   /** Proxy addresses or CIDR ranges whose `X-Forwarded-For` is believed. */
   trustedProxies: string[]
-  database: DatabaseConfig
+  /**
+   * Where accounts (and, without Redis, sessions) live, from `DATABASE_URL`: the same type as
+   * `tessera-auth/auth`'s, so `createDatabase(config.database)` opens it. A SQLite `filename`
+   * is absolute (or `:memory:`).
+   */
+  database: DatabaseLocation
   /** Redis URL for sessions, refresh tokens and rate limits, or `null`. */
   redisUrl: string | null
   /** Prefix of every Redis key, so apps (and tests) can share a server. @default 'tessera:' */
@@ -77,6 +81,8 @@ export interface ServerConfig {
   passwordMaxLength: number
   jwtAlg: JWTAlgorithm
   logLevel: LogLevel
+  /** @default 'auto' (readable on a terminal, JSON lines otherwise) */
+  logFormat: LogFormat
 }
 
 /** Options of {@link loadConfig}. */
@@ -223,6 +229,11 @@ export function loadConfig(
   if (passwordMaxLength > 1024) throw invalid('TESSERA_PASSWORD_MAX_LENGTH must be at most 1024')
   const jwtAlg = parseChoice(get('TESSERA_JWT_ALG') ?? 'EdDSA', 'TESSERA_JWT_ALG', JWT_ALGORITHMS)
   const logLevel = parseChoice((get('LOG_LEVEL') ?? 'info').toLowerCase(), 'LOG_LEVEL', LOG_LEVELS)
+  const logFormat = parseChoice((get('LOG_FORMAT') ?? 'auto').toLowerCase(), 'LOG_FORMAT', [
+    'auto',
+    'json',
+    'pretty',
+  ] as const)
 
   return {
     mode,
@@ -251,6 +262,7 @@ export function loadConfig(
     passwordMaxLength,
     jwtAlg,
     logLevel,
+    logFormat,
   }
 }
 
@@ -333,14 +345,14 @@ function parseProxyEntry(entry: string): string {
   return entry
 }
 
-function parseDatabaseURL(value: string, cwd: string): DatabaseConfig {
+function parseDatabaseURL(value: string, cwd: string): DatabaseLocation {
   if (value.startsWith('sqlite:')) {
     let path = value.slice('sqlite:'.length)
     if (path.startsWith('//')) path = path.slice(2)
     if (path === '')
       throw invalid('DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/tessera.db')
-    if (path === ':memory:') return { kind: 'sqlite', path }
-    return { kind: 'sqlite', path: isAbsolute(path) ? path : resolve(cwd, path) }
+    if (path === ':memory:') return { dialect: 'sqlite', filename: path }
+    return { dialect: 'sqlite', filename: isAbsolute(path) ? path : resolve(cwd, path) }
   }
   if (value.startsWith('postgres://') || value.startsWith('postgresql://')) {
     try {
@@ -348,7 +360,7 @@ function parseDatabaseURL(value: string, cwd: string): DatabaseConfig {
     } catch (error) {
       throw invalid('DATABASE_URL is not a valid postgres:// URL', error)
     }
-    return { kind: 'postgres', url: value }
+    return { dialect: 'postgres', connectionString: value }
   }
   throw invalid(
     'DATABASE_URL must start with sqlite: (e.g. sqlite:./data/tessera.db) or postgres:// (e.g. postgres://user@host:5432/db)',

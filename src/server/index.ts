@@ -1,5 +1,5 @@
 /**
- * `tessera-auth/server`: the tessera server (the HTTP API of API.md, the admin panel, health,
+ * `tessera-auth/server`: the tessera server (the HTTP API of docs/api.md, the admin panel, health,
  * readiness and metrics) run from your own code instead of `tessera serve`, e.g. beside other
  * work in one process, or under a process manager that wants a module rather than a binary.
  *
@@ -34,7 +34,6 @@
  */
 export {
   loadConfig,
-  type DatabaseConfig,
   type JWTAlgorithm,
   type LoadConfigOptions,
   type LogLevel,
@@ -43,6 +42,7 @@ export {
   type SecretSource,
   type ServerConfig,
 } from './config.js'
+export type { DatabaseLocation } from '../auth/db/database.js'
 export { createLogger } from './logger.js'
 export {
   startServer,
@@ -52,3 +52,7 @@ export {
   type StartOptions,
 } from './main.js'
 export type { AppEnv, TesseraApp } from './app.js'
+// What the CLI (and an operator's own tooling) opens exactly as the server does: the stores and
+// database of a configuration, and its signing keys.
+export { openBackends, type Backends } from './backends.js'
+export { loadKeys } from './services.js'

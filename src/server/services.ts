@@ -18,6 +18,7 @@ import { createKeyring, type Keyring } from '../core/keyring.js'
 import { createSessionManager, type SessionManager } from '../core/session-manager.js'
 import type { ReadinessCheck, TesseraApp } from './app.js'
 import { openBackends, type Backends } from './backends.js'
+import { CREATE_ADMIN_COMMAND, logMail, logSetupLink } from './logger.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
@@ -168,16 +169,13 @@ export async function buildServices(
       if (!isTesseraError(error, 'store_unavailable')) throw error
       logger.warn(
         { err: error },
-        'no admin account yet, and the session store cannot be reached to make a setup link: restart once it is back, or run `tessera user create --admin`',
+        `no admin account yet, and the session store cannot be reached to make a setup link: restart once it is back, or run \`${CREATE_ADMIN_COMMAND}\``,
       )
     }
     if (setupUrl !== null) {
       // The one deliberate credential in the log (API.md): it can only create the first admin,
       // works once, and expires (30 minutes unused, 12 hours at most).
-      logger.warn(
-        { setupUrl },
-        `no admin account yet: open ${setupUrl} to create one (one-time link), or run \`tessera user create --admin\``,
-      )
+      logSetupLink(logger, setupUrl)
     }
     const routes = [
       (app: TesseraApp): void => mountAdminApp(app, admin),
@@ -229,11 +227,8 @@ function createMailer(config: ServerConfig, logger: Logger): Mailer {
   switch (config.mailer.kind) {
     case 'console':
       // Development only (docs/configuration.md): the message, reset link included, goes to the
-      // log as one JSON line so the log stays parseable.
-      return createConsoleMailer({
-        from,
-        write: (text) => logger.warn({ mail: text }, 'mail (console mailer, development only)'),
-      })
+      // log, decoded, with each link whole (one JSON line, or readable text on a terminal).
+      return createConsoleMailer({ from, write: (_text, mail) => logMail(logger, mail) })
     case 'file':
       return createFileOutboxMailer({ from, directory: config.mailer.dir })
     case 'smtp':

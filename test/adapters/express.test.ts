@@ -16,7 +16,13 @@ import {
   tesseraErrors,
 } from '../../src/adapters/express.js'
 import type { RequestAuthOptions } from '../../src/core/request-auth.js'
-import { describeAdapterScenarios, type BuildApp, type Reply } from './scenarios.js'
+import {
+  describeAdapterScenarios,
+  signInOptions,
+  type BuildApp,
+  type LoginBody,
+  type Reply,
+} from './scenarios.js'
 
 // Express 4 (installed as the alias `express4`) has no types of its own; its API is the subset
 // of Express 5's that these apps use.
@@ -38,10 +44,12 @@ function buildExpressApp(factory: typeof express, options: RequestAuthOptions): 
   app.post(
     '/login',
     wrap(async (req, res) => {
-      const body = req.body as { userId: string; permissions?: string[] }
-      const session = await signIn(req, res, body.userId, {
-        data: body.permissions === undefined ? {} : { permissions: body.permissions },
-      })
+      const session = await signIn(
+        req,
+        res,
+        (req.body as LoginBody).userId,
+        signInOptions(req.body as LoginBody),
+      )
       res.json({ id: session.id })
     }),
   )
@@ -64,6 +72,12 @@ function buildExpressApp(factory: typeof express, options: RequestAuthOptions): 
   })
   app.get('/csrf', (req, res) => {
     res.json({ token: csrfToken(req) })
+  })
+  app.get('/fresh', auth.requireFresh(600), (_req, res) => {
+    res.json({ ok: true })
+  })
+  app.get('/aal2', auth.requireAAL(2), (_req, res) => {
+    res.json({ ok: true })
   })
   app.use(tesseraErrors)
   return app

@@ -11,17 +11,23 @@ import { createKeyring } from '../../src/core/keyring.js'
 import type { RequestAuthOptions } from '../../src/core/request-auth.js'
 import { createSessionManager } from '../../src/core/session-manager.js'
 import { createMemoryStore } from '../../src/stores/memory.js'
-import { cookieOf, describeAdapterScenarios, SITE, type BuildApp, type Reply } from './scenarios.js'
+import {
+  cookieOf,
+  describeAdapterScenarios,
+  signInOptions,
+  SITE,
+  type BuildApp,
+  type LoginBody,
+  type Reply,
+} from './scenarios.js'
 
 /** The scenario app on Fastify, through the plugin only. */
 async function buildFastifyApp(options: RequestAuthOptions): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(tesseraPlugin, options)
   app.post('/login', async (request) => {
-    const body = request.body as { userId: string; permissions?: string[] }
-    const session = await signIn(request, body.userId, {
-      data: body.permissions === undefined ? {} : { permissions: body.permissions },
-    })
+    const body = request.body as LoginBody
+    const session = await signIn(request, body.userId, signInOptions(body))
     return { id: session.id }
   })
   app.post('/logout', async (request, reply) => {
@@ -37,6 +43,8 @@ async function buildFastifyApp(options: RequestAuthOptions): Promise<FastifyInst
   }))
   app.post('/echo', (request) => ({ user: currentUser(request)?.id ?? null }))
   app.get('/csrf', (request) => ({ token: csrfToken(request) }))
+  app.get('/fresh', { preHandler: app.tessera.requireFresh(600) }, () => ({ ok: true }))
+  app.get('/aal2', { preHandler: app.tessera.requireAAL(2) }, () => ({ ok: true }))
   await app.ready()
   return app
 }

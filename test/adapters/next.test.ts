@@ -3,23 +3,27 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 // A real Next.js app (test/fixtures/next-app) that imports tessera from src/: built once with
-// `next build --webpack`, started with `next start` on a loopback port, and driven over HTTP.
+// `next build --webpack` WITHOUT `TESSERA_SECRET` (as a CI build or a Docker image build runs:
+// modules must not build the keyring at import), started with `next start` and the secret on a
+// loopback port, and driven over HTTP. lib/documented-session.ts is the README's snippet.
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const appDir = path.join(root, 'test/fixtures/next-app')
 const nextBin = path.join(root, 'node_modules/next/dist/bin/next')
-const env = {
-  ...process.env,
-  NEXT_TELEMETRY_DISABLED: '1',
-  NODE_ENV: 'production',
-  TESSERA_SECRET: randomBytes(32).toString('base64url'),
-}
+const { TESSERA_SECRET: _ignored, ...withoutSecret } = process.env
+const buildEnv = { ...withoutSecret, NEXT_TELEMETRY_DISABLED: '1', NODE_ENV: 'production' }
+const env = { ...buildEnv, TESSERA_SECRET: randomBytes(32).toString('base64url') }
+// The documented snippet keeps its sessions in ./sessions.db of the app (next start's cwd).
+const sessionFiles = ['sessions.db', 'sessions.db-wal', 'sessions.db-shm'].map((name) =>
+  path.join(appDir, name),
+)
 
 function run(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [nextBin, ...args], { cwd: appDir, env })
+    const child = spawn(process.execPath, [nextBin, ...args], { cwd: appDir, env: buildEnv })
     let output = ''
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
@@ -75,6 +79,7 @@ afterAll(async () => {
     server.kill('SIGTERM')
     await exited
   }
+  for (const file of sessionFiles) rmSync(file, { force: true })
 })
 
 function firstCookies(response: Response): string {
@@ -140,7 +145,7 @@ describe('tessera-auth/next in a real Next.js app (next build + next start)', ()
     expect(names).toEqual(expect.arrayContaining(['tessera_seal.0', 'tessera_seal.1']))
     const html = await page(firstCookies(response))
     expect(html).toContain('sealed:dana')
-    expect(html).toContain('note-length:6000')
+    expect(html).toContain('note-length:5000')
   })
 
   it('a server action signs in with a store-backed session', async () => {
@@ -169,6 +174,61 @@ describe('tessera-auth/next in a real Next.js app (next build + next start)', ()
     expect((await fetch(`${base}/api/me`, { headers: { cookie } })).status).toBe(401)
   })
 
+  it('requireFresh and requireAAL guards: 403 reauthentication_required when stale or without a second factor', async () => {
+    async function login(body: Record<string, unknown>): Promise<string> {
+      const response = await fetch(`${base}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+      expect(response.status).toBe(200)
+      return firstCookies(response)
+    }
+    const anonymous = await fetch(`${base}/api/fresh`)
+    expect(anonymous.status).toBe(401)
+    const recent = await login({ user: 'fay', authAge: 0 })
+    const fresh = await fetch(`${base}/api/fresh`, { headers: { cookie: recent } })
+    expect(fresh.status).toBe(200)
+    const aal1 = await fetch(`${base}/api/aal2`, { headers: { cookie: recent } })
+    expect(aal1.status).toBe(403)
+    expect(aal1.headers.get('cache-control')).toBe('no-store')
+    const aal1Body = (await aal1.json()) as { error: { code: string; message: string } }
+    expect(aal1Body.error.code).toBe('reauthentication_required')
+    expect(aal1Body.error.message).toMatch(/second factor/)
+    const old = await login({ user: 'gus', authAge: 601 })
+    const stale = await fetch(`${base}/api/fresh`, { headers: { cookie: old } })
+    expect(stale.status).toBe(403)
+    const staleBody = (await stale.json()) as { error: { code: string; message: string } }
+    expect(staleBody.error.code).toBe('reauthentication_required')
+    expect(staleBody.error.message).toMatch(/600 seconds/)
+    const strong = await login({ user: 'hal', aal: 2 })
+    expect((await fetch(`${base}/api/aal2`, { headers: { cookie: strong } })).status).toBe(200)
+  })
+
+  it('a session cookie sent twice reads as none, for store and sealed sessions (cookie tossing)', async () => {
+    const login = await fetch(`${base}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'ida' }),
+    })
+    const mine = firstCookies(login)
+    expect((await fetch(`${base}/api/me`, { headers: { cookie: mine } })).status).toBe(200)
+    const other = firstCookies(
+      await fetch(`${base}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'mallory' }),
+      }),
+    )
+    const twice = await fetch(`${base}/api/me`, { headers: { cookie: `${mine}; ${other}` } })
+    expect(twice.status).toBe(401)
+    // The server component reads neither copy.
+    expect(await page(`${mine}; ${other}`)).toContain('store:anonymous')
+    const sealedIn = firstCookies(await submitAction('sign-in-sealed', { user: 'jo' }))
+    expect(await page(sealedIn)).toContain('sealed:jo')
+    expect(await page(`${sealedIn}; ${sealedIn}`)).toContain('sealed:anonymous')
+  })
+
   it('proxy.ts (Node runtime) lets a signed cookie through and redirects without one', async () => {
     const blocked = await fetch(`${base}/private`, { redirect: 'manual' })
     expect(blocked.status).toBe(307)
@@ -186,5 +246,25 @@ describe('tessera-auth/next in a real Next.js app (next build + next start)', ()
     const allowed = await fetch(`${base}/private`, { headers: { cookie: firstCookies(login) } })
     expect(allowed.status).toBe(200)
     expect(await allowed.text()).toContain('private page')
+  })
+})
+
+describe("the README's lib/session.ts (lazy, SQLite store), built without TESSERA_SECRET", () => {
+  it('signs in from a route handler; a server component and the guard read the session', async () => {
+    expect((await fetch(`${base}/api/documented`)).status).toBe(401)
+    const form = new FormData()
+    form.set('user', 'dora')
+    const login = await fetch(`${base}/api/documented`, { method: 'POST', body: form })
+    expect(login.status).toBe(200)
+    const cookie = firstCookies(login)
+    // secure: NODE_ENV is production under next start, so the cookie has the __Host- prefix
+    expect(cookie).toMatch(/^__Host-tessera_session=/)
+    const me = await fetch(`${base}/api/documented`, { headers: { cookie } })
+    expect(await me.json()).toEqual({ userId: 'dora' })
+    const page = await fetch(`${base}/documented`, { headers: { cookie } })
+    expect(page.status).toBe(200)
+    const html = (await page.text()).replaceAll('<!-- -->', '')
+    expect(html).toContain('store:dora')
+    expect(html).toContain('sealed:anonymous')
   })
 })

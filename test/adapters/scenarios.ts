@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAccessTokens, type AccessTokens } from '../../src/auth/access-tokens.js'
 import { createHMACKeySet } from '../../src/auth/keys.js'
 import { createKeyring, type Keyring } from '../../src/core/keyring.js'
-import type { RequestAuthOptions } from '../../src/core/request-auth.js'
+import type { RequestAuthOptions, SignInOptions } from '../../src/core/request-auth.js'
 import { createSessionManager } from '../../src/core/session-manager.js'
 import type { SessionStore } from '../../src/core/session-store.js'
 import { createMemoryStore } from '../../src/stores/memory.js'
@@ -32,17 +32,35 @@ export type Send = (
 
 /**
  * Builds the app under test with these routes, each through the adapter only:
- * - `POST /login` `{userId, permissions?}` → signIn → `200 {id}` (session public id)
+ * - `POST /login` `{userId, permissions?, auth?}` → signIn (with `auth`: time, aal) → `200 {id}`
+ *   (session public id)
  * - `POST /logout` → signOut → `204`
  * - `GET /me` (requireAuth) → `200 {user: {id, permissions, via}}`
  * - `GET /admin` (requirePermission('admin.read')) → `200 {ok: true}`
  * - `POST /echo` → `200 {user: id | null}`
  * - `GET /csrf` → `200 {token}`
+ * - `GET /fresh` (requireFresh(600)) → `200 {ok: true}`
+ * - `GET /aal2` (requireAAL(2)) → `200 {ok: true}`
  */
 export type BuildApp = (options: RequestAuthOptions) => Promise<{
   send: Send
   close: () => Promise<void>
 }>
+
+/** The body of the scenario apps' `POST /login`. */
+export interface LoginBody {
+  userId: string
+  permissions?: string[]
+  auth?: { time?: number; aal?: 1 | 2 }
+}
+
+/** What the scenario apps' `POST /login` passes to the adapter's `signIn`. */
+export function signInOptions(body: LoginBody): SignInOptions {
+  return {
+    data: body.permissions === undefined ? {} : { permissions: body.permissions },
+    ...(body.auth === undefined ? {} : { auth: body.auth }),
+  }
+}
 
 /** The `name=value` of the session cookie in a list of Set-Cookie values (the last one wins). */
 export function cookieOf(setCookies: readonly string[], name: string): string | undefined {
@@ -58,17 +76,33 @@ interface Fixture {
   keyring: Keyring
   tokens: AccessTokens
   options: RequestAuthOptions
+  clock: { now: () => number; advance: (seconds: number) => void }
 }
 
 function fixture(store: SessionStore): Fixture {
   const keyring = createKeyring(randomBytes(32).toString('base64url'))
+  // One injected clock for the sessions, the tokens and the freshness guard: expiry and
+  // step-up are tested by moving it, never by sleeping.
+  let offset = 0
+  const clock = {
+    now: () => Date.now() + offset,
+    advance: (seconds: number) => {
+      offset += seconds * 1000
+    },
+  }
   const tokens = createAccessTokens({
     keys: createHMACKeySet(keyring),
     issuer: SITE,
     audience: 'test-api',
+    now: clock.now,
   })
-  const sessions = createSessionManager(store, keyring)
-  return { keyring, tokens, options: { sessions, keyring, trustedOrigins: [SITE], bearer: tokens } }
+  const sessions = createSessionManager(store, keyring, { now: clock.now })
+  return {
+    keyring,
+    tokens,
+    clock,
+    options: { sessions, keyring, trustedOrigins: [SITE], bearer: tokens, now: clock.now },
+  }
 }
 
 const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin' }
@@ -150,17 +184,25 @@ function scenarios(
     app: Awaited<ReturnType<BuildApp>>
     fx: Fixture
     cookieName: string
-    login: (userId: string, permissions?: string[]) => Promise<string>
+    login: (
+      userId: string,
+      permissions?: string[],
+      auth?: { time?: number; aal?: 1 | 2 },
+    ) => Promise<string>
     done: () => Promise<void>
   }> {
     const { store, cleanup } = await makeStore()
     const fx = fixture(store)
     const app = await build(fx.options)
     const cookieName = fx.options.sessions.cookieName
-    async function login(userId: string, permissions?: string[]): Promise<string> {
+    async function login(
+      userId: string,
+      permissions?: string[],
+      auth?: { time?: number; aal?: 1 | 2 },
+    ): Promise<string> {
       const reply = await app.send('POST', '/login', {
         headers: SAME_ORIGIN,
-        json: permissions === undefined ? { userId } : { userId, permissions },
+        json: { userId, ...(permissions === undefined ? {} : { permissions }), auth },
       })
       expect(reply.status).toBe(200)
       const cookie = cookieOf(reply.setCookies, cookieName)
@@ -340,6 +382,85 @@ function scenarios(
       const allowed = await app.send('GET', '/admin', { headers: { cookie: admin } })
       expect(allowed.status).toBe(200)
       expect(allowed.body).toEqual({ ok: true })
+    } finally {
+      await done()
+    }
+  })
+
+  it('requireFresh and requireAAL: 401 anonymous, 403 reauthentication_required when stale or below the level', async () => {
+    const { app, fx, login, done } = await setup()
+    try {
+      for (const path of ['/fresh', '/aal2']) {
+        const anonymous = await app.send('GET', path)
+        expect(anonymous.status).toBe(401)
+        expect(errorCode(anonymous)).toBe('unauthenticated')
+      }
+      const cookie = await login('kim', [], { time: fx.clock.now() })
+      expect((await app.send('GET', '/fresh', { headers: { cookie } })).status).toBe(200)
+      const aal1 = await app.send('GET', '/aal2', { headers: { cookie } })
+      expect(aal1.status).toBe(403)
+      expect(errorCode(aal1)).toBe('reauthentication_required')
+      expect((aal1.body as { error: { message: string } }).error.message).toMatch(/second factor/)
+      // Ten minutes and one second later the sign-in is no longer recent.
+      fx.clock.advance(601)
+      const stale = await app.send('GET', '/fresh', { headers: { cookie } })
+      expect(stale.status).toBe(403)
+      expect(errorCode(stale)).toBe('reauthentication_required')
+      expect((stale.body as { error: { message: string } }).error.message).toMatch(/600 seconds/)
+      // A session made without an auth record counts from its creation; a two-factor one passes.
+      const strong = await login('lee', [], { aal: 2 })
+      expect((await app.send('GET', '/aal2', { headers: { cookie: strong } })).status).toBe(200)
+      expect((await app.send('GET', '/fresh', { headers: { cookie: strong } })).status).toBe(200)
+      // Bearer tokens are judged by their auth_time (seconds) and acr claims.
+      const nowSeconds = Math.floor(fx.clock.now() / 1000)
+      const token = async (claims: Record<string, unknown>): Promise<Record<string, string>> => ({
+        authorization: `Bearer ${(await fx.tokens.issue('mo', 'sid-9', { claims })).token}`,
+      })
+      const fresh2 = await token({ auth_time: nowSeconds - 30, acr: 'aal2' })
+      expect((await app.send('GET', '/fresh', { headers: fresh2 })).status).toBe(200)
+      expect((await app.send('GET', '/aal2', { headers: fresh2 })).status).toBe(200)
+      const old1 = await token({ auth_time: nowSeconds - 601, acr: 'aal1' })
+      expect(errorCode(await app.send('GET', '/fresh', { headers: old1 }))).toBe(
+        'reauthentication_required',
+      )
+      expect(errorCode(await app.send('GET', '/aal2', { headers: old1 }))).toBe(
+        'reauthentication_required',
+      )
+      // SECURITY: a token that does not say when or how the user signed in passes neither.
+      const bare = await token({})
+      expect((await app.send('GET', '/fresh', { headers: bare })).status).toBe(403)
+      expect((await app.send('GET', '/aal2', { headers: bare })).status).toBe(403)
+    } finally {
+      await done()
+    }
+  })
+
+  it('reads a session cookie sent twice as none, also with the CSRF token of the first (cookie tossing)', async () => {
+    const { app, login, cookieName, done } = await setup()
+    try {
+      const mine = await login('nia')
+      const planted = await login('mallory')
+      const csrf = await app.send('GET', '/csrf', { headers: { cookie: mine } })
+      const token = (csrf.body as { token: string }).token
+      for (const cookie of [`${mine}; ${planted}`, `${planted}; ${mine}`, `${mine}; ${mine}`]) {
+        const me = await app.send('GET', '/me', { headers: { cookie } })
+        expect(me.status, cookie.slice(0, 30)).toBe(401)
+        // An unsafe request with the token of the first cookie is anonymous: it signs nobody out.
+        const echo = await app.send('POST', '/echo', {
+          headers: { cookie, 'x-csrf-token': token },
+        })
+        expect(echo.status).toBe(200)
+        expect(echo.body).toEqual({ user: null })
+        const out = await app.send('POST', '/logout', {
+          headers: { cookie, 'x-csrf-token': token },
+        })
+        expect(out.status).toBe(204)
+      }
+      // Both sessions are still alive: nothing acted on either of them.
+      for (const cookie of [mine, planted]) {
+        expect((await app.send('GET', '/me', { headers: { cookie } })).status).toBe(200)
+      }
+      expect(cookieName.length).toBeGreaterThan(0)
     } finally {
       await done()
     }

@@ -72,14 +72,40 @@ describe('file outbox mailer', () => {
 })
 
 describe('console mailer', () => {
-  it('prints the composed message', async () => {
+  it('prints the decoded text and each link whole on a line of its own', async () => {
+    const out: Array<{ text: string; links: string[] }> = []
+    const mailer = createConsoleMailer({
+      from: 'no-reply@example.com',
+      write: (text, mail) => out.push({ text, links: mail.links }),
+    })
+    // A long token with `=` and non-ASCII text: quoted-printable would have turned `=` into
+    // `=3D` and broken the link across lines with a soft line break (`=` + newline).
+    const link = `http://localhost:3000/reset?token=${'nTrT-_aZ09'.repeat(8)}&x=1`
+    await mailer.send({
+      to: 'alice@example.com',
+      subject: 'Reset your password',
+      text: `Grüße! To choose a new password, open this link:\n\n${link}.\n`,
+    })
+    expect(out).toHaveLength(1)
+    const printed = out[0]?.text ?? ''
+    expect(printed).toContain('To: alice@example.com\n')
+    expect(printed).toContain('Subject: Reset your password\n')
+    expect(printed).toContain('Grüße! To choose a new password')
+    expect(printed).not.toContain('=3D')
+    expect(printed.split('\n')).toContain(`link: ${link}`)
+    expect(out[0]?.links).toEqual([link])
+  })
+
+  it('keeps a header injection attempt on one line', async () => {
     const out: string[] = []
     const mailer = createConsoleMailer({ from: 'no-reply@example.com', write: (t) => out.push(t) })
-    await mailer.send({ to: 'alice@example.com', subject: 'Hello', text: 'Body text' })
-    expect(out).toHaveLength(1)
-    expect(out[0]).toContain('To: alice@example.com\n')
-    expect(out[0]).toContain('Subject: Hello\n')
-    expect(out[0]).toContain('Body text')
+    await mailer.send({
+      to: 'alice@example.com',
+      subject: 'Hi\r\nBcc: eve@evil.example',
+      text: 'x',
+    })
+    expect(out[0]).toContain('Subject: Hi Bcc: eve@evil.example\n')
+    expect(out[0]).not.toMatch(/^Bcc:/m)
   })
 })
 

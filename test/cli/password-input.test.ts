@@ -24,7 +24,7 @@ function terminal(answers: string[]): {
     stdin,
     prompt: (text: string) => {
       prompts.push(text)
-      if (text === '\n') return
+      if (!text.endsWith(': ')) return
       const answer = answers[next++]
       // Typed one character at a time, as a terminal in raw mode delivers them.
       if (answer !== undefined) {
@@ -50,8 +50,13 @@ describe('readNewPassword', () => {
     expect(rawModes).toEqual([true, false, true, false])
   })
 
-  it('refuses two different entries', async () => {
-    const { io } = terminal(['correct horse battery staple\r', 'correct horse battery stapel\r'])
+  it('refuses two different entries three times in a row', async () => {
+    const { io } = terminal(
+      Array.from({ length: 3 }, () => [
+        'correct horse battery staple\r',
+        'correct horse battery stapel\r',
+      ]).flat(),
+    )
     await expect(readNewPassword(io, { fromStdin: false, policy: POLICY })).rejects.toThrow(
       /passwords differ/,
     )

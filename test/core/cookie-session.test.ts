@@ -270,3 +270,51 @@ describe('createCookieSessions', () => {
     await expect(sessions.revokeAll('u1')).rejects.toMatchObject({ code: 'store_unavailable' })
   })
 })
+
+describe('cookie sessions: sliding off, and cookies sent twice', () => {
+  it('sliding: false re-seals on reads only to retire a fallback secret', async () => {
+    const { sessions, advance } = setup({
+      idleTimeout: 3600,
+      absoluteTimeout: 3600,
+      sliding: false,
+    })
+    const jar = browser()
+    jar.apply((await sessions.create('u1', { data: { a: 1 } })).setCookie)
+    advance(3000_000)
+    const read = await sessions.validate(jar.header())
+    expect(read?.setCookie).toBeUndefined()
+    expect(read?.session.data).toEqual({ a: 1 })
+    advance(700_000)
+    expect(await sessions.validate(jar.header())).toBeNull()
+    // Under a rotated secret the read re-seals, without moving the expiry.
+    const old = setup({ idleTimeout: 3600, absoluteTimeout: 3600, sliding: false }, OLD_SECRET)
+    const oldJar = browser()
+    oldJar.apply((await old.sessions.create('u2')).setCookie)
+    const rotated = createCookieSessions(createKeyring(SECRET, { fallbacks: [OLD_SECRET] }), {
+      idleTimeout: 3600,
+      absoluteTimeout: 3600,
+      sliding: false,
+      now: old.now,
+    })
+    const resealed = await rotated.validate(oldJar.header())
+    expect(resealed?.setCookie?.length).toBeGreaterThan(0)
+    expect(resealed?.session.expiresAt).toBe(resealed?.session.absoluteExpiresAt)
+  })
+
+  it('reads a cookie or a chunk sent twice as no session (cookie tossing)', async () => {
+    const { sessions } = setup()
+    const mine = browser()
+    mine.apply((await sessions.create('me')).setCookie)
+    const theirs = browser()
+    theirs.apply((await sessions.create('them')).setCookie)
+    expect((await sessions.validate(mine.header()))?.session.userId).toBe('me')
+    expect(await sessions.validate(`${mine.header()}; ${theirs.header()}`)).toBeNull()
+    const big = browser()
+    big.apply((await sessions.create('me', { data: { text: randomText(5000) } })).setCookie)
+    const bigOther = browser()
+    bigOther.apply((await sessions.create('them', { data: { text: randomText(5000) } })).setCookie)
+    expect((await sessions.validate(big.header()))?.session.userId).toBe('me')
+    expect(big.header()).toContain(`${sessions.cookieName}.1=`)
+    expect(await sessions.validate(`${bigOther.header()}; ${big.header()}`)).toBeNull()
+  })
+})

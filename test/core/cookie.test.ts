@@ -4,6 +4,7 @@ import {
   DEFAULT_COOKIE_BUDGET,
   joinCookieChunks,
   parseCookieHeader,
+  readCookie,
   serializeChunkedCookie,
   serializeCookie,
   serializeDeletedChunkedCookie,
@@ -105,6 +106,67 @@ describe('parseCookieHeader', () => {
     expect(parseCookieHeader(huge).a).toHaveLength(65_536 - 2)
     const many = 'k=v;'.repeat(1_000_000)
     expect(Object.keys(parseCookieHeader(many, { maxLength: 4_000_000 }))).toEqual(['k'])
+  })
+})
+
+describe('readCookie', () => {
+  const names = ['tessera_session', 'a', 'xtessera_session', 'tessera_session2']
+  const header = fc
+    .array(
+      fc.tuple(
+        fc.oneof(fc.constantFrom(...names), fc.string({ maxLength: 6 })),
+        fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('"q"', '%41', '%E0%A4%A', ' v ')),
+        fc.constantFrom(';', '; ', ' ;', ';;'),
+      ),
+      { maxLength: 8 },
+    )
+    .map((pairs) => pairs.map(([n, v, sep]) => `${n}=${v}${sep}`).join(''))
+
+  it('reads one cookie as parseCookieHeader reads it, a name sent twice as none', () => {
+    fc.assert(
+      fc.property(header, fc.constantFrom(...names), (text, name) => {
+        expect(readCookie(text, name)).toBe(parseCookieHeader(text, { duplicates: 'none' })[name])
+        const once = parseCookieHeader(text)[name]
+        const count = text
+          .split(';')
+          .filter(
+            (pair) => pair.includes('=') && pair.slice(0, pair.indexOf('=')).trim() === name,
+          ).length
+        expect(readCookie(text, name)).toBe(count === 1 ? once : undefined)
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
+  it('treats a tossed duplicate as none wherever it is, also past the pairs a record keeps', () => {
+    // SECURITY: cookie tossing (API.md, issue 12.4): a sibling host adds a second cookie of the
+    // same name; the first one would win in a first-wins reader, whichever of the two it is.
+    expect(readCookie('tessera_session=a; tessera_session=b', 'tessera_session')).toBeUndefined()
+    expect(
+      readCookie('tessera_session=a;x=1; tessera_session =a', 'tessera_session'),
+    ).toBeUndefined()
+    const padding = Array.from({ length: 400 }, (_, index) => `p${index}=v`).join('; ')
+    expect(readCookie(`tessera_session=a; ${padding}`, 'tessera_session')).toBe('a')
+    expect(
+      readCookie(`tessera_session=a; ${padding}; tessera_session=b`, 'tessera_session'),
+    ).toBeUndefined()
+    expect(readCookie('x=1; tessera_session="v%41"', 'tessera_session')).toBe('vA')
+    expect(readCookie('', 'a')).toBeUndefined()
+    expect(readCookie(undefined, 'a')).toBeUndefined()
+    expect(readCookie('tessera_session2=a', 'tessera_session')).toBeUndefined()
+  })
+
+  it('reads a header of separators without an "=" in linear time', () => {
+    // The scan keeps the position of the next "=" (as parseCookieHeader does); searching again
+    // from every ";" made 64 KiB of ";;;;" cost seconds.
+    const text = `${';'.repeat(200_000)}tessera_session=v`
+    expect(readCookie(text, 'tessera_session')).toBe('v')
+    expect(readCookie(`${'tessera_session;'.repeat(20_000)}=v`, 'tessera_session')).toBeUndefined()
+  })
+
+  it('parseCookieHeader with duplicates: none leaves a name sent twice out', () => {
+    expect(parseCookieHeader('a=1; b=2; a=3', { duplicates: 'none' })).toEqual({ b: '2' })
+    expect(parseCookieHeader('a=1; b=2; a=3')).toEqual({ a: '1', b: '2' })
   })
 })
 

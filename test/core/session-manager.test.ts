@@ -2,13 +2,11 @@ import Database from 'better-sqlite3'
 import fc from 'fast-check'
 import { createClient, type RedisClientType } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseCookieHeader } from '../../src/core/cookie.js'
 import { TesseraError } from '../../src/core/errors.js'
 import { createKeyring } from '../../src/core/keyring.js'
 import {
   createSessionManager,
   hashToken,
-  readCookie,
   toPublicSession,
   type SessionManagerOptions,
 } from '../../src/core/session-manager.js'
@@ -555,28 +553,6 @@ for (const backend of BACKENDS) {
     })
   })
 }
-
-describe('readCookie', () => {
-  it('reads one cookie exactly as parseCookieHeader does', () => {
-    const names = ['tessera_session', 'a', 'xtessera_session', 'tessera_session2']
-    const header = fc
-      .array(
-        fc.tuple(
-          fc.oneof(fc.constantFrom(...names), fc.string({ maxLength: 6 })),
-          fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('"q"', '%41', '%E0%A4%A', ' v ')),
-          fc.constantFrom(';', '; ', ' ;', ';;'),
-        ),
-        { maxLength: 8 },
-      )
-      .map((pairs) => pairs.map(([n, v, sep]) => `${n}=${v}${sep}`).join(''))
-    fc.assert(
-      fc.property(header, fc.constantFrom(...names), (text, name) => {
-        expect(readCookie(text, name)).toBe(parseCookieHeader(text)[name])
-      }),
-      { numRuns: 1000 },
-    )
-  })
-})
 
 describeWithService('redis', 'session manager on the real Redis store', (url) => {
   let client: RedisClientType

@@ -367,6 +367,35 @@ function apiSuite(
         expect(response.status).toBe(201)
       })
 
+      it('a session cookie sent twice is no session, also with the CSRF token of the first (cookie tossing)', async () => {
+        const victim = await signedUp(server)
+        const attacker = await signedUp(server)
+        const [name, mine] = [...victim.cookies][0] ?? ['', '']
+        const planted = attacker.cookies.get(name) ?? ''
+        expect(planted).not.toBe('')
+        const { token } = await json<{ token: string }>(await victim.request('GET', '/auth/csrf'))
+        for (const cookie of [
+          `${name}=${mine}; ${name}=${planted}`,
+          `${name}=${planted}; ${name}=${mine}`,
+        ]) {
+          const bare = new Client(server)
+          const session = await bare.request('GET', '/auth/session', { headers: { cookie } })
+          expect(session.status).toBe(401)
+          expect((await apiError(session)).code).toBe('unauthenticated')
+          // SECURITY: the first cookie's token proves nothing: neither session is acted on.
+          const revoke = await bare.request('DELETE', '/auth/sessions', {
+            headers: { cookie, 'x-csrf-token': token },
+          })
+          expect(revoke.status).toBe(401)
+          const logout = await bare.request('POST', '/auth/logout', {
+            headers: { cookie, 'x-csrf-token': token },
+          })
+          expect(logout.status).toBe(204)
+        }
+        expect((await victim.request('GET', '/auth/session')).status).toBe(200)
+        expect((await attacker.request('GET', '/auth/session')).status).toBe(200)
+      })
+
       it('a cookie-authenticated request needs same-origin, a trusted Origin or X-CSRF-Token', async () => {
         const client = await signedUp(server)
         const bare = new Client(server)

@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { ERROR_CODES, TesseraError, type TesseraErrorCode } from '../../src/core/errors.js'
+import { ERROR_CODES, HTTP_ERRORS, TesseraError } from '../../src/core/errors.js'
 import { securityHeaders, type TesseraApp } from '../../src/server/app.js'
 import { listen } from '../../src/server/main.js'
 import { expectFields, isJSONContentType, readJSONBody } from '../../src/server/body.js'
-import {
-  HTTPError,
-  INTERNAL_ERROR_CODES,
-  TESSERA_ERROR_STATUS,
-} from '../../src/server/http-error.js'
+import { HTTPError } from '../../src/server/http-error.js'
 import { buildTestApp } from './helpers.js'
 
 /** Routes that exercise the app's own layer: body reading, errors, caching. */
@@ -430,15 +426,14 @@ describe('HTTPError', () => {
 })
 
 describe('the error table', () => {
-  it('maps every library error code, or lists it as internal', () => {
-    for (const code of ERROR_CODES) {
-      const mapped = TESSERA_ERROR_STATUS[code] !== undefined
-      const internal = INTERNAL_ERROR_CODES.includes(code)
-      expect({ code, mapped, internal }).toEqual({ code, mapped: !internal, internal })
-    }
+  // Codes no request should cause: misconfiguration or a bug, answered with a generic 500.
+  const internal = ERROR_CODES.filter((code) => HTTP_ERRORS[code].status === 500)
+
+  it('answers every code through HTTP_ERRORS; 500 only for config_invalid, cookie_too_large and internal_error', () => {
+    expect([...internal].sort()).toEqual(['config_invalid', 'cookie_too_large', 'internal_error'])
   })
 
-  it.each(ERROR_CODES.filter((code) => !INTERNAL_ERROR_CODES.includes(code)))(
+  it.each(ERROR_CODES.filter((code) => !internal.includes(code)))(
     'answers %s with its status and the API error shape',
     async (code) => {
       const { app } = buildTestApp({
@@ -450,21 +445,26 @@ describe('the error table', () => {
         ],
       })
       const response = await app.request('/throw')
-      const mapping = TESSERA_ERROR_STATUS[code]
-      expect(response.status).toBe(mapping?.status)
+      const mapping = HTTP_ERRORS[code]
+      expect(response.status).toBe(mapping.status)
       const error = await errorOf(response)
-      expect(error.code).toBe(mapping?.code)
-      if (mapping?.message !== undefined) expect(error.message).not.toContain('10.1.2.3')
-      if (code === 'overloaded') expect(response.headers.get('Retry-After')).toBe('1')
+      expect(error.code).toBe(mapping.code)
+      if (mapping.message !== undefined) expect(error.message).not.toContain('10.1.2.3')
+      // Every 503 and 429 says when to come back (issue 12 item 10).
+      if (mapping.status === 503 || mapping.status === 429) {
+        expect(response.headers.get('Retry-After')).toBe(String(mapping.retryAfter))
+      } else {
+        expect(response.headers.get('Retry-After')).toBeNull()
+      }
     },
   )
 
-  it.each(INTERNAL_ERROR_CODES)('answers %s with a generic 500', async (code) => {
+  it.each(internal)('answers %s with a generic 500', async (code) => {
     const { app } = buildTestApp({
       routes: [
         (a) =>
           a.get('/throw', () => {
-            throw new TesseraError(code as TesseraErrorCode, 'secret detail')
+            throw new TesseraError(code, 'secret detail')
           }),
       ],
     })
@@ -474,5 +474,10 @@ describe('the error table', () => {
       code: 'internal_error',
       message: 'internal server error',
     })
+  })
+
+  it('refuses an HTTPError whose status is not the table one (no second status table)', () => {
+    expect(() => new HTTPError(401, 'invalid_request', 'm')).toThrow(/HTTP_ERRORS/)
+    expect(new HTTPError(413, 'payload_too_large', 'm').status).toBe(413)
   })
 })

@@ -49,7 +49,7 @@ describe('loadConfig defaults', () => {
       https: false,
       trustedOrigins: ['http://localhost:3000'],
       trustedProxies: [],
-      database: { kind: 'sqlite', path: join(cwd, 'data', 'tessera.db') },
+      database: { dialect: 'sqlite', filename: join(cwd, 'data', 'tessera.db') },
       redisUrl: null,
       sessionIdle: 7 * 86_400,
       sessionAbsolute: 30 * 86_400,
@@ -58,6 +58,7 @@ describe('loadConfig defaults', () => {
       mailer: { kind: 'console' },
       jwtAlg: 'EdDSA',
       logLevel: 'info',
+      logFormat: 'auto',
       redisPrefix: 'tessera:',
       mailFrom: 'tessera <no-reply@localhost>',
       passwordMinLength: 12,
@@ -113,7 +114,7 @@ describe('loadConfig defaults', () => {
         'http://localhost:5173',
       ],
       trustedProxies: ['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8'],
-      database: { kind: 'postgres', url: 'postgres://u:p@db:5432/app' },
+      database: { dialect: 'postgres', connectionString: 'postgres://u:p@db:5432/app' },
       redisUrl: 'redis://cache:6379/1',
       sessionIdle: 900,
       sessionAbsolute: 43_200,
@@ -122,6 +123,7 @@ describe('loadConfig defaults', () => {
       mailer: { kind: 'smtp', url: 'smtp://user:pass@mail:587' },
       jwtAlg: 'ES256',
       logLevel: 'debug',
+      logFormat: 'auto',
     })
   })
 
@@ -129,16 +131,16 @@ describe('loadConfig defaults', () => {
     const cwd = tempDir()
     const base = { TESSERA_SECRET: STRONG }
     expect(load({ ...base, DATABASE_URL: 'sqlite:db/x.db' }, cwd).database).toEqual({
-      kind: 'sqlite',
-      path: join(cwd, 'db', 'x.db'),
+      dialect: 'sqlite',
+      filename: join(cwd, 'db', 'x.db'),
     })
     expect(load({ ...base, DATABASE_URL: 'sqlite:///tmp/abs.db' }, cwd).database).toEqual({
-      kind: 'sqlite',
-      path: '/tmp/abs.db',
+      dialect: 'sqlite',
+      filename: '/tmp/abs.db',
     })
     expect(load({ ...base, DATABASE_URL: 'sqlite::memory:' }, cwd).database).toEqual({
-      kind: 'sqlite',
-      path: ':memory:',
+      dialect: 'sqlite',
+      filename: ':memory:',
     })
     expect(load({ ...base, TESSERA_MAILER: 'file:./outbox' }, cwd).mailer).toEqual({
       kind: 'file',

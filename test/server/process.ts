@@ -53,6 +53,13 @@ export async function spawnEntry(
       cwd,
       env: {
         PATH: process.env.PATH ?? '',
+        // The child runs in a temp dir, so tsx is told which tsconfig applies: the examples'
+        // maps `tessera-auth/...` to src/ (examples/tsconfig.json "paths"), as a user's
+        // node_modules would map it to dist/.
+        TSX_TSCONFIG_PATH: join(
+          ROOT,
+          entry.startsWith('examples/') ? 'examples/tsconfig.json' : 'tsconfig.json',
+        ),
         NODE_ENV: 'test',
         PORT: '0',
         HOST: '127.0.0.1',

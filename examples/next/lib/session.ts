@@ -1,17 +1,23 @@
-import { createKeyring, createSessionManager } from 'tessera-auth'
+// lib/session.ts
+import Database from 'better-sqlite3'
+import { createKeyring, createSessionManager, type Keyring } from 'tessera-auth'
 import { createSealedSession, createStoreSession } from 'tessera-auth/next'
-import { createRedisStore } from 'tessera-auth/stores/redis'
-import { createClient } from 'redis'
+import { createSQLiteStore } from 'tessera-auth/stores/sqlite'
 
-const keyring = createKeyring(process.env.TESSERA_SECRET!)
+// Made on first use, not at import: `next build` loads this file without TESSERA_SECRET.
+function lazy<T extends object>(make: () => T): T {
+  let made: T | undefined
+  return new Proxy({} as T, { get: (_, key) => Reflect.get((made ??= make()), key) as unknown })
+}
+let keyring: Keyring | undefined
+const getKeyring = (): Keyring => (keyring ??= createKeyring(process.env.TESSERA_SECRET ?? ''))
 const secure = process.env.NODE_ENV === 'production'
 
 // Stateless: the data sealed in the cookie (revocable only by rotating the secret).
-export const sealed = createSealedSession<{ userId: string }>(keyring, { secure, ttl: 7 * 86_400 })
-
-// Store-backed: a signed opaque token in the cookie, SHA-256 of it in Redis.
-const redis = createClient({ url: process.env.REDIS_URL, disableOfflineQueue: true })
-await redis.connect()
-export const sessions = createStoreSession(
-  createSessionManager(createRedisStore(redis), keyring, { secure }),
+export const sealed = lazy(() => createSealedSession<{ userId: string }>(getKeyring(), { secure }))
+// Server-side: a signed opaque token in the cookie, its SHA-256 in SQLite.
+export const sessions = lazy(() =>
+  createStoreSession(
+    createSessionManager(createSQLiteStore(new Database('sessions.db')), getKeyring(), { secure }),
+  ),
 )

@@ -6,31 +6,65 @@ import {
   SqliteDialect,
   sql,
   type SqliteDatabase as KyselySqliteDatabase,
+  type SqliteStatement as KyselySqliteStatement,
   type MigrationResult,
+  type PostgresPool,
 } from 'kysely'
-import type { Pool } from 'pg'
-import type { Database as SqliteDatabase } from 'better-sqlite3'
 import { TesseraError } from '../../core/errors.js'
 import { migrationProvider } from './migrations.js'
+import { loadOptionalPeer } from './optional-peer.js'
 import type { TesseraDatabase } from './schema.js'
 
 /** The Kysely instance the accounts layer runs on. */
 export type TesseraDB = Kysely<TesseraDatabase>
+
+// The public types below are structural on purpose: a declaration that imported `pg` or
+// `better-sqlite3` types would not typecheck (skipLibCheck: false) in an application that has
+// neither installed, and both are optional peers. Kysely, a dependency, has the shapes.
+
+/** A prepared statement of an open better-sqlite3 database, as tessera uses it. */
+export interface SqliteStatement extends KyselySqliteStatement {
+  /** True while the statement is iterating (better-sqlite3's `busy`). */
+  readonly busy: boolean
+}
+
+/**
+ * An open better-sqlite3 database (`new Database(file)`), as tessera uses it: the part of
+ * better-sqlite3's `Database` that `createDatabase` calls. Any better-sqlite3 database fits.
+ */
+export interface SqliteConnection extends KyselySqliteDatabase {
+  prepare(sql: string): SqliteStatement
+  pragma(source: string): unknown
+  /** True while a transaction is open on the connection. */
+  readonly inTransaction: boolean
+}
+
+/** A pg `Pool` (`new pg.Pool(...)`), as Kysely uses it. Any pg pool fits. */
+export type PostgresConnectionPool = PostgresPool
+
+/**
+ * Where a database is, as a URL names it: what {@link parseDatabaseURL} returns and what the
+ * server's configuration holds (`ServerConfig.database`). One of the forms of
+ * {@link DatabaseConfig}, so it can be passed to {@link createDatabase} as it is.
+ */
+export type DatabaseLocation =
+  | { dialect: 'sqlite'; /** a file path, or `:memory:` */ filename: string }
+  | { dialect: 'postgres'; connectionString: string }
 
 /**
  * Where the accounts database lives.
  *
  * - `'sqlite:./data/tessera.db'`, `'sqlite::memory:'`: SQLite through better-sqlite3;
  * - `'postgres://user@host:5432/db'` (or `postgresql://`): PostgreSQL through a new pg `Pool`;
- * - an object naming the dialect, to pass an open better-sqlite3 database or pg pool, or a
- *   PostgreSQL `schema` (sets the connection's `search_path`).
+ * - an object naming the dialect ({@link DatabaseLocation}), to pass an open better-sqlite3
+ *   database or pg pool, or a PostgreSQL `schema` (sets the connection's `search_path`).
  */
 export type DatabaseConfig =
   | string
   | { dialect: 'sqlite'; filename: string }
-  | { dialect: 'sqlite'; database: SqliteDatabase }
+  | { dialect: 'sqlite'; database: SqliteConnection }
   | { dialect: 'postgres'; connectionString: string; schema?: string; max?: number }
-  | { dialect: 'postgres'; pool: Pool }
+  | { dialect: 'postgres'; pool: PostgresConnectionPool }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
@@ -41,7 +75,8 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
  *
  * `db.destroy()` closes what this function opened (and, per Kysely, a pool you passed).
  *
- * @throws TesseraError `config_invalid` for an unknown URL scheme or a bad schema name.
+ * @throws TesseraError `config_invalid` for an unknown URL scheme or a bad schema name, or when
+ * the driver the URL needs (`better-sqlite3`, `pg`) is not installed, naming the package.
  * @example
  * ```ts
  * const db = await createDatabase(process.env.DATABASE_URL ?? 'sqlite:./data/tessera.db')
@@ -52,12 +87,16 @@ export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB>
   const resolved: Exclude<DatabaseConfig, string> =
     typeof config === 'string' ? parseDatabaseURL(config) : config
   if (resolved.dialect === 'sqlite') {
-    let database: SqliteDatabase
+    let database: SqliteConnection
     let isFile = false
     if ('database' in resolved) {
       database = resolved.database
     } else {
-      const { default: BetterSqlite3 } = await import('better-sqlite3')
+      const { default: BetterSqlite3 } = await loadOptionalPeer(
+        () => import('better-sqlite3'),
+        'better-sqlite3',
+        'createDatabase: SQLite needs a driver',
+      )
       database = new BetterSqlite3(resolved.filename)
       isFile = resolved.filename !== ':memory:' && resolved.filename !== ''
     }
@@ -84,7 +123,11 @@ export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB>
       'database schema must be a plain identifier (letters, digits, underscore)',
     )
   }
-  const pg = await import('pg')
+  const pg = await loadOptionalPeer(
+    () => import('pg'),
+    'pg',
+    'createDatabase: PostgreSQL needs a driver',
+  )
   const pool = new pg.default.Pool({
     connectionString: resolved.connectionString,
     max: resolved.max ?? 10,
@@ -121,8 +164,8 @@ const STATEMENT_CACHE_SIZE = 256
  * profile. This keeps prepared statements by SQL text (bounded; least recently used dropped),
  * and prepares a fresh one when the cached statement is still iterating (a stream).
  */
-function cachingStatements(database: SqliteDatabase): KyselySqliteDatabase {
-  const cache = new Map<string, ReturnType<SqliteDatabase['prepare']>>()
+function cachingStatements(database: SqliteConnection): KyselySqliteDatabase {
+  const cache = new Map<string, SqliteStatement>()
   return {
     close: () => {
       cache.clear()
@@ -154,9 +197,7 @@ function cachingStatements(database: SqliteDatabase): KyselySqliteDatabase {
  *
  * @throws TesseraError `config_invalid` for anything else.
  */
-export function parseDatabaseURL(
-  url: string,
-): { dialect: 'sqlite'; filename: string } | { dialect: 'postgres'; connectionString: string } {
+export function parseDatabaseURL(url: string): DatabaseLocation {
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     return { dialect: 'postgres', connectionString: url }
   }

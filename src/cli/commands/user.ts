@@ -16,21 +16,40 @@ Subcommands:
       list accounts (by e-mail), optionally only those whose e-mail contains TEXT
   disable <email|id>
       mark the account inactive and end all its sessions and refresh tokens
+  enable <email|id>
+      mark a disabled account active again (its password works again)
+  delete <email|id> --yes
+      delete the account, its group memberships, grants and reset links, and end all its
+      sessions and refresh tokens; --yes is required (there is no undo)
+  promote <email|id>
+      make the account an administrator (the admin panel and every permission)
+  demote <email|id>
+      take the administrator flag away (groups and permissions stay)
   passwd <email|id> [--password-stdin]
       set a new password and end all the account's sessions and refresh tokens
 
-Passwords: on a terminal you are asked twice (nothing echoed); otherwise, or with
---password-stdin, one line is read from stdin. The server's password policy applies
+Passwords: on a terminal you are asked twice (nothing echoed), and again when the two
+differ; otherwise, or with --password-stdin, one line is read from stdin. The server's password policy applies
 (TESSERA_PASSWORD_MIN_LENGTH, TESSERA_PASSWORD_MAX_LENGTH, common passwords refused).
-A user is named by e-mail (anything with "@") or by id.`
+A user is named by e-mail (anything with "@") or by id. Every change is recorded in the
+audit log, as the same change in the admin panel is.`
 
-const SUBCOMMANDS = ['create', 'list', 'disable', 'passwd'] as const
+const SUBCOMMANDS = [
+  'create',
+  'list',
+  'disable',
+  'enable',
+  'delete',
+  'promote',
+  'demote',
+  'passwd',
+] as const
 type Subcommand = (typeof SUBCOMMANDS)[number]
 
 /** What the CLI records as the actor of its changes in the audit log. */
 const CLI_CONTEXT = { userAgent: 'tessera-cli' }
 
-/** `tessera user create|list|disable|passwd`. */
+/** `tessera user create|list|disable|enable|delete|promote|demote|passwd`. */
 export async function userCommand(args: readonly string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = args
   if (sub === undefined || sub === '--help' || sub === '-h' || wantsHelp(rest)) {
@@ -47,6 +66,14 @@ export async function userCommand(args: readonly string[], io: CliIO): Promise<n
       return listUsers(rest, io)
     case 'disable':
       return disableUser(rest, io)
+    case 'enable':
+      return enableUser(rest, io)
+    case 'delete':
+      return deleteUser(rest, io)
+    case 'promote':
+      return setAdmin(rest, io, true)
+    case 'demote':
+      return setAdmin(rest, io, false)
     case 'passwd':
       return changePassword(rest, io)
   }
@@ -158,6 +185,84 @@ async function disableUser(args: readonly string[], io: CliIO): Promise<number> 
     `disabled ${result.user.email}; ended ${result.sessions} session(s) and ${result.refresh} refresh token family(ies)`,
   )
   return 0
+}
+
+// enable, delete, promote and demote call the same accounts methods as the admin panel's
+// buttons, so the audit log records the same events (user_enabled, user_deleted,
+// permission_changed), with the CLI as the user agent.
+
+async function enableUser(args: readonly string[], io: CliIO): Promise<number> {
+  const { positionals } = parseCommandArgs(args, {}, { command: 'user enable', min: 1, max: 1 })
+  const user = await withCliContext(io, async (context) => {
+    const found = await findUser(context.accounts, positionals[0] ?? '')
+    await context.accounts.enableUser(found.id, CLI_CONTEXT)
+    return found
+  })
+  io.out(
+    user.isActive ? `${user.email} was already enabled` : `enabled ${user.email}; it can sign in`,
+  )
+  return 0
+}
+
+async function deleteUser(args: readonly string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    args,
+    { yes: { type: 'boolean' } },
+    { command: 'user delete', min: 1, max: 1 },
+  )
+  if (values.yes !== true) {
+    throw new UsageError(
+      `deleting "${oneLine(positionals[0] ?? '')}" cannot be undone: add --yes to confirm (or "tessera user disable" to keep the account)`,
+    )
+  }
+  const result = await withCliContext(io, async (context) => {
+    const user = await findUser(context.accounts, positionals[0] ?? '')
+    const before = (await context.sessions.list(user.id)).length
+    // deleteUser revokes the sessions itself (accounts.ts); refresh tokens are ended here.
+    await context.accounts.deleteUser(user.id, CLI_CONTEXT)
+    const refresh = await endRefreshTokens(context, user.id)
+    return { user, sessions: before, refresh }
+  })
+  io.out(
+    `deleted ${result.user.email}; ended ${result.sessions} session(s) and ${result.refresh} refresh token family(ies)`,
+  )
+  return 0
+}
+
+async function setAdmin(args: readonly string[], io: CliIO, isAdmin: boolean): Promise<number> {
+  const command = isAdmin ? 'user promote' : 'user demote'
+  const { positionals } = parseCommandArgs(args, {}, { command, min: 1, max: 1 })
+  const result = await withCliContext(io, async (context) => {
+    const user = await findUser(context.accounts, positionals[0] ?? '')
+    if (user.isAdmin !== isAdmin) await context.accounts.setAdmin(user.id, { isAdmin }, CLI_CONTEXT)
+    const admins = isAdmin ? 1 : await countAdmins(context)
+    return { user, admins }
+  })
+  const { user } = result
+  if (user.isAdmin === isAdmin) {
+    io.out(`${user.email} ${isAdmin ? 'is already' : 'was not'} an administrator`)
+  } else {
+    io.out(
+      isAdmin
+        ? `${user.email} is now an administrator`
+        : `${user.email} is no longer an administrator`,
+    )
+  }
+  if (!isAdmin && result.admins === 0) {
+    io.err(
+      'tessera user demote: note: no active administrator is left; "tessera user promote" or "tessera user create --admin" makes one',
+    )
+  }
+  return 0
+}
+
+async function countAdmins(context: CliContext): Promise<number> {
+  let count = 0
+  for (let offset = 0; ; offset += 500) {
+    const page = await context.accounts.listUsers({ limit: 500, offset })
+    count += page.users.filter((user) => user.isAdmin && user.isActive).length
+    if (page.users.length === 0 || offset + page.users.length >= page.total) return count
+  }
 }
 
 async function changePassword(args: readonly string[], io: CliIO): Promise<number> {

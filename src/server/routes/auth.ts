@@ -1,21 +1,15 @@
-import type { Context } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
+import { tessera } from '../../adapters/hono.js'
 import { sessionAuthClaims, type AccessTokens } from '../../auth/access-tokens.js'
 import { toPublicUser, type UserWithPermissions } from '../../auth/accounts.js'
 import type { KeySet } from '../../auth/keys.js'
 import type { RefreshTokens, TokenPair } from '../../auth/refresh-tokens.js'
 import type { AuthFailure, AuthService, LoginResult } from '../../auth/service.js'
-import { TesseraError } from '../../core/errors.js'
 import type { TrustedProxies } from '../../core/client-ip.js'
-import {
-  checkCrossSite,
-  createCSRFToken,
-  isSafeMethod,
-  verifyCSRFToken,
-  type TrustedOrigins,
-} from '../../core/csrf.js'
+import { createCSRFToken, type TrustedOrigins } from '../../core/csrf.js'
+import { HTTP_ERRORS, TesseraError, type TesseraErrorCode } from '../../core/errors.js'
 import type { Keyring } from '../../core/keyring.js'
 import {
-  readCookie,
   toPublicSession,
   type PublicSession,
   type Session,
@@ -23,7 +17,6 @@ import {
 } from '../../core/session-manager.js'
 import type { AppEnv, TesseraApp } from '../app.js'
 import { expectFields, readJSONBody } from '../body.js'
-import { HTTPError, type APIErrorCode, type ErrorStatus } from '../http-error.js'
 import type { ServerMetrics } from '../metrics.js'
 import { requestInfo, type RequestInfo } from '../request-context.js'
 
@@ -50,25 +43,16 @@ export type Caller =
   | { kind: 'cookie'; user: UserWithPermissions; session: Session }
   | { kind: 'bearer'; user: UserWithPermissions; session: Session }
 
-const FAILURE_STATUS: Record<string, ErrorStatus> = {
-  invalid_request: 400,
-  invalid_credentials: 401,
-  rate_limited: 429,
-  conflict: 409,
-  weak_password: 400,
-  forbidden: 403,
-  invalid_token: 400,
-}
-
-function failed(failure: AuthFailure<string>): HTTPError {
-  const known = Object.hasOwn(FAILURE_STATUS, failure.code)
-  const status = known ? (FAILURE_STATUS[failure.code] ?? 400) : 400
-  const code = (known ? failure.code : 'invalid_request') as APIErrorCode
-  const headers: Record<string, string> = {}
-  if (failure.retryAfterSeconds !== undefined) {
-    headers['Retry-After'] = String(Math.max(1, Math.ceil(failure.retryAfterSeconds)))
-  }
-  return new HTTPError(status, code, failure.message, { headers })
+/** The error of a service failure: its code (API.md's names) answered through the one table. */
+function failed(failure: AuthFailure<string>): TesseraError {
+  const code: TesseraErrorCode = Object.hasOwn(HTTP_ERRORS, failure.code)
+    ? (failure.code as TesseraErrorCode)
+    : 'invalid_request'
+  return new TesseraError(
+    code,
+    failure.message,
+    failure.retryAfterSeconds === undefined ? {} : { retryAfter: failure.retryAfterSeconds },
+  )
 }
 
 /** True for `/admin` and everything under it (the admin panel's own routes). */
@@ -76,8 +60,8 @@ function isAdminPath(path: string): boolean {
   return path === '/admin' || path.startsWith('/admin/')
 }
 
-const UNAUTHENTICATED = (): HTTPError =>
-  new HTTPError(401, 'unauthenticated', 'sign in first: no valid session or access token')
+const UNAUTHENTICATED = (): TesseraError =>
+  new TesseraError('unauthenticated', 'sign in first: no valid session or access token')
 
 /**
  * Registers the routes of API.md under `/auth` and `/.well-known/jwks.json`, with the CSRF rule
@@ -85,55 +69,45 @@ const UNAUTHENTICATED = (): HTTPError =>
  */
 export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   const { auth, sessions, keyring, tokens, metrics } = deps
-  const callers = new WeakMap<object, Promise<Caller | null>>()
-
   const info = (c: Context<AppEnv>): RequestInfo => requestInfo(c, deps.trustedProxies)
 
-  async function userFor(userId: string | null): Promise<UserWithPermissions | null> {
-    if (userId === null) return null
-    const user = await auth.accounts.getUserWithPermissions(userId)
-    return user !== null && user.isActive ? user : null
-  }
+  // SECURITY: every request is authenticated by tessera-auth/hono, as in a user's own app: the
+  // session cookie (read once, a duplicate read as none), or a bearer access token whose session
+  // must still be live (logout ends its tokens at once) and whose user must still be active; the
+  // cross-site rule of API.md (Fetch Metadata, Origin, X-CSRF-Token) for every unsafe method,
+  // bearer requests included, before any handler runs, so a refused request changes nothing.
+  const web = tessera<UserWithPermissions>({
+    sessions,
+    keyring,
+    trustedOrigins: deps.trustedOrigins,
+    bearer: {
+      verifier: tokens.access,
+      requireSession: true,
+      // API.md: a bad token on GET /auth/session is `401 unauthenticated`, like no token.
+      onInvalid: 'anonymous',
+      crossSite: 'check',
+    },
+    // SECURITY: the account is re-read on every request, so a disabled user or a revoked
+    // permission loses access at once (no cache of users).
+    loadUser: async ({ userId }) => {
+      const user = await auth.accounts.getUserWithPermissions(userId)
+      return user !== null && user.isActive ? { permissions: user.permissions, record: user } : null
+    },
+  })
 
-  /** The browser session of the request's cookie, if valid; re-signs a fallback-signed cookie. */
-  async function cookieCaller(c: Context<AppEnv>): Promise<Caller | null> {
-    const header = c.req.header('cookie')
-    if (header === undefined || readCookie(header, sessions.cookieName) === undefined) return null
-    const validated = await sessions.validate(header)
-    if (validated === null) return null
-    const user = await userFor(validated.session.userId)
-    if (user === null) return null
-    if (validated.setCookie !== undefined)
-      c.header('Set-Cookie', validated.setCookie, { append: true })
-    return { kind: 'cookie', user, session: validated.session }
-  }
+  // AppEnv is TesseraEnv plus the server's own variables; Hono's Context is invariant in its env,
+  // so the adapter's middleware is typed for the wider env it runs in (app.use would do the same).
+  const authenticate = web.middleware as unknown as MiddlewareHandler<AppEnv>
 
-  /** The session behind an access token, alive in the store (logout ends its tokens here). */
-  async function bearerCaller(token: string): Promise<Caller | null> {
-    const verified = await tokens.access.verify(token)
-    if (!verified.ok) return null
-    const user = await userFor(verified.claims.sub)
-    if (user === null) return null
-    // SECURITY: a token outlives nothing it was issued for: its session must still be live.
-    const session = (await sessions.list(user.id)).find((s) => s.id === verified.claims.sid)
-    if (session === undefined) return null
-    return { kind: 'bearer', user, session }
-  }
-
-  /** Who made the request (cached per request). An `Authorization` header wins over a cookie. */
+  /** Who made the request, as the middleware authenticated it: a browser session or a token. */
   function caller(c: Context<AppEnv>): Promise<Caller | null> {
-    let found = callers.get(c)
-    if (found === undefined) {
-      const authorization = c.req.header('authorization')
-      if (authorization !== undefined) {
-        const match = /^Bearer +([A-Za-z0-9\-_.~+/]+=*) *$/i.exec(authorization)
-        found = match?.[1] === undefined ? Promise.resolve(null) : bearerCaller(match[1])
-      } else {
-        found = cookieCaller(c)
-      }
-      callers.set(c, found)
-    }
-    return found
+    // Undefined only where the middleware did not run (the admin panel's paths).
+    const state = c.get('tessera') as AppEnv['Variables']['tessera'] | undefined
+    const user = state?.user
+    const session = state?.session
+    if (user == null || session == null) return Promise.resolve(null)
+    const kind = user.via === 'bearer' ? 'bearer' : 'cookie'
+    return Promise.resolve({ kind, user: user.record, session })
   }
 
   async function requireCaller(c: Context<AppEnv>): Promise<Caller> {
@@ -176,33 +150,9 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   }
 
   return (app) => {
-    // SECURITY: the cross-site rule of API.md (OWASP CSRF cheat sheet: Fetch Metadata, Origin,
-    // synchronizer token), checked before any handler runs, so a refused request changes nothing.
-    app.use(async (c, next) => {
-      if (isSafeMethod(c.req.method)) return next()
-      // The admin panel posts HTML forms and checks its own stricter rule (a per-form CSRF token
-      // plus Origin / Sec-Fetch-Site, src/server/admin/app.ts); the API's rule is for the API.
-      if (isAdminPath(c.req.path)) return next()
-      const header = c.req.header('cookie')
-      const hasSessionCookie =
-        header !== undefined && readCookie(header, sessions.cookieName) !== undefined
-      const request = {
-        method: c.req.method,
-        headers: { secFetchSite: c.req.header('sec-fetch-site'), origin: c.req.header('origin') },
-        trustedOrigins: deps.trustedOrigins,
-        hasSessionCookie,
-      }
-      let decision = checkCrossSite(request)
-      const csrfToken = c.req.header('x-csrf-token')
-      if (!decision.allowed && decision.reason === 'missing_proof' && csrfToken !== undefined) {
-        const found = await caller(c)
-        const valid =
-          found?.kind === 'cookie' && verifyCSRFToken(keyring, found.session.id, csrfToken)
-        decision = checkCrossSite({ ...request, csrfTokenValid: valid })
-      }
-      if (!decision.allowed) throw new HTTPError(403, 'csrf_failed', decision.message)
-      return next()
-    })
+    // The admin panel has its own sessions and a form-token proof (src/server/admin); the API's
+    // authentication is for everything else.
+    app.use((c, next) => (isAdminPath(c.req.path) ? next() : authenticate(c, next)))
 
     app.post('/auth/signup', async (c) => {
       const body = await readJSONBody(c.req.raw)
@@ -265,7 +215,7 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
     app.delete('/auth/sessions/:id', async (c) => {
       const current = await requireCaller(c)
       const revoked = await auth.revokeSession(current.user.id, c.req.param('id'), info(c))
-      if (!revoked) throw new HTTPError(404, 'not_found', 'no such session')
+      if (!revoked) throw new TesseraError('not_found', 'no such session')
       return c.body(null, 204)
     })
 
@@ -334,9 +284,9 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
       const result = await tokens.refresh.refresh(body.refresh_token, { meta: metaOf(info(c)) })
       if (!result.ok) {
         if (result.code === 'token_reused') {
-          throw new HTTPError(401, 'token_reused', 'this refresh token was already used')
+          throw new TesseraError('token_reused', 'this refresh token was already used')
         }
-        throw new HTTPError(401, 'invalid_token', 'the refresh token is not valid')
+        throw new TesseraError('token_invalid', 'the refresh token is not valid')
       }
       // SECURITY: a family outlives nothing: once its session is revoked (logout, "log out
       // other devices", password change), refreshing stops too.
@@ -350,7 +300,7 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
       const slid = live === undefined ? null : await sessions.update(live, {})
       if (slid === null) {
         await tokens.refresh.revokeFamily(result.familyId)
-        throw new HTTPError(401, 'invalid_token', 'the refresh token is not valid')
+        throw new TesseraError('token_invalid', 'the refresh token is not valid')
       }
       return c.json(tokenBody(result))
     })
