@@ -6,7 +6,7 @@
 import { Hono, type Env } from 'hono'
 import { createAdminKit, type AdminDeps, type AdminEnv } from './context.js'
 import { errorPages } from './errors.js'
-import { requireAdmin } from './guard.js'
+import { createPanelAuth } from './guard.js'
 import { securityHeaders } from './headers.js'
 import { auditRoutes } from './routes/audit.js'
 import { dashboardRoutes } from './routes/dashboard.js'
@@ -38,16 +38,20 @@ const FAVICON =
 export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   const kit = createAdminKit(deps)
   const app = new Hono<AdminEnv>()
+  const panelAuth = createPanelAuth(kit)
   app.use(securityHeaders())
   app.onError(errorPages(kit))
 
   // No session needed.
   app.get('/favicon.svg', (c) => c.body(FAVICON, 200, { 'Content-Type': 'image/svg+xml' }))
+  // Core's request authentication on every other path: the session, the user, the cross-site
+  // rule; sign-in and setup check their own form bindings besides.
+  app.use(panelAuth.middleware)
   signInRoutes(app, kit)
   setupRoutes(app, kit)
 
   // Everything registered below needs an admin session of someone who may use the panel.
-  app.use(requireAdmin(kit))
+  app.use(panelAuth.requireAdmin)
   signOutRoutes(app, kit)
   dashboardRoutes(app, kit)
   userRoutes(app, kit)

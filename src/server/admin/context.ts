@@ -5,6 +5,7 @@
  */
 import type { HttpBindings } from '@hono/node-server'
 import type { Context, Hono } from 'hono'
+import type { TesseraVariables } from '../../adapters/hono.js'
 import type { User } from '../../auth/accounts.js'
 import type { TesseraDB } from '../../auth/db/database.js'
 import type { KeySet } from '../../auth/keys.js'
@@ -64,12 +65,16 @@ export interface AdminDeps {
   now?: () => number
 }
 
-/** The Hono environment of the admin sub-app. */
+/**
+ * The Hono environment of the admin sub-app: core's request authentication state
+ * (`tessera-auth/hono`: `tessera`, `session`, `user`), the response's CSP nonce, and, behind the
+ * guard, the signed-in administrator and their panel session.
+ */
 export interface AdminEnv {
   Bindings: Partial<HttpBindings>
-  Variables: {
+  Variables: TesseraVariables<User> & {
     nonce: string
-    session: Session
+    adminSession: Session
     admin: User
   }
 }

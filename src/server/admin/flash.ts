@@ -12,7 +12,7 @@ export async function redirectWith(
   path: string,
   flash: Flash,
 ): Promise<Response> {
-  await kit.deps.adminSessions.update(c.get('session'), {
+  await kit.deps.adminSessions.update(c.get('adminSession'), {
     flash: { kind: flash.kind, text: flash.text },
   })
   return c.redirect(`${kit.base}${path}`, 303)
@@ -20,7 +20,7 @@ export async function redirectWith(
 
 /** The message kept by the previous action, removed from the session; undefined when none. */
 export async function takeFlash(kit: AdminKit, c: AdminContext): Promise<Flash | undefined> {
-  const session = c.get('session')
+  const session = c.get('adminSession')
   const stored = session.data.flash
   if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) return undefined
   const { kind, text } = stored as { kind?: unknown; text?: unknown }

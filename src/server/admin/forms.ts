@@ -3,8 +3,10 @@
  * the form's CSRF token, and the small parsers routes share (ids, page numbers, codename lists).
  */
 import { isPermissionCodename } from '../../auth/accounts.js'
-import { checkCrossSite, createCSRFToken, verifyCSRFToken } from '../../core/csrf.js'
-import type { Session } from '../../core/session-manager.js'
+import type { Context } from 'hono'
+import type { User } from '../../auth/accounts.js'
+import { csrfToken, type TesseraEnv } from '../../adapters/hono.js'
+import { checkCrossSite, verifyCSRFToken } from '../../core/csrf.js'
 import type { AdminApp, AdminContext, AdminKit } from './context.js'
 import { PageError } from './errors.js'
 import { redirectWith } from './flash.js'
@@ -97,14 +99,18 @@ export function requireSameSite(
   }
 }
 
-/** The CSRF token of the forms of a signed-in administrator's pages. */
-export function csrfFor(kit: AdminKit, session: Session): string {
-  return createCSRFToken(kit.deps.keyring, `admin:${session.id}`)
+/**
+ * The CSRF token of the forms of a signed-in administrator's pages: core's form token, bound to
+ * `admin:<session id>` (the request authentication's `csrf.scope`).
+ */
+export function csrfFor(c: AdminContext): string {
+  return csrfToken(c as unknown as Context<TesseraEnv<User>>)
 }
 
 /**
- * Registers a POST action of a signed-in administrator: the form is read and must pass
- * {@link requireSameSite} with the admin session's token before `handler` runs.
+ * Registers a POST action of a signed-in administrator. The panel's request authentication (core's,
+ * `guard.ts`) has already refused it unless it passed the Origin / `Sec-Fetch-Site` rule and
+ * carried the form token of the admin session; here the form is read for `handler`.
  */
 export function postAction(
   app: AdminApp,
@@ -113,9 +119,7 @@ export function postAction(
   handler: (c: AdminContext, form: URLSearchParams) => Promise<Response>,
 ): void {
   app.post(path, async (c) => {
-    const form = await readForm(c)
-    requireSameSite(kit, c, form, `admin:${c.get('session').id}`)
-    return handler(c, form)
+    return handler(c, await readForm(c))
   })
 }
 

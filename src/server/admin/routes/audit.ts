@@ -95,7 +95,7 @@ export function auditRoutes(app: AdminApp, kit: AdminKit): void {
     }
     return send(
       c,
-      auditPage(pageContext(kit, c, csrfFor(kit, c.get('session')), flash), data, kit.now()),
+      auditPage(pageContext(kit, c, csrfFor(c), flash), data, kit.now()),
       error === undefined ? 200 : 400,
     )
   })

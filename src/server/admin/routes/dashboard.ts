@@ -51,7 +51,7 @@ export function dashboardRoutes(app: AdminApp, kit: AdminKit): void {
       auth.audit.countOverTime({ type: 'login', since: daySince, bucketSeconds: DAY / 1000 }),
     ])
     const failures = recent.filter((e) => e.outcome !== 'success').slice(0, 10)
-    const page = pageContext(kit, c, csrfFor(kit, c.get('session')), flash)
+    const page = pageContext(kit, c, csrfFor(c), flash)
     return send(
       c,
       dashboardPage(

@@ -34,7 +34,7 @@ export function groupRoutes(app: AdminApp, kit: AdminKit): void {
       })),
       permissions,
     }
-    return send(c, groupsPage(pageContext(kit, c, csrfFor(kit, c.get('session')), flash), data))
+    return send(c, groupsPage(pageContext(kit, c, csrfFor(c), flash), data))
   })
 
   postAction(app, kit, '/groups', async (c, form) => {

@@ -14,12 +14,7 @@ export function keyRoutes(app: AdminApp, kit: AdminKit): void {
     await keys.refreshIfStale()
     return send(
       c,
-      keysPage(
-        pageContext(kit, c, csrfFor(kit, c.get('session')), flash),
-        keys.list(),
-        keys.algorithm,
-        kit.now(),
-      ),
+      keysPage(pageContext(kit, c, csrfFor(c), flash), keys.list(), keys.algorithm, kit.now()),
     )
   })
 

@@ -48,7 +48,7 @@ export function sessionRoutes(app: AdminApp, kit: AdminKit): void {
     return send(
       c,
       allSessionsPage(
-        pageContext(kit, c, csrfFor(kit, c.get('session')), flash),
+        pageContext(kit, c, csrfFor(c), flash),
         { total, users, next: exhausted ? null : offset, later: from > 0 },
         kit.now(),
       ),
@@ -59,15 +59,7 @@ export function sessionRoutes(app: AdminApp, kit: AdminKit): void {
     const user = await findUserOr404(kit, param(c, 'id'))
     const flash = await takeFlash(kit, c)
     const sessions = await appSessions.list(user.id)
-    return send(
-      c,
-      sessionsPage(
-        pageContext(kit, c, csrfFor(kit, c.get('session')), flash),
-        user,
-        sessions,
-        kit.now(),
-      ),
-    )
+    return send(c, sessionsPage(pageContext(kit, c, csrfFor(c), flash), user, sessions, kit.now()))
   })
 
   postAction(app, kit, '/users/:id/sessions/revoke-all', async (c) => {

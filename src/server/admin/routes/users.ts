@@ -58,7 +58,7 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
       limit: PAGE_SIZE,
       offset: (pageNo - 1) * PAGE_SIZE,
     })
-    const page = pageContext(kit, c, csrfFor(kit, c.get('session')), extra.flash)
+    const page = pageContext(kit, c, csrfFor(c), extra.flash)
     const data = {
       users,
       total,
@@ -115,7 +115,7 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
       accounts.getUserPermissions(user.id),
       appSessions.list(user.id),
     ])
-    const page = pageContext(kit, c, csrfFor(kit, c.get('session')), flash)
+    const page = pageContext(kit, c, csrfFor(c), flash)
     return send(
       c,
       userPage(
