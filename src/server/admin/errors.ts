@@ -1,45 +1,44 @@
 import type { ErrorHandler } from 'hono'
 import type { User } from '../../auth/accounts.js'
-import { isTesseraError } from '../../core/errors.js'
+import { httpErrorOfError, isTesseraError, type TesseraErrorCode } from '../../core/errors.js'
 import { anonymousPage, send, type AdminEnv, type AdminKit } from './context.js'
 import { messagePage } from './views/layout.js'
 
-/** Thrown by a handler to answer with an HTML page and a status. */
-export class PageError extends Error {
-  readonly status: 400 | 403 | 404 | 413 | 415 | 429
-  readonly title: string
-  constructor(status: 400 | 403 | 404 | 413 | 415 | 429, title: string, message: string) {
-    super(message)
-    this.status = status
-    this.title = title
-  }
+// The page title for an error code; the status comes from core's one table (HTTP_ERRORS).
+const TITLES: Partial<Record<TesseraErrorCode, string>> = {
+  not_found: 'Not found',
+  invalid_request: 'Bad request',
+  forbidden: 'Forbidden',
+  csrf_failed: 'Request refused',
+  payload_too_large: 'Form too large',
+  unsupported_media_type: 'Unsupported form',
+  rate_limited: 'Too many requests',
+  store_unavailable: 'Temporarily unavailable',
+  overloaded: 'Temporarily unavailable',
 }
 
 /**
- * The panel's error pages: a {@link PageError} as its page and status, an unreachable store as
- * 503, anything else as a generic 500 (the error goes to `onError`, never to the page).
+ * The panel's error pages, through the one error vocabulary: a `TesseraError` gets the status of
+ * its code in core's `HTTP_ERRORS` (and its `Retry-After`), with its message on the page; an
+ * unreachable store a "try again" page (503); anything else a generic 500 (the error goes to
+ * `onError`, never to the page).
  */
 export function errorPages(kit: AdminKit): ErrorHandler<AdminEnv> {
   return (error, c) => {
     const page = anonymousPage(kit, c, '')
     const admin = c.get('admin') as User | undefined
     if (admin !== undefined) page.admin = admin
-    if (error instanceof PageError) {
-      return send(c, messagePage(page, error.title, error.message), error.status)
-    }
-    if (
-      isTesseraError(error) &&
-      (error.code === 'store_unavailable' || error.code === 'overloaded')
-    ) {
-      return send(
-        c,
-        messagePage(
-          page,
-          'Temporarily unavailable',
-          'A store the panel needs does not answer. Try again in a moment.',
-        ),
-        503,
-      )
+    if (isTesseraError(error)) {
+      const answer = httpErrorOfError(error)
+      if (answer.status < 500 || answer.status === 503) {
+        for (const [name, value] of Object.entries(answer.headers)) c.header(name, value)
+        const title = TITLES[error.code] ?? 'Request refused'
+        const text =
+          answer.status === 503
+            ? 'A store the panel needs does not answer. Try again in a moment.'
+            : error.message
+        return send(c, messagePage(page, title, text), answer.status)
+      }
     }
     kit.onError(error)
     return send(

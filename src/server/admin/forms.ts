@@ -8,7 +8,7 @@ import type { User } from '../../auth/accounts.js'
 import { csrfToken, type TesseraEnv } from '../../adapters/hono.js'
 import { checkCrossSite, verifyCSRFToken } from '../../core/csrf.js'
 import type { AdminApp, AdminContext, AdminKit } from './context.js'
-import { PageError } from './errors.js'
+import { TesseraError } from '../../core/errors.js'
 import { redirectWith } from './flash.js'
 
 const MAX_BODY = 64 * 1024
@@ -44,25 +44,24 @@ export function codenameList(
 
 /**
  * The fields of a form post.
- * @throws PageError 415 for another content type, 413 over 64 KiB
+ * @throws TesseraError `unsupported_media_type` (415) for another content type, `payload_too_large` (413) over 64 KiB
  */
 export async function readForm(c: AdminContext): Promise<URLSearchParams> {
   const type = c.req.header('content-type') ?? ''
   const essence = type.split(';')[0]?.trim().toLowerCase()
   if (essence !== 'application/x-www-form-urlencoded') {
-    throw new PageError(
-      415,
-      'Unsupported form',
+    throw new TesseraError(
+      'unsupported_media_type',
       'Forms must be sent as application/x-www-form-urlencoded.',
     )
   }
   const length = Number(c.req.header('content-length') ?? '0')
   if (Number.isFinite(length) && length > MAX_BODY) {
-    throw new PageError(413, 'Form too large', 'The form is larger than 64 KiB.')
+    throw new TesseraError('payload_too_large', 'The form is larger than 64 KiB.')
   }
   const buffer = await c.req.arrayBuffer()
   if (buffer.byteLength > MAX_BODY) {
-    throw new PageError(413, 'Form too large', 'The form is larger than 64 KiB.')
+    throw new TesseraError('payload_too_large', 'The form is larger than 64 KiB.')
   }
   return new URLSearchParams(new TextDecoder().decode(buffer))
 }
@@ -70,7 +69,7 @@ export async function readForm(c: AdminContext): Promise<URLSearchParams> {
 /**
  * SECURITY: every state-changing request must pass both the cross-site rule (Sec-Fetch-Site,
  * Origin) and carry the CSRF token of its form, bound to `binding` (ASVS 4.2.2, 13.2.3).
- * @throws PageError 403 when either fails
+ * @throws TesseraError `csrf_failed` (403) when either fails
  */
 export function requireSameSite(
   kit: AdminKit,
@@ -88,12 +87,11 @@ export function requireSameSite(
     csrfTokenValid: valid,
   })
   if (!decision.allowed) {
-    throw new PageError(403, 'Request refused', `${decision.message} (csrf_failed)`)
+    throw new TesseraError('csrf_failed', `${decision.message} (csrf_failed)`)
   }
   if (!valid) {
-    throw new PageError(
-      403,
-      'Request refused',
+    throw new TesseraError(
+      'csrf_failed',
       'The form is missing its CSRF token or the token is invalid; reload the page and try again (csrf_failed).',
     )
   }

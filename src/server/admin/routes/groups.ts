@@ -1,8 +1,7 @@
 /* Groups (create, delete, set permissions) and the permission catalogue (define, delete). */
 import { isPermissionCodename } from '../../../auth/accounts.js'
-import { isTesseraError } from '../../../core/errors.js'
+import { isTesseraError, TesseraError } from '../../../core/errors.js'
 import { actionContext, pageContext, send, type AdminApp, type AdminKit } from '../context.js'
-import { PageError } from '../errors.js'
 import { redirectWith, takeFlash } from '../flash.js'
 import { csrfFor, param, postAction, replaceCodenames } from '../forms.js'
 import { groupsPage } from '../views/groups.js'
@@ -13,8 +12,7 @@ export function groupRoutes(app: AdminApp, kit: AdminKit): void {
 
   async function findGroupOr404(id: string): Promise<{ id: string; name: string }> {
     const group = (await accounts.listGroups()).find((g) => g.id === id)
-    if (group === undefined)
-      throw new PageError(404, 'No such group', 'There is no group with this id.')
+    if (group === undefined) throw new TesseraError('not_found', 'There is no group with this id.')
     return group
   }
 

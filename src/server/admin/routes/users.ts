@@ -12,7 +12,7 @@ import {
   type AdminContext,
   type AdminKit,
 } from '../context.js'
-import { PageError } from '../errors.js'
+import { TesseraError } from '../../../core/errors.js'
 import { redirectWith, takeFlash } from '../flash.js'
 import { csrfFor, pageNumber, param, postAction, replaceCodenames } from '../forms.js'
 import type { Flash } from '../views/layout.js'
@@ -28,11 +28,11 @@ export function isUserId(value: string): boolean {
 
 /**
  * The user with id `id`.
- * @throws PageError 404 when there is none (or the id is malformed)
+ * @throws TesseraError `not_found` (404) when there is none (or the id is malformed)
  */
 export async function findUserOr404(kit: AdminKit, id: string): Promise<User> {
   const user = isUserId(id) ? await kit.deps.auth.accounts.findUserById(id) : null
-  if (user === null) throw new PageError(404, 'No such user', 'There is no user with this id.')
+  if (user === null) throw new TesseraError('not_found', 'There is no user with this id.')
   return user
 }
 
