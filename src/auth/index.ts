@@ -67,6 +67,7 @@ export {
   type MailMessage,
   type Mailer,
   type MailerBaseOptions,
+  formatPrintedMail,
   type PrintedMail,
   type SMTPMailerOptions,
   type SMTPTransportOptions,

@@ -77,9 +77,15 @@ describe('docs/api.md', () => {
   })
 
   it('names every error code the API answers with', async () => {
-    const { TESSERA_ERROR_STATUS } = await import('../../src/server/http-error.js')
-    const codes = new Set(Object.values(TESSERA_ERROR_STATUS).map((row) => row?.code))
-    for (const code of [...codes, 'csrf_failed', 'unauthenticated', 'rate_limited']) {
+    const { HTTP_ERRORS } = await import('../../src/core/errors.js')
+    const codes = new Set(
+      Object.values(HTTP_ERRORS)
+        .filter((row) => row.status < 500 || row.code === 'unavailable')
+        .map((row) => row.code),
+    )
+    // Answered by no route yet: e-mail verification (issue 16) brings the first.
+    codes.delete('email_unverified')
+    for (const code of codes) {
       expect(reference, String(code)).toContain(`\`${String(code)}\``)
     }
   })

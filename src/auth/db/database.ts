@@ -249,7 +249,7 @@ export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
   let { error, results } = await migrator.migrateToLatest()
   // Kysely's migrator introspects every schema of the database (pg_get_serial_sequence,
   // has_schema_privilege by name). A schema or table another session drops meanwhile makes that
-  // query fail with 3F000/42P01 although ours is fine: retry a few times (applied migrations are
+  // query fail with 3F000/42P01/42703 although ours is fine: retry a few times (applied migrations are
   // recorded, so a retry only applies what is still pending).
   for (let attempt = 1; attempt < 5 && isConcurrentDdlError(error); attempt += 1) {
     await new Promise((resolve) => setTimeout(resolve, 20 * attempt))
@@ -272,7 +272,9 @@ export async function migrateToLatest(db: TesseraDB): Promise<MigrationReport> {
 function isConcurrentDdlError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false
   const code = (error as { code?: unknown }).code
-  return code === '3F000' || code === '42P01'
+  // 3F000 schema, 42P01 table, 42703 column ("column ... of relation ... does not exist" when a
+  // table is dropped between the catalog read and pg_get_serial_sequence).
+  return code === '3F000' || code === '42P01' || code === '42703'
 }
 
 /** True when `error` is a unique-constraint violation on SQLite or PostgreSQL. */
