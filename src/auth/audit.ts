@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import { TesseraError } from '../core/errors.js'
 import type { TesseraDB } from './db/database.js'
 import { newId } from './db/ids.js'
@@ -69,6 +69,26 @@ export interface AuditQuery {
   offset?: number
 }
 
+/** Filters of {@link AuditLog.count} and {@link AuditLog.countOverTime}. */
+export interface AuditCountQuery {
+  userId?: string
+  type?: AuditEventType
+  /** Only these outcomes. @default every outcome */
+  outcomes?: readonly AuditOutcome[]
+  /** Only events at or after this time (epoch ms). */
+  since?: number
+  /** Only events before this time (epoch ms). */
+  until?: number
+}
+
+/** One bucket of {@link AuditLog.countOverTime}: events of one outcome in `[start, start + size)`. */
+export interface AuditTimeBucket {
+  /** Epoch ms, a multiple of the bucket size (UTC-aligned). */
+  start: number
+  outcome: AuditOutcome
+  count: number
+}
+
 /** Options of {@link createAuditLog}. */
 export interface AuditLogOptions {
   /** @default Date.now */
@@ -81,6 +101,14 @@ export interface AuditLog {
   record(event: AuditEventInput): Promise<void>
   /** Newest first. */
   list(query?: AuditQuery): Promise<AuditEvent[]>
+  /** How many events match (for dashboards: failed logins in the last day). */
+  count(query?: AuditCountQuery): Promise<number>
+  /**
+   * Matching events counted per time bucket of `bucketSeconds` and per outcome, in one grouped
+   * query (for charts). Buckets without events are absent.
+   * @throws TesseraError `invalid_argument` unless `bucketSeconds` is a positive integer
+   */
+  countOverTime(query: AuditCountQuery & { bucketSeconds: number }): Promise<AuditTimeBucket[]>
   /** Deletes events older than `maxAgeSeconds`; returns how many. */
   prune(maxAgeSeconds: number): Promise<number>
 }
@@ -168,6 +196,20 @@ function pageOffset(offset: number | undefined): number {
  */
 export function createAuditLog(db: TesseraDB, options: AuditLogOptions = {}): AuditLog {
   const now = options.now ?? Date.now
+
+  function matching(query: AuditCountQuery) {
+    let q = db.selectFrom('audit_events')
+    if (query.userId !== undefined) q = q.where('user_id', '=', query.userId)
+    if (query.type !== undefined) q = q.where('type', '=', query.type)
+    if (query.outcomes !== undefined) {
+      // An empty list matches nothing (`in ()` is not SQL).
+      q = q.where('outcome', 'in', query.outcomes.length === 0 ? [''] : [...query.outcomes])
+    }
+    if (query.since !== undefined) q = q.where('at', '>=', query.since)
+    if (query.until !== undefined) q = q.where('at', '<', query.until)
+    return q
+  }
+
   return {
     async record(event: AuditEventInput): Promise<void> {
       const at = now()
@@ -200,6 +242,33 @@ export function createAuditLog(db: TesseraDB, options: AuditLogOptions = {}): Au
         .offset(pageOffset(query.offset))
         .execute()
       return rows.map(toEvent)
+    },
+
+    async count(query: AuditCountQuery = {}): Promise<number> {
+      const row = await matching(query)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+      return Number(row.n)
+    },
+
+    async countOverTime(query): Promise<AuditTimeBucket[]> {
+      const size = query.bucketSeconds
+      if (!Number.isSafeInteger(size) || size < 1) {
+        throw new TesseraError('invalid_argument', 'bucketSeconds must be a positive integer')
+      }
+      const ms = size * 1000
+      // Integer division on both databases (bigint / integer in PostgreSQL); the divisor is a
+      // checked integer, inlined so PostgreSQL need not guess a parameter's type.
+      const bucket = sql<number | string>`${sql.ref('at')} / ${sql.lit(ms)}`
+      const rows = await matching(query)
+        .select([bucket.as('bucket'), 'outcome', (eb) => eb.fn.countAll().as('n')])
+        .groupBy([bucket, 'outcome'])
+        .execute()
+      return rows.map((row) => ({
+        start: Number(row.bucket) * ms,
+        outcome: row.outcome as AuditOutcome,
+        count: Number(row.n),
+      }))
     },
 
     async prune(maxAgeSeconds: number): Promise<number> {

@@ -20,6 +20,8 @@ export interface GroupAccounts {
   addUserToGroup(userId: string, groupId: string, context?: ActionContext): Promise<void>
   removeUserFromGroup(userId: string, groupId: string, context?: ActionContext): Promise<void>
   listUserGroups(userId: string): Promise<Group[]>
+  /** Members per group id (groups without members are absent). */
+  countMembers(): Promise<Map<string, number>>
 }
 
 const GROUP_NAME_MAX = 150
@@ -126,6 +128,15 @@ export function createGroupAccounts(ctx: AccountsContext): GroupAccounts {
         name: row.name,
         createdAt: toMillis(row.created_at),
       }))
+    },
+
+    async countMembers(): Promise<Map<string, number>> {
+      const rows = await db
+        .selectFrom('user_groups')
+        .select(['group_id', (eb) => eb.fn.countAll().as('n')])
+        .groupBy('group_id')
+        .execute()
+      return new Map(rows.map((row) => [row.group_id, Number(row.n)]))
     },
   }
 }

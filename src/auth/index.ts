@@ -44,6 +44,7 @@ export {
 export {
   createAuditLog,
   sanitizeAuditDetail,
+  type AuditCountQuery,
   type AuditDetailValue,
   type AuditEvent,
   type AuditEventInput,
@@ -52,6 +53,7 @@ export {
   type AuditLogOptions,
   type AuditOutcome,
   type AuditQuery,
+  type AuditTimeBucket,
   type RequestContext,
 } from './audit.js'
 export { normalizeEmail, parseEmail } from './email.js'
@@ -80,7 +82,6 @@ export {
   type AuthSuccess,
   type ChangePasswordContext,
   type ChangePasswordResult,
-  type DeprecatedHashAccess,
   type ConfirmResetResult,
   type CreateUserResult,
   type SetPasswordResult,

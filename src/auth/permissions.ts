@@ -35,6 +35,10 @@ export interface PermissionAccounts {
   revokeGroupPermission(groupId: string, codename: string, context?: ActionContext): Promise<void>
   /** Codenames granted to the user directly or through groups (sorted, unique). */
   getUserPermissions(userId: string): Promise<string[]>
+  /** Codenames granted to the user directly, not through a group (sorted). */
+  listDirectPermissions(userId: string): Promise<string[]>
+  /** The codenames granted to each group, by group id (sorted; groups without any are absent). */
+  listGroupPermissions(): Promise<Map<string, string[]>>
   /**
    * Django's rule: an inactive user has no permission; an active admin has every permission
    * (like `is_superuser`); anyone else has what is granted directly or through a group.
@@ -209,6 +213,31 @@ export function createPermissionAccounts(ctx: AccountsContext): PermissionAccoun
         null,
         context,
       )
+    },
+
+    async listDirectPermissions(userId: string): Promise<string[]> {
+      const rows = await db
+        .selectFrom('user_permissions')
+        .select('codename')
+        .where('user_id', '=', userId)
+        .orderBy('codename')
+        .execute()
+      return rows.map((row) => row.codename)
+    },
+
+    async listGroupPermissions(): Promise<Map<string, string[]>> {
+      const rows = await db
+        .selectFrom('group_permissions')
+        .select(['group_id', 'codename'])
+        .orderBy('codename')
+        .execute()
+      const grants = new Map<string, string[]>()
+      for (const row of rows) {
+        const list = grants.get(row.group_id)
+        if (list === undefined) grants.set(row.group_id, [row.codename])
+        else list.push(row.codename)
+      }
+      return grants
     },
 
     async getUserPermissions(userId: string): Promise<string[]> {

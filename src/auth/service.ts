@@ -116,22 +116,10 @@ export interface ChangePasswordContext extends SessionContext {
   currentSession?: 'rotate' | 'keep'
 }
 
-/**
- * Password hashes on `auth.accounts`, for the admin panel's sign-in until it goes through
- * {@link AuthService.signIn} (issue 11): use `auth.signIn` or `createCredentials` instead.
- * @deprecated removed once the admin panel signs in through the pipeline
- */
-export interface DeprecatedHashAccess {
-  /** @deprecated use `createCredentials(db).getPasswordHash` or `auth.signIn` */
-  getPasswordHash(userId: string): Promise<string | null>
-  /** @deprecated use `auth.signIn` (which rehashes on sign-in) */
-  upgradePasswordHash(userId: string, oldHash: string, newHash: string): Promise<boolean>
-}
-
 /** Signing up, in and out, changing and resetting passwords. */
 export interface AuthService {
-  /** Users, groups and permissions (and, deprecated, two hash methods for the admin panel). */
-  readonly accounts: Accounts & DeprecatedHashAccess
+  /** Users, groups and permissions; password hashes are not part of it (see `createCredentials`). */
+  readonly accounts: Accounts
   readonly audit: AuditLog
   /**
    * The sign-in pipeline every way of signing in goes through: {@link AuthService.login},
@@ -364,13 +352,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
   }
 
   const service: AuthService = {
-    // The spread keeps every method (they close over their module, not over `this`).
-    accounts: {
-      ...accounts,
-      getPasswordHash: (userId) => credentials.getPasswordHash(userId),
-      upgradePasswordHash: (userId, oldHash, newHash) =>
-        credentials.upgradePasswordHash(userId, oldHash, newHash),
-    },
+    accounts,
     audit,
     signIn,
 

@@ -46,6 +46,11 @@ export interface ListUsersOptions {
   limit?: number
   /** @default 0 */
   offset?: number
+  /**
+   * `email`, or `recent_sign_in`: latest sign-in first (creation for one who never signed in),
+   * as a list of who may have live sessions. @default 'email'
+   */
+  orderBy?: 'email' | 'recent_sign_in'
 }
 
 /** Who did something and from where, for the audit log. */
@@ -69,6 +74,10 @@ export interface UserAccounts {
   /** Looks up by e-mail after normalisation; `null` for an unknown or malformed address. */
   findUserByEmail(email: string): Promise<User | null>
   listUsers(options?: ListUsersOptions): Promise<{ users: User[]; total: number }>
+  /** The e-mails of the users among `ids` that exist (to show people instead of ids). */
+  findEmails(ids: readonly string[]): Promise<Map<string, string>>
+  /** How many administrators exist (active or not). */
+  countAdmins(): Promise<number>
   /** Marks the user inactive and revokes all their sessions. False when there is no such user. */
   disableUser(id: string, context?: ActionContext): Promise<boolean>
   enableUser(id: string, context?: ActionContext): Promise<boolean>
@@ -224,16 +233,36 @@ export function createUserAccounts(ctx: AccountsContext): UserAccounts {
         const pattern = `%${escapeLike(normalizeEmail(opts.search))}%`
         base = base.where(sql<boolean>`email like ${pattern} escape '\\'`)
       }
+      const lastSeen = sql<number>`coalesce(${sql.ref('last_login_at')}, ${sql.ref('created_at')})`
+      const ordered =
+        opts.orderBy === 'recent_sign_in'
+          ? base.select(USER_COLUMNS).orderBy(lastSeen, 'desc').orderBy('id')
+          : base.select(USER_COLUMNS).orderBy('email')
       const [rows, count] = await Promise.all([
-        base
-          .select(USER_COLUMNS)
-          .orderBy('email')
-          .limit(Math.min(limit, 500))
-          .offset(offset)
-          .execute(),
+        ordered.limit(Math.min(limit, 500)).offset(offset).execute(),
         base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow(),
       ])
       return { users: rows.map(toUser), total: Number(count.n) }
+    },
+
+    async findEmails(ids: readonly string[]): Promise<Map<string, string>> {
+      const unique = [...new Set(ids)]
+      if (unique.length === 0) return new Map()
+      const rows = await db
+        .selectFrom('users')
+        .select(['id', 'email'])
+        .where('id', 'in', unique)
+        .execute()
+      return new Map(rows.map((row) => [row.id, row.email]))
+    },
+
+    async countAdmins(): Promise<number> {
+      const row = await db
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('is_admin', '=', 1)
+        .executeTakeFirstOrThrow()
+      return Number(row.n)
     },
 
     disableUser(id: string, context?: ActionContext): Promise<boolean> {

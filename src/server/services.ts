@@ -145,13 +145,12 @@ export async function buildServices(
       appSessions: sessions,
       keys,
       keyring,
-      passwords,
-      // SECURITY: the same login limiter as the API, so the panel is no side door for guessing.
-      limiter,
       publicUrl: config.publicUrl,
       trustedOrigins: config.trustedOrigins,
       trustedProxies: config.trustedProxies,
       countSessions: backends.countSessions,
+      passwordPolicy,
+      metrics,
       onError: (error) => logger.error({ err: error }, 'admin panel error'),
       now,
     })
@@ -162,7 +161,7 @@ export async function buildServices(
     let setupUrl: string | null = null
     try {
       setupUrl = await createSetupLink({
-        db: backends.db,
+        accounts: auth.accounts,
         adminSessions,
         publicUrl: config.publicUrl,
       })

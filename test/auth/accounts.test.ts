@@ -258,4 +258,50 @@ describeEachDatabase('accounts', (open) => {
       events.every((e) => e.detail.actorId === admin.id && e.detail.codename === 'posts.publish'),
     ).toBe(true)
   })
+
+  it('gives what an admin panel shows: e-mails of ids, the admin count, members, grants, recent sign-ins', async () => {
+    const { accounts, tick } = setup(await open())
+    const ann = await accounts.createUser({ email: 'ann@example.com', isAdmin: true })
+    tick(1000)
+    const bob = await accounts.createUser({ email: 'bob@example.com' })
+    tick(1000)
+    const cid = await accounts.createUser({ email: 'cid@example.com' })
+    expect(await accounts.countAdmins()).toBe(1)
+    expect(await accounts.findEmails([ann.id, bob.id, ann.id, 'missing'])).toEqual(
+      new Map([
+        [ann.id, 'ann@example.com'],
+        [bob.id, 'bob@example.com'],
+      ]),
+    )
+    expect(await accounts.findEmails([])).toEqual(new Map())
+
+    const editors = await accounts.createGroup('editors')
+    const empty = await accounts.createGroup('empty')
+    await accounts.addUserToGroup(ann.id, editors.id)
+    await accounts.addUserToGroup(bob.id, editors.id)
+    expect(await accounts.countMembers()).toEqual(new Map([[editors.id, 2]]))
+    await accounts.grantGroupPermission(editors.id, 'posts.publish')
+    await accounts.grantGroupPermission(editors.id, 'posts.edit')
+    expect(await accounts.listGroupPermissions()).toEqual(
+      new Map([[editors.id, ['posts.edit', 'posts.publish']]]),
+    )
+    expect((await accounts.listGroupPermissions()).get(empty.id)).toBeUndefined()
+    await accounts.grantPermission(bob.id, 'reports.view')
+    await accounts.grantPermission(bob.id, 'a.b')
+    // Direct grants only, not the group's.
+    expect(await accounts.listDirectPermissions(bob.id)).toEqual(['a.b', 'reports.view'])
+    expect(await accounts.listDirectPermissions(ann.id)).toEqual([])
+
+    // Latest sign-in first, creation for who never signed in; e-mail order stays the default.
+    tick(1000)
+    await accounts.recordLogin(ann.id)
+    const recent = await accounts.listUsers({ orderBy: 'recent_sign_in' })
+    expect(recent.users.map((u) => u.email)).toEqual([
+      'ann@example.com',
+      'cid@example.com',
+      'bob@example.com',
+    ])
+    expect(recent.total).toBe(3)
+    expect((await accounts.listUsers()).users.map((u) => u.id)).toEqual([ann.id, bob.id, cid.id])
+  })
 })

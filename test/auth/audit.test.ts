@@ -95,4 +95,42 @@ describeEachDatabase('audit log', (open) => {
     expect(dump).not.toContain('argon2')
     expect(dump).toContain('"reason\\":\\"ok\\"')
   })
+
+  it('counts events by filter and per UTC time bucket and outcome, in both databases', async () => {
+    const db = await open()
+    const hour = 3_600_000
+    const base = Date.UTC(2024, 0, 10, 0, 0)
+    const at = (ms: number) => createAuditLog(db, { now: () => base + ms })
+    await at(10 * 60_000).record({ type: 'login', outcome: 'success', userId: 'u1' })
+    await at(20 * 60_000).record({ type: 'login', outcome: 'failure', userId: 'u1' })
+    await at(hour + 1).record({ type: 'login', outcome: 'denied', userId: 'u2' })
+    await at(hour + 2).record({ type: 'login', outcome: 'failure', userId: null })
+    await at(hour + 3).record({ type: 'logout', outcome: 'success', userId: 'u1' })
+    const log = createAuditLog(db)
+    expect(await log.count()).toBe(5)
+    expect(await log.count({ type: 'login' })).toBe(4)
+    expect(await log.count({ type: 'login', outcomes: ['failure', 'denied'] })).toBe(3)
+    expect(await log.count({ type: 'login', outcomes: [] })).toBe(0)
+    expect(await log.count({ type: 'login', since: base + hour })).toBe(2)
+    expect(await log.count({ userId: 'u1', until: base + hour })).toBe(2)
+    const buckets = await log.countOverTime({ type: 'login', bucketSeconds: 3600 })
+    const sorted = buckets
+      .map((b) => [b.start - base, b.outcome, b.count])
+      .sort((a, b) => String(a).localeCompare(String(b)))
+    expect(sorted).toEqual([
+      [0, 'failure', 1],
+      [0, 'success', 1],
+      [hour, 'denied', 1],
+      [hour, 'failure', 1],
+    ])
+    const days = await log.countOverTime({ since: base, bucketSeconds: 86_400 })
+    expect(days.reduce((sum, b) => sum + b.count, 0)).toBe(5)
+    expect(new Set(days.map((b) => b.start))).toEqual(new Set([base]))
+    await expect(log.countOverTime({ bucketSeconds: 0 })).rejects.toMatchObject({
+      code: 'invalid_argument',
+    })
+    await expect(log.countOverTime({ bucketSeconds: 1.5 })).rejects.toMatchObject({
+      code: 'invalid_argument',
+    })
+  })
 })

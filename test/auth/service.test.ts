@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { expect, it, onTestFinished } from 'vitest'
 import { toPublicUser } from '../../src/auth/accounts.js'
+import { createCredentials } from '../../src/auth/credentials.js'
 import type { TesseraDB } from '../../src/auth/db/database.js'
 import { createFileOutboxMailer } from '../../src/auth/mailer.js'
 import { createAuthService, type AuthServiceOptions } from '../../src/auth/service.js'
@@ -255,10 +256,10 @@ describeEachDatabase('auth service', (open) => {
       email: 'old@example.com',
       passwordHash: djangoPbkdf2Hash(PASSWORD),
     })
-    const oldHash = await t.auth.accounts.getPasswordHash(user.id)
+    const oldHash = await createCredentials(db).getPasswordHash(user.id)
     expect(t.passwords.needsRehash(oldHash ?? '')).toBe(true)
     expect((await t.auth.login({ email: 'old@example.com', password: PASSWORD })).ok).toBe(true)
-    const newHash = await t.auth.accounts.getPasswordHash(user.id)
+    const newHash = await createCredentials(db).getPasswordHash(user.id)
     expect(newHash).not.toBe(oldHash)
     expect(newHash).toMatch(/^\$argon2id\$/)
     expect(t.passwords.needsRehash(newHash ?? '')).toBe(false)
@@ -512,7 +513,7 @@ describeEachDatabase('auth service', (open) => {
     const token = await resetToken(t)
     await t.auth.confirmPasswordReset({ token, newPassword: 'the final password' })
     await t.auth.confirmPasswordReset({ token, newPassword: 'the final password' })
-    const hash = (await t.auth.accounts.getPasswordHash(user.id)) ?? ''
+    const hash = (await createCredentials(db).getPasswordHash(user.id)) ?? ''
     const rows = await db.selectFrom('audit_events').selectAll().execute()
     expect(rows.length).toBeGreaterThan(6)
     const dump = JSON.stringify(rows)

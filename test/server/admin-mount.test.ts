@@ -180,6 +180,10 @@ describe('admin panel in the server', { timeout: 60_000 }, () => {
         )
         expect(browser.cookies.has('tessera_admin')).toBe(true)
         await expectDashboard(browser)
+        // The panel's sign-ins count in the server's login metric like the API's.
+        const metrics = await (await fetch(`${server.url}/metrics`)).text()
+        expect(metrics).toContain('tessera_logins_total{result="success"} 1')
+        expect(metrics).toContain('tessera_logins_total{result="failure"} 1')
 
         // SECURITY: GET /auth/session reads the user afresh on every request: a permission
         // revoked or an account disabled in the panel's database counts at the next request.

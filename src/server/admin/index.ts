@@ -2,19 +2,15 @@
  * The admin panel of the tessera server: a Hono sub-app mounted at `/admin`, its session manager
  * and the first-start setup link. See docs/admin.md.
  */
-export {
-  ADMIN_PERMISSION,
-  createAdminApp,
-  mountAdminApp,
-  type AdminDeps,
-  type AdminEnv,
-} from './app.js'
+export { createAdminApp, mountAdminApp } from './app.js'
+export type { AdminDeps, AdminEnv } from './context.js'
+export { ADMIN_PERMISSION } from './guard.js'
 export {
   ADMIN_ABSOLUTE_TIMEOUT,
   ADMIN_IDLE_TIMEOUT,
-  countAdmins,
   createAdminSessionManager,
   createSetupLink,
+  type AdminSessionManager,
   type SetupLinkOptions,
 } from './setup.js'
 export { escapeHtml, html, SafeHtml } from './html.js'

@@ -5,6 +5,11 @@ import { createSetupLink } from '../../../src/server/admin/index.js'
 import { escapeHtml, html } from '../../../src/server/admin/html.js'
 import { ADMIN_EMAIL, buildAdmin, Client, type AdminBackend } from './fixture.js'
 
+/** A page's HTML without the `<wbr />` break opportunities e-mail addresses carry. */
+async function pageText(response: Response): Promise<string> {
+  return (await response.text()).replaceAll('<wbr />', '')
+}
+
 async function userByEmail(f: Awaited<ReturnType<typeof buildAdmin>>, email: string) {
   return f.auth.accounts.findUserByEmail(email)
 }
@@ -174,6 +179,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
           '/admin/users',
           `/admin/users/${id}`,
           `/admin/users/${id}/sessions`,
+          '/admin/sessions',
           '/admin/groups',
           '/admin/audit',
           '/admin/keys',
@@ -321,13 +327,13 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
             email: `user${String(i).padStart(2, '0')}@example.com`,
           })
         }
-        const first = await (await client.get('/admin/users')).text()
+        const first = await pageText(await client.get('/admin/users'))
         expect(first).toMatch(/31\s+users/)
         expect(first).toContain('rel="next"')
-        const second = await (await client.get('/admin/users?page=2')).text()
+        const second = await pageText(await client.get('/admin/users?page=2'))
         expect(second).toContain('user29@example.com')
         expect(second).not.toContain('user00@example.com')
-        const search = await (await client.get('/admin/users?q=user07')).text()
+        const search = await pageText(await client.get('/admin/users?q=user07'))
         expect(search).toContain('user07@example.com')
         expect(search).not.toContain('user08@example.com')
         expect((await client.get('/admin/users?page=-1')).status).toBe(200)
@@ -483,6 +489,55 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
         )
       })
 
+      it('records the acting administrator in the audit log for every action', async () => {
+        const { f, client } = await signedIn()
+        const me = (await userByEmail(f, ADMIN_EMAIL))?.id ?? ''
+        const id = await f.createUser('hal@example.com')
+        const path = `/admin/users/${id}`
+        const group = await f.auth.accounts.createGroup('crew')
+        const one = await f.appSessions.create(id)
+        await f.appSessions.create(id)
+        await f.appSessions.create(id)
+        const actions: Array<[string, Record<string, string>, string]> = [
+          ['/admin/users', { email: 'ivy@example.com', password: 'ivy has a long password' }, ''],
+          [`${path}/sessions/${one.session.id}/revoke`, {}, `${path}/sessions`],
+          [`${path}/sessions/revoke-all`, {}, `${path}/sessions`],
+          [`${path}/reset`, {}, path],
+          [`${path}/disable`, {}, path],
+          [`${path}/enable`, {}, path],
+          [`${path}/admin`, { isAdmin: '1' }, path],
+          [`${path}/admin`, { isAdmin: '0' }, path],
+          [`${path}/groups`, { group: group.id }, path],
+          [`${path}/permissions`, { permissions: 'posts.edit' }, path],
+          ['/admin/groups', { name: 'ops' }, '/admin/groups'],
+          [`/admin/groups/${group.id}/permissions`, { permissions: 'x.y' }, '/admin/groups'],
+          ['/admin/permissions/delete', { codename: 'x.y' }, '/admin/groups'],
+          [`/admin/groups/${group.id}/delete`, {}, '/admin/groups'],
+          [`${path}/delete`, { confirm: 'yes' }, path],
+        ]
+        for (const [action, fields, from] of actions) {
+          const before = (await f.auth.audit.list({ limit: 500 })).length
+          const res = await client.submit(action, fields, from === '' ? '/admin/users' : from)
+          expect(res.status, action).toBe(303)
+          await f.auth.idle() // the reset mail and its audit event are sent after the answer
+          const all = await f.auth.audit.list({ limit: 500 })
+          const events = all.slice(0, all.length - before)
+          expect(events.length, action).toBeGreaterThan(0)
+          for (const event of events) {
+            expect(event.detail.actorId, `${action}: ${event.type}`).toBe(me)
+          }
+        }
+        const revoked = await f.auth.audit.list({ type: 'session_revoked', userId: id })
+        expect(revoked.map((e) => [e.detail.count, e.detail.actorId])).toEqual([
+          [2, me],
+          [1, me],
+        ])
+        // Signing out is the administrator's own action, recorded under their id.
+        await client.submit('/admin/logout', {})
+        const [logout] = await f.auth.audit.list({ type: 'logout', userId: me })
+        expect(logout?.detail.panel).toBe('admin')
+      })
+
       it('sends a password reset e-mail', async () => {
         const { f, client } = await signedIn()
         const id = await f.createUser('frank@example.com')
@@ -589,6 +644,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
           '/admin/users?q=%3Cscript%3Ealert(4)%3C%2Fscript%3E',
           '/admin/users/evil1',
           '/admin/users/evil1/sessions',
+          '/admin/sessions',
           '/admin/groups',
           '/admin/audit',
           '/admin/audit?user=%22%3E%3Cscript%3E',
@@ -599,7 +655,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
           expect(text, path).not.toMatch(/<script/i)
           expect(text, path).not.toContain('<img src=x')
         }
-        const list = await (await client.get('/admin/users')).text()
+        const list = await pageText(await client.get('/admin/users'))
         expect(list).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;@example.com')
         expect(await (await client.get('/admin/users/evil1/sessions')).text()).toContain(
           '&lt;script&gt;alert(2)&lt;/script&gt;',
@@ -611,7 +667,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
       it('creates the first administrator once, then the link is dead', async () => {
         const f = await build({ withAdmin: false })
         const link = await createSetupLink({
-          db: f.db,
+          accounts: f.auth.accounts,
           adminSessions: f.adminSessions,
           publicUrl: f.publicUrl,
         })
@@ -673,11 +729,62 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
         expect(await userByEmail(f, 'second@example.com')).toBeNull()
         expect(
           await createSetupLink({
-            db: f.db,
+            accounts: f.auth.accounts,
             adminSessions: f.adminSessions,
             publicUrl: f.publicUrl,
           }),
         ).toBeNull()
+      })
+
+      it('claims the link before creating anyone: of two parallel posts one creates, one gets the dead link', async () => {
+        const f = await build({ withAdmin: false })
+        const link = await createSetupLink({
+          accounts: f.auth.accounts,
+          adminSessions: f.adminSessions,
+          publicUrl: f.publicUrl,
+        })
+        const path = (link ?? '').slice('http://localhost:3000'.length)
+        const token = new URL(link ?? '').searchParams.get('token') ?? ''
+        const post = async (email: string): Promise<Response> => {
+          const client = new Client(f.app)
+          const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await client.get(path)).text())
+          return client.post('/admin/setup', {
+            _csrf: csrf?.[1] ?? '',
+            token,
+            email,
+            password: 'first admin password',
+            password2: 'first admin password',
+          })
+        }
+        const results = await Promise.all([post('one@example.com'), post('two@example.com')])
+        expect(results.map((r) => r.status).sort()).toEqual([303, 404])
+        const admins = await Promise.all([
+          userByEmail(f, 'one@example.com'),
+          userByEmail(f, 'two@example.com'),
+        ])
+        expect(admins.filter((u) => u !== null)).toHaveLength(1)
+        // The claimed record is gone once the administrator exists.
+        expect(await f.adminSessions.claimSetupLink(token)).toBeNull()
+      })
+
+      it('gives a claimed link back when the administrator cannot be created', async () => {
+        const f = await build({ withAdmin: false })
+        const link = await createSetupLink({
+          accounts: f.auth.accounts,
+          adminSessions: f.adminSessions,
+          publicUrl: f.publicUrl,
+        })
+        const token = new URL(link ?? '').searchParams.get('token') ?? ''
+        const claimed = await f.adminSessions.claimSetupLink(token)
+        expect(claimed).not.toBeNull()
+        // Claimed: neither the page nor a second claim gets it.
+        const client = new Client(f.app)
+        expect((await client.get(`/admin/setup?token=${token}`)).status).toBe(404)
+        expect(await f.adminSessions.claimSetupLink(token)).toBeNull()
+        await f.adminSessions.releaseSetupLink(token)
+        expect((await client.get(`/admin/setup?token=${token}`)).status).toBe(200)
+        expect(await f.adminSessions.claimSetupLink('A'.repeat(43))).toBeNull()
+        expect(await f.adminSessions.claimSetupLink('not a token')).toBeNull()
       })
 
       it('refuses a made-up token, a session token, and a link once an admin exists', async () => {
@@ -686,7 +793,7 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
         expect((await client.get('/admin/setup')).status).toBe(404)
         expect((await client.get(`/admin/setup?token=${'A'.repeat(43)}`)).status).toBe(404)
         const link = await createSetupLink({
-          db: f.db,
+          accounts: f.auth.accounts,
           adminSessions: f.adminSessions,
           publicUrl: f.publicUrl,
         })

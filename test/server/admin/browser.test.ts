@@ -109,19 +109,34 @@ describe.runIf(present || required)('admin panel in headless Chromium', () => {
       const page = await tab.newPage()
       const problems = watch(page)
 
-      // Sign in.
+      // Sign in, after one failed attempt (for the dashboard's chart and failure list).
       await page.goto(`${base}/admin`)
       expect(new URL(page.url()).pathname).toBe('/admin/login')
       await shot(page, '01-sign-in')
+      await page.fill('input[name=email]', ADMIN_EMAIL)
+      await page.fill('input[name=password]', 'not the right password')
+      await page.click('button:has-text("Sign in")')
+      expect(await page.textContent('.flash.error')).toContain('E-mail or password is incorrect.')
+      // Chromium reports the 401 page itself on the console; nothing else may appear.
+      expect(problems.splice(0)).toEqual([
+        'error: Failed to load resource: the server responded with a status of 401 (Unauthorized)',
+      ])
       await page.fill('input[name=email]', ADMIN_EMAIL)
       await page.fill('input[name=password]', ADMIN_PASSWORD)
       await page.click('button:has-text("Sign in")')
       await page.waitForURL(`${base}/admin`)
       expect(await page.textContent('.flash')).toContain(`Signed in as ${ADMIN_EMAIL}`)
+      expect(await page.getAttribute('#logins-24h', 'role')).toBe('img')
+      expect(await page.textContent('#logins-24h desc')).toContain('1 sign-in and 1 failure.')
       await shot(page, '02-dashboard')
 
-      // Create a user.
+      // Create a user (the form states the password rules).
+      const long = 'a.very.long.mailbox.name.for.testing.wrapping@departments.example.com'
+      await f.createUser(long)
       await page.click('nav >> text=Users')
+      expect(await page.textContent('#password-rules')).toBe(
+        '12 to 128 characters, not a common password.',
+      )
       await page.fill('form.stack input[name=email]', 'new.person@example.com')
       await page.fill('form.stack input[name=password]', 'a long enough password')
       await page.click('button:has-text("Create user")')
@@ -168,7 +183,11 @@ describe.runIf(present || required)('admin panel in headless Chromium', () => {
       await page.click('nav >> text=Groups & permissions')
       await shot(page, '09-groups')
       await page.click('nav >> text=Audit log')
+      expect(await page.textContent('table')).toContain('Actor')
       await shot(page, '10-audit')
+      await page.click('nav >> text=Sessions')
+      expect(await page.textContent('table')).toContain('Safari on iOS (iPhone)')
+      await shot(page, '13-all-sessions')
 
       // A phone-sized screen.
       await page.setViewportSize({ width: 390, height: 844 })
@@ -176,6 +195,29 @@ describe.runIf(present || required)('admin panel in headless Chromium', () => {
       await shot(page, '11-phone-sessions')
       await page.goto(`${base}/admin`)
       await shot(page, '12-phone-dashboard')
+      // A long e-mail wraps on a phone, but only between its parts (before an @ or a dot):
+      // every text piece between two break opportunities stays on one line.
+      await page.goto(`${base}/admin/users`)
+      const wrapping = await page.evaluate<{ lines: number; pieces: number[] }>(`(() => {
+        const span = [...document.querySelectorAll('.email')].find((e) => e.textContent === ${JSON.stringify(long)})
+        const pieces = [...span.childNodes].filter((n) => n.nodeType === 3).map((n) => {
+          const range = document.createRange()
+          range.selectNodeContents(n)
+          return range.getClientRects().length
+        })
+        return { lines: new Set([...span.getClientRects()].map((r) => Math.round(r.top))).size, pieces }
+      })()`)
+      expect(wrapping.lines).toBeGreaterThan(1)
+      expect(wrapping.pieces.every((n) => n === 1)).toBe(true)
+      await shot(page, '14-phone-users-long-email')
+
+      // Signing out says so, in the neutral style.
+      await page.setViewportSize({ width: 1100, height: 800 })
+      await page.click('button:has-text("Sign out")')
+      await page.waitForURL(`${base}/admin/login?signed_out=1`)
+      expect(await page.textContent('.flash.info')).toContain('You are signed out.')
+      expect(await page.$('.flash.error')).toBeNull()
+      await shot(page, '15-signed-out')
 
       expect(problems).toEqual([])
       // The stylesheet applied (so its nonce matched the CSP): the header is laid out as flex.

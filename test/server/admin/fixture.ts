@@ -25,11 +25,12 @@ import {
   createAdminSessionManager,
   mountAdminApp,
   type AdminDeps,
+  type AdminSessionManager,
 } from '../../../src/server/admin/index.js'
 import { createLogger } from '../../../src/server/logger.js'
 import { createMetrics } from '../../../src/server/metrics.js'
 import { loadKeys } from '../../../src/server/services.js'
-import { createTestHasher } from '../../helpers/auth-fixtures.js'
+import { createTestHasher, type CountingHasher } from '../../helpers/auth-fixtures.js'
 import { uniqueName } from '../../helpers/services.js'
 import { createSchema, dropRedisPrefix } from '../api-harness.js'
 
@@ -48,7 +49,9 @@ export interface AdminFixture {
   auth: AuthService
   keyring: Keyring
   keys: KeySet
-  adminSessions: SessionManager
+  adminSessions: AdminSessionManager
+  /** The auth service's password hasher, counting its calls (`calls.verify`, `calls.dummy`). */
+  passwords: CountingHasher
   appSessions: SessionManager
   publicUrl: string
   /** Files in the mail outbox. */
@@ -129,8 +132,6 @@ export async function buildAdmin(
     appSessions,
     keys,
     keyring,
-    passwords,
-    limiter,
     publicUrl,
     countSessions: backends.countSessions,
     onError: (error) => {
@@ -153,6 +154,7 @@ export async function buildAdmin(
     keys,
     adminSessions,
     appSessions,
+    passwords,
     publicUrl,
     mails: () => {
       try {
