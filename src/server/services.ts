@@ -1,5 +1,8 @@
 import type { Logger } from 'pino'
 import { createAccessTokens } from '../auth/access-tokens.js'
+import { createIdentities } from '../auth/identities.js'
+import { createIdentityProviders } from '../auth/identity-providers.js'
+import { createIdentitySignIn } from '../auth/identity-sign-in.js'
 import { createHMACKeySet, createKeyringSealer, createKeySet, type KeySet } from '../auth/keys.js'
 import {
   createConsoleMailer,
@@ -22,6 +25,7 @@ import { CREATE_ADMIN_COMMAND, logMail, logSetupLink } from './logger.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
+import { oidcRoutes } from './routes/oidc.js'
 import { resetRoutes } from './routes/reset.js'
 import {
   createAdminApp,
@@ -177,6 +181,28 @@ export async function buildServices(
       // works once, and expires (30 minutes unused, 12 hours at most).
       logSetupLink(logger, setupUrl)
     }
+    // Identity providers (docs/identity-providers.md): discovered once now; one that cannot be
+    // reached is a warning, and its routes answer 503 until it can be.
+    const identities = createIdentities(backends.db, { audit: auth.audit, now })
+    const providers = createIdentityProviders(config.identityProviders, {
+      publicUrl: config.publicUrl,
+      now,
+      onWarning: (message, error) => logger.warn({ err: error }, message),
+    })
+    await providers.discoverAll()
+    const identitySignIn = createIdentitySignIn({
+      providers,
+      identities,
+      accounts: auth.accounts,
+      signIn: auth.signIn,
+      audit: auth.audit,
+      keyring,
+      publicUrl: config.publicUrl,
+      trustedOrigins: createTrustedOrigins(config.trustedOrigins),
+      signup: config.signup,
+      secure: config.https,
+      now,
+    })
     const routes = [
       (app: TesseraApp): void => mountAdminApp(app, admin),
       // The page the reset e-mail links to (/reset). Before the API's routes: it answers its own
@@ -195,6 +221,14 @@ export async function buildServices(
         metrics,
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
+      }),
+      // After authRoutes, whose middleware authenticates these requests too.
+      oidcRoutes({
+        identitySignIn,
+        identities,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        metrics,
+        now,
       }),
     ]
     logger.info(

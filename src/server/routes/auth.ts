@@ -55,6 +55,20 @@ function failed(failure: AuthFailure<string>): TesseraError {
   )
 }
 
+/**
+ * Who made the request, as the API's authentication middleware (registered by
+ * {@link authRoutes}) authenticated it: a browser session or a token; `null` when nobody.
+ */
+export function callerOf(c: Context<AppEnv>): Caller | null {
+  // Undefined only where the middleware did not run (the admin panel's paths).
+  const state = c.get('tessera') as AppEnv['Variables']['tessera'] | undefined
+  const user = state?.user
+  const session = state?.session
+  if (user == null || session == null) return null
+  const kind = user.via === 'bearer' ? 'bearer' : 'cookie'
+  return { kind, user: user.record, session }
+}
+
 /** True for `/admin` and everything under it (the admin panel's own routes). */
 function isAdminPath(path: string): boolean {
   return path === '/admin' || path.startsWith('/admin/')
@@ -99,15 +113,8 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   // so the adapter's middleware is typed for the wider env it runs in (app.use would do the same).
   const authenticate = web.middleware as unknown as MiddlewareHandler<AppEnv>
 
-  /** Who made the request, as the middleware authenticated it: a browser session or a token. */
   function caller(c: Context<AppEnv>): Promise<Caller | null> {
-    // Undefined only where the middleware did not run (the admin panel's paths).
-    const state = c.get('tessera') as AppEnv['Variables']['tessera'] | undefined
-    const user = state?.user
-    const session = state?.session
-    if (user == null || session == null) return Promise.resolve(null)
-    const kind = user.via === 'bearer' ? 'bearer' : 'cookie'
-    return Promise.resolve({ kind, user: user.record, session })
+    return Promise.resolve(callerOf(c))
   }
 
   async function requireCaller(c: Context<AppEnv>): Promise<Caller> {
