@@ -239,6 +239,15 @@ export function createIdentities(
 
     async unlink(userId, identityId, context): Promise<UnlinkResult> {
       const outcome = await db.transaction().execute(async (trx): Promise<UnlinkResult> => {
+        // SECURITY: a no-op write first takes the account's row lock (PostgreSQL) or the
+        // database's write lock (SQLite; before any read, so two writers queue rather than
+        // deadlock): two concurrent unlinks of the last two identities are decided one after
+        // the other and cannot both pass the check below (write skew).
+        await trx
+          .updateTable('users')
+          .set((eb) => ({ is_active: eb.ref('is_active') }))
+          .where('id', '=', userId)
+          .execute()
         const row = await trx
           .selectFrom('identities')
           .selectAll()
@@ -246,14 +255,6 @@ export function createIdentities(
           .where('user_id', '=', userId)
           .executeTakeFirst()
         if (row === undefined) return { ok: false, code: 'not_found' }
-        // SECURITY: a no-op write takes the account's row lock (PostgreSQL; SQLite writes one
-        // transaction at a time), so two concurrent unlinks of the last two identities are
-        // decided one after the other and cannot both pass the check below (write skew).
-        await trx
-          .updateTable('users')
-          .set((eb) => ({ is_active: eb.ref('is_active') }))
-          .where('id', '=', userId)
-          .execute()
         const user = await trx
           .selectFrom('users')
           .select('password_hash')
