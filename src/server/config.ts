@@ -288,14 +288,18 @@ function parseIdentityProviders(
 ): IdentityProviderSettings[] {
   const names = splitList(get('TESSERA_OIDC_PROVIDERS')).map((name) => name.toLowerCase())
   const seen = new Set<string>()
-  return names.map((name) => {
+  for (const name of names) {
     if (!/^[a-z][a-z0-9_-]{0,31}$/.test(name)) {
       throw invalid(
         `TESSERA_OIDC_PROVIDERS entries must be names of 1 to 32 letters, digits, "_" or "-", starting with a letter (got "${name}")`,
       )
     }
-    if (seen.has(name)) throw invalid(`TESSERA_OIDC_PROVIDERS names ${name} twice`)
-    seen.add(name)
+    // `my-idp` and `my_idp` would read the same variables.
+    const key = name.replace(/-/g, '_')
+    if (seen.has(key)) throw invalid(`TESSERA_OIDC_PROVIDERS names ${name} twice`)
+    seen.add(key)
+  }
+  return names.map((name) => {
     const prefix = `TESSERA_OIDC_${name.toUpperCase().replace(/-/g, '_')}_`
     const issuer = get(`${prefix}ISSUER`)
     const preset =

@@ -519,3 +519,62 @@ describe('an identity provider that cannot be reached at start', () => {
     }
   })
 })
+
+describe('linking and unlinking need a recent sign-in', () => {
+  it('answers 403 reauthentication_required once the sign-in is older than 10 minutes', async () => {
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const clock = testClock()
+    const op = await startTestProvider({
+      redirectUris: [`${base}/auth/oidc/test/callback`],
+      cookiePrefix: 'fresh',
+    })
+    const server = await startTestServer(
+      { kind: 'sqlite' },
+      {
+        PORT: String(port),
+        TESSERA_PUBLIC_URL: base,
+        TESSERA_OIDC_PROVIDERS: 'test',
+        TESSERA_OIDC_TEST_ISSUER: op.issuer,
+        TESSERA_OIDC_TEST_CLIENT_ID: op.clientId,
+        TESSERA_OIDC_TEST_CLIENT_SECRET: op.clientSecret,
+      },
+      { now: clock.now },
+    )
+    try {
+      const browser = new Client(server)
+      const start = await browser.request('GET', '/auth/oidc/test', { redirect: 'manual' })
+      const back = await new ProviderBrowser().signIn(
+        start.headers.get('location') ?? '',
+        'fresh-user',
+      )
+      expect(
+        (await browser.request('GET', `${back.pathname}${back.search}`, { redirect: 'manual' }))
+          .status,
+      ).toBe(302)
+      const [identity] = (
+        (await (await browser.request('GET', '/auth/identities')).json()) as {
+          identities: Array<{ id: string }>
+        }
+      ).identities
+
+      clock.advance(601)
+      const link = await browser.request('POST', '/auth/oidc/test/link', {
+        json: {},
+        headers: Client.sameOrigin(server),
+      })
+      expect(link.status).toBe(403)
+      expect((await apiError(link)).code).toBe('reauthentication_required')
+      const unlink = await browser.request('DELETE', `/auth/identities/${identity?.id ?? ''}`, {
+        headers: Client.sameOrigin(server),
+      })
+      expect(unlink.status).toBe(403)
+      expect((await apiError(unlink)).code).toBe('reauthentication_required')
+      // The list is not a change: it needs only the session.
+      expect((await browser.request('GET', '/auth/identities')).status).toBe(200)
+    } finally {
+      await server.stop()
+      await op.close()
+    }
+  })
+})
