@@ -138,6 +138,7 @@ export async function buildServices(
     if (backends.countSessions !== undefined) metrics.setActiveSessions(backends.countSessions)
 
     // The admin panel at /admin, with its own shorter sessions in the same store.
+    const identities = createIdentities(backends.db, { audit: auth.audit, now })
     const adminSessions = createAdminSessionManager(backends.sessionStore, keyring, {
       secure: config.https,
       now,
@@ -153,6 +154,7 @@ export async function buildServices(
       trustedOrigins: config.trustedOrigins,
       trustedProxies: config.trustedProxies,
       countSessions: backends.countSessions,
+      identities,
       passwordPolicy,
       metrics,
       onError: (error) => logger.error({ err: error }, 'admin panel error'),
@@ -183,7 +185,6 @@ export async function buildServices(
     }
     // Identity providers (docs/identity-providers.md): discovered once now; one that cannot be
     // reached is a warning, and its routes answer 503 until it can be.
-    const identities = createIdentities(backends.db, { audit: auth.audit, now })
     const providers = createIdentityProviders(config.identityProviders, {
       publicUrl: config.publicUrl,
       now,
