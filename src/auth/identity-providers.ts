@@ -22,7 +22,10 @@ export interface IdentityProviderSettings {
   /** The issuer identifier (OpenID Connect): discovery reads `<issuer>/.well-known/openid-configuration`. */
   issuer?: string | undefined
   clientId: string
-  /** Sent with `client_secret_post`... or `client_secret_basic` as the provider says it takes. */
+  /**
+   * The client secret, sent in the token request's body (`client_secret_post`). Without one the
+   * client is a public client: PKCE alone binds the code to this browser's flow.
+   */
   clientSecret?: string | undefined
   /**
    * Scopes to ask for. @default ['openid', 'email', 'profile'] for OpenID Connect,
@@ -313,7 +316,7 @@ export function createIdentityProviders(
     byName.set(entry.name, createProvider(entry))
   }
 
-  /** The client metadata every configuration gets: the clock, from `now`. */
+  /** The client metadata of a provider's configuration: its secret and redirect URI. */
   function clientMetadata(entry: IdentityProviderSettings): Partial<oidc.ClientMetadata> {
     return {
       ...(entry.clientSecret === undefined ? {} : { client_secret: entry.clientSecret }),
@@ -347,19 +350,22 @@ export function createIdentityProviders(
     let pending: Promise<boolean> | null = null
 
     // The clock of ID token checks follows `now` (tests move it; production passes Date.now).
+    let skewed: { skew: number; config: oidc.Configuration } | null = null
     function withClock(): oidc.Configuration {
       if (config === null)
         throw new TesseraError('unavailable', `identity provider ${entry.name} is not reachable`)
       const skew = Math.round((now() - Date.now()) / 1000)
-      const metadata = config.clientMetadata() as unknown as Record<PropertyKey, unknown>
-      if (skew === 0 && metadata[oidc.clockSkew] === undefined) return config
-      const issuerUrl = new URL(config.serverMetadata().issuer)
-      const copy = new oidc.Configuration(config.serverMetadata(), entry.clientId, {
-        ...clientMetadata(entry),
-        [oidc.clockSkew]: skew,
-      })
-      prepare(copy, issuerUrl, kind)
-      return copy
+      if (skew === 0) return config
+      // Kept while the offset stays the same, so the copy's key set cache is reused.
+      if (skewed?.skew !== skew) {
+        const copy = new oidc.Configuration(config.serverMetadata(), entry.clientId, {
+          ...clientMetadata(entry),
+          [oidc.clockSkew]: skew,
+        })
+        prepare(copy, new URL(config.serverMetadata().issuer), kind)
+        skewed = { skew, config: copy }
+      }
+      return skewed.config
     }
 
     async function discover(): Promise<boolean> {

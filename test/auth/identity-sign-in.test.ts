@@ -85,7 +85,7 @@ describe('createIdentitySignIn (the library form)', () => {
         return Promise.resolve()
       },
     }
-    return { idp: createIdentitySignIn(deps), auth, sessions, verified }
+    return { idp: createIdentitySignIn(deps), deps, auth, sessions, verified }
   }
 
   async function roundTrip(idp: ReturnType<typeof createIdentitySignIn>, login: string) {
@@ -135,6 +135,16 @@ describe('createIdentitySignIn (the library form)', () => {
     const { idp } = await setup({ signup: 'closed' })
     const refused = await roundTrip(idp, 'lib-closed')
     expect(refused).toMatchObject({ ok: false, code: 'refused', reason: 'signup_closed' })
+  })
+
+  it('names the state cookie __Host- on https: Secure, HttpOnly, SameSite=Lax, Path=/, 10 minutes', async () => {
+    const { deps } = await setup()
+    const idp = createIdentitySignIn({ ...deps, secure: true })
+    expect(idp.cookieName).toBe('__Host-tessera_oidc')
+    const { setCookie } = await idp.begin('test')
+    expect(setCookie).toMatch(
+      /^__Host-tessera_oidc=s1\.[^;]+; Max-Age=600; Path=\/; Secure; HttpOnly; SameSite=Lax$/,
+    )
   })
 
   it('throws not_found for an unknown provider at begin, and refuses it at the callback', async () => {
