@@ -7,7 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase } from '../../src/auth/db/database.js'
 import { freePort } from '../helpers/private-servers.js'
 import { ProviderBrowser, startTestProvider, type TestProvider } from '../helpers/oidc-provider.js'
-import { apiError, Client, startTestServer, testClock, type TestServer } from './api-harness.js'
+import {
+  apiError,
+  Client,
+  postgresRedisBackend,
+  startTestServer,
+  testClock,
+  type TestServer,
+} from './api-harness.js'
+import { describeWithPostgresAndRedis } from '../helpers/services.js'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -575,6 +583,86 @@ describe('linking and unlinking need a recent sign-in', () => {
     } finally {
       await server.stop()
       await op.close()
+    }
+  })
+})
+
+describeWithPostgresAndRedis('sign-in with an OpenID provider on PostgreSQL + Redis', (urls) => {
+  it('signs in, links a second provider, refuses a replay and unlinks, with shared backends', async () => {
+    const made = await postgresRedisBackend(urls, 'oidc')
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const op = await startTestProvider({
+      redirectUris: [`${base}/auth/oidc/test/callback`],
+      cookiePrefix: 'pg1',
+    })
+    const other = await startTestProvider({
+      redirectUris: [`${base}/auth/oidc/second/callback`],
+      cookiePrefix: 'pg2',
+    })
+    const server = await startTestServer(made.backend, {
+      PORT: String(port),
+      TESSERA_PUBLIC_URL: base,
+      TESSERA_OIDC_PROVIDERS: 'test,second',
+      TESSERA_OIDC_TEST_ISSUER: op.issuer,
+      TESSERA_OIDC_TEST_CLIENT_ID: op.clientId,
+      TESSERA_OIDC_TEST_CLIENT_SECRET: op.clientSecret,
+      TESSERA_OIDC_SECOND_ISSUER: other.issuer,
+      TESSERA_OIDC_SECOND_CLIENT_ID: other.clientId,
+      TESSERA_OIDC_SECOND_CLIENT_SECRET: other.clientSecret,
+    })
+    try {
+      const browser = new Client(server)
+      const start = await browser.request('GET', '/auth/oidc/test', { redirect: 'manual' })
+      const copy = browser.cookies.get('tessera_oidc') ?? ''
+      const back = await new ProviderBrowser().signIn(
+        start.headers.get('location') ?? '',
+        'pg-user',
+      )
+      expect(
+        (await browser.request('GET', `${back.pathname}${back.search}`, { redirect: 'manual' }))
+          .status,
+      ).toBe(302)
+      const me = (await (await browser.request('GET', '/auth/session')).json()) as {
+        session: { amr: string[] }
+      }
+      expect(me.session.amr).toEqual(['fed'])
+
+      const replay = new Client(server)
+      replay.cookies.set('tessera_oidc', copy)
+      expect(
+        (await replay.request('GET', `${back.pathname}${back.search}`, { redirect: 'manual' }))
+          .status,
+      ).toBe(400)
+
+      const asked = await browser.request('POST', '/auth/oidc/second/link', {
+        json: {},
+        headers: Client.sameOrigin(server),
+      })
+      const linkBack = await new ProviderBrowser().signIn(
+        ((await asked.json()) as { location: string }).location,
+        'pg-user-2',
+      )
+      expect(
+        (
+          await browser.request('GET', `${linkBack.pathname}${linkBack.search}`, {
+            redirect: 'manual',
+          })
+        ).status,
+      ).toBe(302)
+      const list = (await (await browser.request('GET', '/auth/identities')).json()) as {
+        identities: Array<{ id: string; provider: string }>
+      }
+      expect(list.identities.map((identity) => identity.provider)).toEqual(['test', 'second'])
+      const remove = (id: string): Promise<Response> =>
+        browser.request('DELETE', `/auth/identities/${id}`, { headers: Client.sameOrigin(server) })
+      expect((await remove(list.identities[1]?.id ?? '')).status).toBe(204)
+      expect((await remove(list.identities[0]?.id ?? '')).status).toBe(409)
+    } finally {
+      await server.stop()
+      await op.close()
+      await other.close()
+      await made.done()
     }
   })
 })
