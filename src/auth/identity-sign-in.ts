@@ -6,6 +6,7 @@ import type { Keyring } from '../core/keyring.js'
 import { sealValue, unsealValue } from '../core/sealing.js'
 import type { Session } from '../core/session-manager.js'
 import type { Accounts } from './accounts.js'
+import type { ActionLimiter, ActionPolicy } from './action-limiter.js'
 import type { AuditLog, RequestContext } from './audit.js'
 import { parseEmail } from './email.js'
 import type { Identities, Identity, ProviderIdentity } from './identities.js'
@@ -29,6 +30,8 @@ export type IdentityRefusalReason =
   /** The identity is linked to another account. */
   | 'identity_in_use'
   | 'account_refused'
+  /** Too many callbacks from this client (each one costs a request to the provider). */
+  | 'rate_limited'
 
 /** A refused callback: the error page's message and, for the log, the reason. */
 export interface IdentityRefusal {
@@ -39,7 +42,20 @@ export interface IdentityRefusal {
   message: string
   /** Clears the state cookie. */
   clearCookie: string
+  /** For `rate_limited`: seconds until a callback from this client is admitted again. */
+  retryAfterSeconds?: number
 }
+
+/** The action name of callbacks in an {@link ActionLimiter}. */
+export const IDENTITY_CALLBACK_ACTION = 'identity_callback'
+
+/**
+ * The default limit of callbacks: 30 per client IP per 15 minutes. Only callbacks that carry a
+ * valid state cookie count (the others are refused before any request to the provider).
+ */
+export const IDENTITY_CALLBACK_POLICY: Readonly<ActionPolicy> = Object.freeze({
+  ip: { limit: 30, window: 900 },
+})
 
 /** A callback that ended well, and where to send the browser. */
 export type IdentityCallbackResult =
@@ -87,6 +103,12 @@ export interface IdentitySignInDeps {
    * (until accounts record verification themselves). @default none
    */
   markEmailVerified?: ((userId: string) => Promise<void>) | undefined
+  /**
+   * Limits callbacks per client IP (action {@link IDENTITY_CALLBACK_ACTION}, e.g. with
+   * {@link IDENTITY_CALLBACK_POLICY}): each one makes the server call the provider's token
+   * endpoint. @default none
+   */
+  limiter?: Pick<ActionLimiter, 'check'> | undefined
   /** @default Date.now */
   now?: (() => number) | undefined
 }
@@ -153,6 +175,7 @@ const REFUSED_MESSAGES: Record<IdentityRefusalReason, string> = {
   link_session_mismatch: 'Sign in to the account you want to link, then start again.',
   identity_in_use: 'This identity is already linked to another account.',
   account_refused: 'This account cannot sign in here.',
+  rate_limited: 'Too many sign-in attempts from here. Wait a few minutes and start again.',
 }
 
 /**
@@ -177,7 +200,9 @@ export function safeReturnTo(
     } catch {
       return '/'
     }
-    return url.origin === publicOrigin ? `${url.pathname}${url.search}${url.hash}` : '/'
+    const path = `${url.pathname}${url.search}${url.hash}`
+    // `/.//evil.example` normalises to `//evil.example`: a path must still be one after parsing.
+    return url.origin === publicOrigin && !path.startsWith('//') ? path : '/'
   }
   let url: URL
   try {
@@ -242,17 +267,29 @@ export function createIdentitySignIn(deps: IdentitySignInDeps): IdentitySignIn {
     provider: string,
     reason: IdentityRefusalReason,
     request: CallbackRequest,
-    extra: { userId?: string | null; cause?: unknown } = {},
+    extra: { userId?: string | null; cause?: unknown; retryAfterSeconds?: number } = {},
   ): Promise<IdentityRefusal> {
     await deps.audit.record({
       type: 'login',
-      outcome: reason === 'signup_closed' || reason === 'account_refused' ? 'denied' : 'failure',
+      outcome:
+        reason === 'signup_closed' || reason === 'account_refused' || reason === 'rate_limited'
+          ? 'denied'
+          : 'failure',
       userId: extra.userId ?? null,
       ip: request.ip,
       userAgent: request.userAgent,
       detail: { method: 'fed', provider: provider.slice(0, 32), reason },
     })
-    return { ok: false, code: 'refused', reason, message: REFUSED_MESSAGES[reason], clearCookie }
+    return {
+      ok: false,
+      code: 'refused',
+      reason,
+      message: REFUSED_MESSAGES[reason],
+      clearCookie,
+      ...(extra.retryAfterSeconds === undefined
+        ? {}
+        : { retryAfterSeconds: extra.retryAfterSeconds }),
+    }
   }
 
   function readFlow(request: CallbackRequest): FlowState | null {
@@ -340,6 +377,10 @@ export function createIdentitySignIn(deps: IdentitySignInDeps): IdentitySignIn {
       // started here (login CSRF, RFC 6749 10.12): refused before any request to the provider.
       if (flow === null) return refuse(name, 'state_missing', request)
       if (flow.p !== name) return refuse(name, 'state_mismatch', request)
+      const admitted = await deps.limiter?.check(IDENTITY_CALLBACK_ACTION, { ip: request.ip })
+      if (admitted !== undefined && !admitted.allowed) {
+        return refuse(name, 'rate_limited', request, { retryAfterSeconds: admitted.retryAfter })
+      }
 
       let given: ProviderIdentity
       try {

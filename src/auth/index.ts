@@ -198,6 +198,8 @@ export {
 } from './identity-providers.js'
 export {
   createIdentitySignIn,
+  IDENTITY_CALLBACK_ACTION,
+  IDENTITY_CALLBACK_POLICY,
   safeReturnTo,
   type BeginOptions,
   type CallbackRequest,

@@ -2,7 +2,11 @@ import type { Logger } from 'pino'
 import { createAccessTokens } from '../auth/access-tokens.js'
 import { createIdentities } from '../auth/identities.js'
 import { createIdentityProviders } from '../auth/identity-providers.js'
-import { createIdentitySignIn } from '../auth/identity-sign-in.js'
+import {
+  createIdentitySignIn,
+  IDENTITY_CALLBACK_ACTION,
+  IDENTITY_CALLBACK_POLICY,
+} from '../auth/identity-sign-in.js'
 import { createHMACKeySet, createKeyringSealer, createKeySet, type KeySet } from '../auth/keys.js'
 import {
   createConsoleMailer,
@@ -206,6 +210,12 @@ export async function buildServices(
       trustedOrigins: createTrustedOrigins(config.trustedOrigins),
       signup: config.signup,
       secure: config.https,
+      // Each callback with a valid state makes a request to the provider: limited per IP.
+      limiter: createActionLimiter({
+        store: backends.rateLimitStore,
+        policies: { [IDENTITY_CALLBACK_ACTION]: IDENTITY_CALLBACK_POLICY },
+        now,
+      }),
       now,
     })
     const routes = [

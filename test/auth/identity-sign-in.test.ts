@@ -14,10 +14,13 @@ import { createIdentities } from '../../src/auth/identities.js'
 import { createIdentityProviders } from '../../src/auth/identity-providers.js'
 import {
   createIdentitySignIn,
+  IDENTITY_CALLBACK_ACTION,
   safeReturnTo,
   type IdentitySignInDeps,
 } from '../../src/auth/identity-sign-in.js'
+import { createActionLimiter } from '../../src/auth/action-limiter.js'
 import { createFileOutboxMailer } from '../../src/auth/mailer.js'
+import { createMemoryRateLimitStore } from '../../src/auth/rate-limit.js'
 import { createAuthService } from '../../src/auth/service.js'
 import { createTrustedOrigins } from '../../src/core/csrf.js'
 import { TesseraError } from '../../src/core/errors.js'
@@ -147,6 +150,33 @@ describe('createIdentitySignIn (the library form)', () => {
     )
   })
 
+  it('limits callbacks with a state per client IP, before any request to the provider', async () => {
+    const { deps } = await setup()
+    const idp = createIdentitySignIn({
+      ...deps,
+      limiter: createActionLimiter({
+        store: createMemoryRateLimitStore(),
+        policies: { [IDENTITY_CALLBACK_ACTION]: { ip: { limit: 2, window: 900 } } },
+      }),
+    })
+    const started = await idp.begin('test')
+    const cookieHeader = started.setCookie.split(';')[0] ?? ''
+    const url = new URL(`${PUBLIC_URL}/auth/oidc/test/callback?code=guess&state=guess`)
+    for (let attempt = 0; attempt < 2; attempt++) {
+      expect(await idp.callback('test', { url, cookieHeader, ip: '198.51.100.7' })).toMatchObject({
+        reason: 'state_mismatch',
+      })
+    }
+    const limited = await idp.callback('test', { url, cookieHeader, ip: '198.51.100.7' })
+    expect(limited).toMatchObject({ ok: false, reason: 'rate_limited' })
+    if (!limited.ok && limited.code === 'refused')
+      expect(limited.retryAfterSeconds).toBeGreaterThan(0)
+    // Another client is not limited by it.
+    expect(await idp.callback('test', { url, cookieHeader, ip: '198.51.100.8' })).toMatchObject({
+      reason: 'state_mismatch',
+    })
+  })
+
   it('throws not_found for an unknown provider at begin, and refuses it at the callback', async () => {
     const { idp } = await setup()
     await expect(idp.begin('nosuch')).rejects.toThrow(TesseraError)
@@ -192,6 +222,8 @@ describe('safeReturnTo', () => {
       'javascript:alert(1)',
       'data:text/html,x',
       '/\t/evil.example',
+      '/.//evil.example',
+      '/a/..//evil.example',
       'http://app.example.com/',
       '',
     ]) {

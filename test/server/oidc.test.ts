@@ -355,6 +355,7 @@ describe('sign-in with an OpenID provider', () => {
       ['https://evil.example/path', '/'],
       ['//evil.example', '/'],
       ['/\\evil.example', '/'],
+      ['/.//evil.example', '/'],
       ['javascript:alert(1)', '/'],
       ['https://app.example.test/after', 'https://app.example.test/after'],
     ] as const) {

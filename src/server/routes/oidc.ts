@@ -37,7 +37,7 @@ export interface OIDCRoutesDeps {
   now?: (() => number) | undefined
 }
 
-type PageStatus = 400 | 403 | 404 | 503
+type PageStatus = 400 | 403 | 404 | 429 | 503
 
 /**
  * `GET /auth/oidc/:provider` (to the provider), `GET /auth/oidc/:provider/callback` (back,
@@ -138,8 +138,14 @@ export function oidcRoutes(deps: OIDCRoutesDeps): (app: TesseraApp) => void {
           ? 503
           : result.reason === 'unknown_provider'
             ? 404
-            : 400
+            : result.reason === 'rate_limited'
+              ? 429
+              : 400
       if (status === 503) c.header('Retry-After', '30')
+      if (status === 429) {
+        metrics.recordRateLimited('identity_callback')
+        c.header('Retry-After', String(result.retryAfterSeconds ?? 1))
+      }
       return page(c, status, 'Sign-in failed', result.message)
     })
 
