@@ -92,6 +92,11 @@ export interface ServerConfig {
    * (docs/identity-providers.md). @default []
    */
   identityProviders: IdentityProviderSettings[]
+  /**
+   * Identity-provider callbacks admitted per client IP per 15 minutes
+   * (`TESSERA_OIDC_CALLBACK_LIMIT`). @default 30
+   */
+  identityCallbackLimit: number
 }
 
 /** Options of {@link loadConfig}. */
@@ -244,6 +249,11 @@ export function loadConfig(
     'pretty',
   ] as const)
   const identityProviders = parseIdentityProviders(get)
+  const identityCallbackLimit = parseCount(
+    get('TESSERA_OIDC_CALLBACK_LIMIT'),
+    'TESSERA_OIDC_CALLBACK_LIMIT',
+    30,
+  )
 
   return {
     mode,
@@ -274,6 +284,7 @@ export function loadConfig(
     logLevel,
     logFormat,
     identityProviders,
+    identityCallbackLimit,
   }
 }
 

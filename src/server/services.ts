@@ -2,11 +2,7 @@ import type { Logger } from 'pino'
 import { createAccessTokens } from '../auth/access-tokens.js'
 import { createIdentities } from '../auth/identities.js'
 import { createIdentityProviders } from '../auth/identity-providers.js'
-import {
-  createIdentitySignIn,
-  IDENTITY_CALLBACK_ACTION,
-  IDENTITY_CALLBACK_POLICY,
-} from '../auth/identity-sign-in.js'
+import { createIdentitySignIn, IDENTITY_CALLBACK_ACTION } from '../auth/identity-sign-in.js'
 import { createHMACKeySet, createKeyringSealer, createKeySet, type KeySet } from '../auth/keys.js'
 import {
   createConsoleMailer,
@@ -213,7 +209,9 @@ export async function buildServices(
       // Each callback with a valid state makes a request to the provider: limited per IP.
       limiter: createActionLimiter({
         store: backends.rateLimitStore,
-        policies: { [IDENTITY_CALLBACK_ACTION]: IDENTITY_CALLBACK_POLICY },
+        policies: {
+          [IDENTITY_CALLBACK_ACTION]: { ip: { limit: config.identityCallbackLimit, window: 900 } },
+        },
         now,
       }),
       now,

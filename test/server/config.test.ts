@@ -64,6 +64,7 @@ describe('loadConfig defaults', () => {
       passwordMinLength: 12,
       passwordMaxLength: 128,
       identityProviders: [],
+      identityCallbackLimit: 30,
     })
   })
 

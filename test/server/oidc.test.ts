@@ -43,6 +43,8 @@ describe('sign-in with an OpenID provider', () => {
         PORT: String(port),
         TESSERA_PUBLIC_URL: base,
         TESSERA_TRUSTED_ORIGINS: 'https://app.example.test',
+        // Every request of this file comes from 127.0.0.1: room for all of its callbacks.
+        TESSERA_OIDC_CALLBACK_LIMIT: '1000',
         TESSERA_OIDC_PROVIDERS: 'test,second,badsecret',
         TESSERA_OIDC_TEST_ISSUER: op.issuer,
         TESSERA_OIDC_TEST_CLIENT_ID: op.clientId,
@@ -664,6 +666,47 @@ describeWithPostgresAndRedis('sign-in with an OpenID provider on PostgreSQL + Re
       await op.close()
       await other.close()
       await made.done()
+    }
+  })
+})
+
+describe('callbacks per client IP', () => {
+  it('answers 429 with Retry-After past TESSERA_OIDC_CALLBACK_LIMIT, signing nobody in', async () => {
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const op = await startTestProvider({
+      redirectUris: [`${base}/auth/oidc/test/callback`],
+      cookiePrefix: 'lim',
+    })
+    const server = await startTestServer(
+      { kind: 'sqlite' },
+      {
+        PORT: String(port),
+        TESSERA_PUBLIC_URL: base,
+        TESSERA_OIDC_CALLBACK_LIMIT: '2',
+        TESSERA_OIDC_PROVIDERS: 'test',
+        TESSERA_OIDC_TEST_ISSUER: op.issuer,
+        TESSERA_OIDC_TEST_CLIENT_ID: op.clientId,
+        TESSERA_OIDC_TEST_CLIENT_SECRET: op.clientSecret,
+      },
+    )
+    try {
+      const client = new Client(server)
+      await client.request('GET', '/auth/oidc/test', { redirect: 'manual' })
+      const copy = client.cookies.get('tessera_oidc') ?? ''
+      const guess = '/auth/oidc/test/callback?code=guess&state=guess'
+      for (let attempt = 0; attempt < 2; attempt++) {
+        client.cookies.set('tessera_oidc', copy)
+        expect((await client.request('GET', guess, { redirect: 'manual' })).status).toBe(400)
+      }
+      client.cookies.set('tessera_oidc', copy)
+      const limited = await client.request('GET', guess, { redirect: 'manual' })
+      expect(limited.status).toBe(429)
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect((await client.request('GET', '/auth/session')).status).toBe(401)
+    } finally {
+      await server.stop()
+      await op.close()
     }
   })
 })
