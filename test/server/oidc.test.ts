@@ -197,6 +197,14 @@ describe('sign-in with an OpenID provider', () => {
     expect(response.status).toBe(400)
     expect(response.headers.get('content-type')).toMatch(/text\/html/)
     expect(await response.text()).toContain('Sign-in failed')
+    // The URL held a code: no cache, no Referer, no script, no framing.
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    expect(response.headers.get('referrer-policy')).toBe('no-referrer')
+    expect(response.headers.get('content-security-policy')).toMatch(/script-src 'none'/)
+    expect(response.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/)
+    expect(
+      response.headers.getSetCookie().some((line) => /^tessera_oidc=;.*Max-Age=0/.test(line)),
+    ).toBe(true)
     expect((await session(client)).status).toBe(401)
     expect(await lastRefusal()).toMatchObject({
       method: 'fed',
