@@ -188,6 +188,23 @@ describe('sign-in with an OpenID provider', () => {
     expect(signIns.map((event) => event.detail.provider)).toEqual(['test', 'test'])
   })
 
+  it('ends the session the browser came back with and issues a new one (no fixation)', async () => {
+    const client = new Client(server, Client.sameOrigin(server))
+    const email = `${newLogin('fixation')}@example.test`
+    expect(
+      (await client.request('POST', '/auth/signup', { json: { email, password: PASSWORD } }))
+        .status,
+    ).toBe(201)
+    const before = client.cookies.get('tessera_session') ?? ''
+    expect((await signInWith(client, 'test', newLogin('fixation-idp'))).status).toBe(302)
+    const after = client.cookies.get('tessera_session') ?? ''
+    expect(after).not.toBe(before)
+    const stale = new Client(server)
+    stale.cookies.set('tessera_session', before)
+    expect((await session(stale)).status).toBe(401)
+    expect((await session(client)).status).toBe(200)
+  })
+
   it('refuses a callback without the state cookie (nobody signed in, audited)', async () => {
     const client = new Client(server)
     const authorization = await begin(client, 'test')
