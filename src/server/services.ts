@@ -55,6 +55,14 @@ export interface ServicesContext {
    * forward to check expiry over HTTP; it is not read from the environment. @default Date.now
    */
   now?: (() => number) | undefined
+  /**
+   * Path prefix the routes are served under (the mountable API, `createTesseraAPI`): links the
+   * services make (the reset e-mail, the setup link) and the admin panel's paths and cookie
+   * include it. The routes themselves are prefixed by `createApp({ basePath })`. @default ''
+   */
+  basePath?: string | undefined
+  /** Serve the admin panel (and log its setup link). @default true */
+  admin?: boolean | undefined
 }
 
 /**
@@ -71,6 +79,12 @@ export async function buildServices(
 ): Promise<ServerServices> {
   const { logger, metrics } = context
   const now = context.now ?? Date.now
+  const base = context.basePath ?? ''
+  // The routes as a browser sees them: the reset e-mail links under it. (The public URL itself
+  // stays the tokens' issuer and the trusted origin.)
+  const publicBase = `${config.publicUrl}${base}`
+  const withAdmin = context.admin !== false
+  const adminPath = `${base}/admin`
   const keyring = createKeyring(config.secret, {
     fallbacks: config.secretFallbacks,
     policy: config.keyringPolicy,
@@ -95,7 +109,7 @@ export async function buildServices(
       sessions,
       mailer,
       passwords,
-      publicUrl: config.publicUrl,
+      publicUrl: publicBase,
       limiter,
       signup: config.signup,
       passwordPolicy,
@@ -136,6 +150,7 @@ export async function buildServices(
     // The admin panel at /admin, with its own shorter sessions in the same store.
     const adminSessions = createAdminSessionManager(backends.sessionStore, keyring, {
       secure: config.https,
+      basePath: adminPath,
       now,
     })
     const admin = createAdminApp({
@@ -151,6 +166,7 @@ export async function buildServices(
       countSessions: backends.countSessions,
       passwordPolicy,
       metrics,
+      basePath: adminPath,
       onError: (error) => logger.error({ err: error }, 'admin panel error'),
       now,
     })
@@ -160,11 +176,14 @@ export async function buildServices(
     // needs the store, and a restart once the store is back prints the link.
     let setupUrl: string | null = null
     try {
-      setupUrl = await createSetupLink({
-        accounts: auth.accounts,
-        adminSessions,
-        publicUrl: config.publicUrl,
-      })
+      setupUrl = !withAdmin
+        ? null
+        : await createSetupLink({
+            accounts: auth.accounts,
+            adminSessions,
+            publicUrl: config.publicUrl,
+            basePath: adminPath,
+          })
     } catch (error) {
       if (!isTesseraError(error, 'store_unavailable')) throw error
       logger.warn(
@@ -178,7 +197,7 @@ export async function buildServices(
       logSetupLink(logger, setupUrl)
     }
     const routes = [
-      (app: TesseraApp): void => mountAdminApp(app, admin),
+      ...(withAdmin ? [(app: TesseraApp): void => mountAdminApp(app, admin)] : []),
       // The page the reset e-mail links to (/reset). Before the API's routes: it answers its own
       // cross-site refusals with a page rather than the API's JSON.
       resetRoutes({
@@ -195,6 +214,7 @@ export async function buildServices(
         metrics,
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
+        adminPath: withAdmin ? adminPath : null,
       }),
     ]
     logger.info(
