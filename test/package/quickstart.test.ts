@@ -84,6 +84,11 @@ describe('docs/quickstart.md', () => {
     expect(codeLines(quickstartSnippet('express-by-hand'))).toBeLessThanOrEqual(30)
   })
 
+  it('is what README.md shows for Express', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    expect(readme).toContain(`\`\`\`ts\n${quickstartSnippet('express-mounted')}\`\`\``)
+  })
+
   it('keeps the Next.js files equal to the ones the Next.js test builds and runs', () => {
     const fixture = join(ROOT, 'test/fixtures/next-app')
     expect(readFileSync(join(fixture, 'lib/tessera.ts'), 'utf8')).toBe(

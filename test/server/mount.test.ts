@@ -347,6 +347,30 @@ describe('the admin panel mounted with the API', () => {
 })
 
 describe('createTesseraAPI options', () => {
+  it('works under an Express mount path too (it reads originalUrl)', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'tessera-mount-path-'))
+    const { api } = apiFor(cwd)
+    const app = express()
+    app.use(PREFIX, api.node)
+    const server = app.listen(0, '127.0.0.1')
+    const url = await listening(server)
+    try {
+      const signup = await fetch(`${url}${PREFIX}/auth/signup`, {
+        method: 'POST',
+        headers: sameOrigin,
+        body: JSON.stringify({ email: 'path@example.com', password: PASSWORD }),
+      })
+      expect(signup.status).toBe(201)
+      const { pair: cookie } = cookieOf(signup, 'tessera_session')
+      const session = await fetch(`${url}${PREFIX}/auth/session`, { headers: { cookie } })
+      expect(session.status).toBe(200)
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+      await api.close()
+      rmSync(cwd, { recursive: true, force: true })
+    }
+  })
+
   it('refuses a base path that is not a path', () => {
     expect(() => createTesseraAPI({ basePath: 'api' })).toThrow(/basePath must be a path/)
     expect(() => createTesseraAPI({ basePath: '/a b' })).toThrow(/basePath must be a path/)
