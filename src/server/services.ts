@@ -8,6 +8,7 @@ import {
   type Mailer,
 } from '../auth/mailer.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
+import { createActionLimiter } from '../auth/action-limiter.js'
 import { createLoginLimiter } from '../auth/rate-limit.js'
 import { createRefreshTokens } from '../auth/refresh-tokens.js'
 import { createAuthService, type AuthService } from '../auth/service.js'
@@ -111,6 +112,9 @@ export async function buildServices(
       passwords,
       publicUrl: publicBase,
       limiter,
+      // Reset mails and reset-token attempts, per account and per IP, in the same shared store
+      // as the login limits (DEFAULT_ACTION_POLICIES).
+      actionLimiter: createActionLimiter({ store: backends.rateLimitStore, now }),
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
