@@ -346,6 +346,53 @@ describe('the admin panel mounted with the API', () => {
   })
 })
 
+describe('every route of the server, under the prefix', () => {
+  // docs/api.md lists exactly the routes the server registers (test/server/api-reference.test.ts),
+  // so a route another module adds to buildServices shows up here without anything else to do.
+  it('answers every documented route under the prefix, and none without it', async () => {
+    const reference = readFileSync(join(import.meta.dirname, '../../docs/api.md'), 'utf8')
+    const routes = [
+      ...new Set(
+        [...reference.matchAll(/^(?:### |\| )`(GET|POST|PUT|PATCH|DELETE) (\/[^`\s]*)`/gm)].map(
+          (match) => `${match[1]} ${match[2]}`,
+        ),
+      ),
+    ]
+    expect(routes.length).toBeGreaterThan(15)
+    const cwd = mkdtempSync(join(tmpdir(), 'tessera-mount-routes-'))
+    const { api } = apiFor(cwd, { admin: true })
+    const operational = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics'])
+    const unmatched: string[] = []
+    try {
+      for (const route of routes) {
+        const [method = 'GET', pattern = '/'] = route.split(' ')
+        const path = pattern.replace(/:[A-Za-z]+(\{[^}]*\})?/g, 'x')
+        const ask = (at: string): Promise<Response> =>
+          api.fetch(
+            new Request(`${PUBLIC_URL}${at}`, {
+              method,
+              redirect: 'manual',
+              headers: { 'sec-fetch-site': 'same-origin', 'content-type': 'application/json' },
+              ...(method === 'GET' ? {} : { body: '{}' }),
+            }),
+          )
+        const answer = await ask(`${PREFIX}${path}`)
+        const text = await answer.text()
+        const noRoute = answer.status === 404 && text.includes('no such route')
+        // The operational routes are the app's own unless asked for (operationalRoutes).
+        if (noRoute !== operational.has(route)) unmatched.push(`${route} → ${answer.status}`)
+        const bare = await ask(path)
+        if (bare.status !== 404) unmatched.push(`${route} without the prefix → ${bare.status}`)
+        await bare.body?.cancel()
+      }
+    } finally {
+      await api.close()
+      rmSync(cwd, { recursive: true, force: true })
+    }
+    expect(unmatched).toEqual([])
+  })
+})
+
 describe('createTesseraAPI options', () => {
   it('works under an Express mount path too (it reads originalUrl)', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tessera-mount-path-'))
