@@ -11,6 +11,7 @@ import {
   createConsumerApp,
   packTarball,
   ROOT,
+  run,
   STRICT_TSCONFIG,
   type ConsumerApp,
 } from './consumer.js'
@@ -20,7 +21,8 @@ import {
 // packages the page's install lines name, typechecked (strict, skipLibCheck off, NodeNext) and
 // run with tsx; each server is then walked over HTTP: signup, login, /me, the CSRF token, a
 // cross-site logout refused, logout with the token. So the page cannot drift from the package.
-// The Next.js files are built and run by test/adapters/next.test.ts (test/fixtures/next-app).
+// The Next.js files likewise, in a new Next.js app (next build without the secret, next start),
+// and in test/fixtures/next-app from the sources (test/adapters/next.test.ts).
 
 const PAGE = readFileSync(join(ROOT, 'docs/quickstart.md'), 'utf8')
 const PASSWORD = 'correct horse battery staple'
@@ -230,14 +232,23 @@ const EXPECTED = {
   after: 401,
 }
 
+let packDir = ''
+let tarball = ''
+
+beforeAll(async () => {
+  packDir = mkdtempSync(join(tmpdir(), 'tessera-pack-'))
+  tarball = await packTarball(packDir)
+}, 300_000)
+
+afterAll(() => {
+  if (packDir !== '') rmSync(packDir, { recursive: true, force: true })
+})
+
 describe('the quick starts pasted into a new app on the packed package', () => {
-  let packDir = ''
   let app: ConsumerApp | undefined
   const redisPrefix = `${uniqueName('tquick')}:`
 
   beforeAll(async () => {
-    packDir = mkdtempSync(join(tmpdir(), 'tessera-pack-'))
-    const tarball = await packTarball(packDir)
     const packages = [...new Set(SERVERS.flatMap(installed))].filter(
       (name) => name !== 'tessera-auth',
     )
@@ -257,7 +268,6 @@ describe('the quick starts pasted into a new app on the packed package', () => {
 
   afterAll(async () => {
     app?.remove()
-    if (packDir !== '') rmSync(packDir, { recursive: true, force: true })
     if (REDIS_URL !== undefined) await dropRedisPrefix(REDIS_URL, redisPrefix)
   })
 
@@ -299,4 +309,83 @@ describe('the quick starts pasted into a new app on the packed package', () => {
     },
     120_000,
   )
+})
+
+// The Next.js quick start in a new Next.js app on the packed package, as the page says: the
+// three files, `serverExternalPackages: ['tessera-auth']`, `next build` without the secret
+// (as a CI or image build runs), then `next start` with it, walked over HTTP.
+const NEXT_LAYOUT = `export default function RootLayout({ children }) {
+  return (
+    <html lang="en">
+      <body>{children}</body>
+    </html>
+  )
+}
+`
+
+describe('the Next.js quick start in a new Next.js app on the packed package', () => {
+  let app: ConsumerApp | undefined
+  let server: ChildProcess | undefined
+  let base = ''
+
+  beforeAll(async () => {
+    const packages = [
+      ...new Set([
+        ...installed('next-mounted'),
+        'next',
+        'react',
+        'react-dom',
+        'typescript',
+        '@types/react',
+        '@types/node',
+      ]),
+    ].filter((name) => name !== 'tessera-auth')
+    app = await createConsumerApp({
+      tarball,
+      packages,
+      nativeBuilds: ['better-sqlite3'],
+      files: {
+        'next.config.mjs': "export default { serverExternalPackages: ['tessera-auth'] }\n",
+        'app/layout.jsx': NEXT_LAYOUT,
+        'lib/tessera.ts': quickstartSnippet('next-mounted-lib'),
+        'app/api/[...tessera]/route.ts': quickstartSnippet('next-mounted-route'),
+        'app/me/route.ts': quickstartSnippet('next-mounted-me'),
+      },
+    })
+    const next = join(app.dir, 'node_modules/next/dist/bin/next')
+    const { TESSERA_SECRET: _unset, ...withoutSecret } = process.env
+    const env = { ...withoutSecret, NEXT_TELEMETRY_DISABLED: '1', NODE_ENV: 'production' }
+    await run(process.execPath, [next, 'build'], { cwd: app.dir, env, timeout: 400_000 })
+    const port = await freePort()
+    base = `http://127.0.0.1:${port}`
+    server = spawn(process.execPath, [next, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+      cwd: app.dir,
+      env: {
+        ...env,
+        TESSERA_SECRET: randomBytes(32).toString('base64url'),
+        TESSERA_PUBLIC_URL: base,
+        LOG_LEVEL: 'warn',
+      },
+      stdio: 'ignore',
+    })
+    // Polling next start's socket until it answers; bounded at 60 s.
+    for (let attempt = 0; attempt < 300; attempt++) {
+      try {
+        await fetch(`${base}/me`)
+        return
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+    }
+    throw new Error('next start did not answer')
+  }, 600_000)
+
+  afterAll(async () => {
+    if (server !== undefined) await stop(server)
+    app?.remove()
+  })
+
+  it('signs up, signs in, serves /me, and logs out with the CSRF token', async () => {
+    expect(await walk(base, MOUNTED)).toEqual(EXPECTED)
+  })
 })
