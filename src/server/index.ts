@@ -58,6 +58,7 @@ export type { AppEnv, TesseraApp } from './app.js'
 export {
   createTesseraAPI,
   type FastifyInstanceLike,
+  type HeadersLike,
   type TesseraAPI,
   type TesseraAPIOptions,
   type TesseraAPIServices,

@@ -113,10 +113,11 @@ export interface TesseraAPI {
   ) => void
   /** A Fastify plugin: `await app.register(api.fastify)` serves `<basePath>/*`, bodies unparsed. */
   readonly fastify: (instance: FastifyInstanceLike, options?: unknown) => Promise<void>
-  /** The signed-in user and session of a request (cookie or bearer token), or `null`. */
-  readonly getSession: (request: {
-    headers: Headers | IncomingHttpHeaders
-  }) => Promise<TesseraSessionInfo | null>
+  /**
+   * The signed-in user and session of a request (cookie or bearer token), or `null`: a
+   * `Request`, a Node request, or `{ headers: await headers() }` in a Next.js server component.
+   */
+  readonly getSession: (request: { headers: HeadersLike }) => Promise<TesseraSessionInfo | null>
   /**
    * Opens the stores (migrating the database) and builds the services, once; every other call
    * waits for it. Call it at start-up to fail fast on a bad configuration.
@@ -149,11 +150,15 @@ function isUnder(path: string, base: string): boolean {
   return base === '' || path === base || path.startsWith(`${base}/`)
 }
 
-/** A Node request's headers as Fetch headers (repeated ones joined as Fetch joins them). */
-function toHeaders(headers: Headers | IncomingHttpHeaders): Headers {
-  if (headers instanceof Headers) return headers
+/** What {@link TesseraAPI.getSession} reads headers from: Fetch's, Next's `headers()`, or Node's. */
+export type HeadersLike = Pick<Headers, 'get'> | IncomingHttpHeaders
+
+/** Headers read by name: Fetch-like ones (Next's `ReadonlyHeaders` too) as they are, Node's copied. */
+function toHeaders(headers: HeadersLike): Pick<Headers, 'get'> {
+  // Duck-typed: Next's `headers()` answers `get` without being an instance of this Headers.
+  if (typeof headers.get === 'function') return headers as Pick<Headers, 'get'>
   const result = new Headers()
-  for (const [name, value] of Object.entries(headers)) {
+  for (const [name, value] of Object.entries(headers as IncomingHttpHeaders)) {
     if (value === undefined) continue
     for (const item of Array.isArray(value) ? value : [value]) result.append(name, item)
   }
@@ -336,7 +341,7 @@ export function createTesseraAPI(options: TesseraAPIOptions = {}): TesseraAPI {
   }
 
   const getSession = async (request: {
-    headers: Headers | IncomingHttpHeaders
+    headers: HeadersLike
   }): Promise<TesseraSessionInfo | null> => {
     const { config } = (await built()).services
     const headers = toHeaders(request.headers)

@@ -418,6 +418,31 @@ describe('createTesseraAPI options', () => {
     }
   })
 
+  it('reads the session from Headers-like objects (Next.js headers()) and Node headers', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'tessera-mount-headers-'))
+    const { api } = apiFor(cwd)
+    try {
+      const signup = await api.fetch(
+        new Request(`${PUBLIC_URL}${PREFIX}/auth/signup`, {
+          method: 'POST',
+          headers: sameOrigin,
+          body: JSON.stringify({ email: 'headers@example.com', password: PASSWORD }),
+        }),
+      )
+      const { pair: cookie } = cookieOf(signup, 'tessera_session')
+      // Like Next's ReadonlyHeaders: answers get(), is no instance of Headers, has no own keys.
+      const nextLike = { get: (name: string) => (name === 'cookie' ? cookie : null) }
+      expect((await api.getSession({ headers: nextLike }))?.user.email).toBe('headers@example.com')
+      expect((await api.getSession({ headers: { cookie } }))?.user.email).toBe(
+        'headers@example.com',
+      )
+      expect(await api.getSession({ headers: new Headers() })).toBeNull()
+    } finally {
+      await api.close()
+      rmSync(cwd, { recursive: true, force: true })
+    }
+  })
+
   it('refuses a base path that is not a path', () => {
     expect(() => createTesseraAPI({ basePath: 'api' })).toThrow(/basePath must be a path/)
     expect(() => createTesseraAPI({ basePath: '/a b' })).toThrow(/basePath must be a path/)
