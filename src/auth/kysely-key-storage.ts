@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import { TesseraError } from '../core/errors.js'
+import { toStoreUnavailable } from '../stores/unavailable.js'
 import type { AsymmetricAlgorithm, KeyStatus, KeyStorage, StoredSigningKey } from './keys.js'
 
 /** The signing-key table. Times are epoch milliseconds. */
@@ -55,7 +56,7 @@ export function createKyselyKeyStorage(
     try {
       return await work()
     } catch (cause) {
-      throw new TesseraError('store_unavailable', `signing keys: ${what} failed`, { cause })
+      throw toStoreUnavailable(cause, `signing keys: ${what} failed`)
     }
   }
 

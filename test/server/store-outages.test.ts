@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import {
+  apiError,
+  Client,
+  createSchema,
+  dropRedisPrefix,
+  startTestServer,
+  type TestServer,
+} from './api-harness.js'
+import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-servers.js'
+import { describeWithService, uniqueName } from '../helpers/services.js'
+
+// Issue 12 items 9-11: what a client gets while a store the server needs is away. Private
+// servers only (the tests stop and pause them); the shared Redis is used under a unique prefix.
+
+const PASSWORD = 'correct horse battery staple'
+
+/** Asserts `response` is the API's 503 with Retry-After. */
+async function expectUnavailable(response: Response, what: string): Promise<void> {
+  expect(response.status, what).toBe(503)
+  expect(response.headers.get('retry-after'), what).toMatch(/^[1-9][0-9]*$/)
+  expect((await apiError(response)).code, what).toBe('unavailable')
+}
+
+/** Retries `request` until it answers something other than 503, for at most `ms`. */
+async function untilNot503(request: () => Promise<Response>, ms = 30_000): Promise<Response> {
+  const until = Date.now() + ms
+  for (;;) {
+    const response = await request()
+    if (response.status !== 503 || Date.now() > until) return response
+    await response.arrayBuffer()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+describeWithService(
+  'redis',
+  'outages: PostgreSQL stopped under the server (item 9)',
+  (redisUrl) => {
+    let pg: PrivatePostgres
+    let server: TestServer
+    const prefix = `${uniqueName('outage')}:`
+
+    beforeAll(async () => {
+      pg = await startPrivatePostgres()
+      const schema = uniqueName('outage')
+      await createSchema(pg.url, schema)
+      server = await startTestServer({
+        kind: 'postgres+redis',
+        pgUrl: pg.url,
+        redisUrl,
+        schema,
+        prefix,
+      })
+    }, 120_000)
+
+    afterAll(async () => {
+      await server?.stop()
+      await pg?.destroy()
+      await dropRedisPrefix(redisUrl, prefix)
+    })
+
+    it('session checks, logins, token grants, refreshes and signups answer 503, never 500, and recover', async () => {
+      const browser = new Client(server, Client.sameOrigin(server))
+      const signup = await browser.request('POST', '/auth/signup', {
+        json: { email: 'pg-outage@example.com', password: PASSWORD },
+      })
+      expect(signup.status).toBe(201)
+      const grant = await new Client(server).request('POST', '/auth/token', {
+        json: { email: 'pg-outage@example.com', password: PASSWORD },
+      })
+      expect(grant.status).toBe(200)
+      const { refresh_token: refreshToken } = (await grant.json()) as { refresh_token: string }
+
+      await pg.stop()
+
+      // The session lives in Redis; the request still reads the account from PostgreSQL.
+      await expectUnavailable(await browser.request('GET', '/auth/session'), 'session check')
+      await expectUnavailable(
+        await new Client(server).request('POST', '/auth/login', {
+          json: { email: 'pg-outage@example.com', password: PASSWORD },
+        }),
+        'login',
+      )
+      await expectUnavailable(
+        await new Client(server).request('POST', '/auth/token', {
+          json: { email: 'pg-outage@example.com', password: PASSWORD },
+        }),
+        'token grant',
+      )
+      await expectUnavailable(
+        await new Client(server, Client.sameOrigin(server)).request('POST', '/auth/signup', {
+          json: { email: 'pg-outage-2@example.com', password: PASSWORD },
+        }),
+        'signup',
+      )
+      const ready = await fetch(`${server.url}/readyz`)
+      expect(ready.status).toBe(503)
+      expect(ready.headers.get('retry-after')).toMatch(/^[1-9]/)
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+
+      await pg.start()
+      const back = await untilNot503(() => browser.request('GET', '/auth/session'))
+      expect(back.status).toBe(200)
+      const login = await new Client(server).request('POST', '/auth/login', {
+        json: { email: 'pg-outage@example.com', password: PASSWORD },
+      })
+      expect(login.status).toBe(200)
+      const refreshed = await new Client(server).request('POST', '/auth/refresh', {
+        json: { refresh_token: refreshToken },
+      })
+      expect(refreshed.status).toBe(200)
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+
+      const log = server.log.text()
+      expect(log).not.toContain('"msg":"unhandled error"')
+      expect(log).not.toContain('"status":500')
+    }, 120_000)
+  },
+)
