@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   apiError,
   Client,
@@ -7,7 +7,12 @@ import {
   startTestServer,
   type TestServer,
 } from './api-harness.js'
-import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-servers.js'
+import {
+  startPrivatePostgres,
+  startPrivateRedis,
+  type PrivatePostgres,
+  type PrivateRedis,
+} from '../helpers/private-servers.js'
 import { describeWithService, uniqueName } from '../helpers/services.js'
 
 // Issue 12 items 9-11: what a client gets while a store the server needs is away. Private
@@ -118,3 +123,65 @@ describeWithService(
     }, 120_000)
   },
 )
+
+describe('outages: Redis hung (SIGSTOP) under the server (item 10)', () => {
+  let redis: PrivateRedis
+  let server: TestServer
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis()
+    server = await startTestServer({ kind: 'sqlite' }, { REDIS_URL: redis.url })
+  }, 60_000)
+
+  afterAll(async () => {
+    redis?.resume()
+    await server?.stop()
+    await redis?.destroy()
+  })
+
+  it('every request that needs Redis answers 503 while it is still frozen, then recovers', async () => {
+    const browser = new Client(server, Client.sameOrigin(server))
+    const signup = await browser.request('POST', '/auth/signup', {
+      json: { email: 'hung@example.com', password: PASSWORD },
+    })
+    expect(signup.status).toBe(201)
+    const grant = await new Client(server).request('POST', '/auth/token', {
+      json: { email: 'hung@example.com', password: PASSWORD },
+    })
+    const { refresh_token: refreshToken } = (await grant.json()) as { refresh_token: string }
+
+    redis.pause()
+    // Each answer arrives while Redis is still frozen: every Redis call of the server (the
+    // session store, the rate-limit script, refresh tokens) is bounded by the store's deadline.
+    // Without it the login's rate-limit EVAL waits until Redis runs again (here: never, so the
+    // test would time out).
+    const answers = await Promise.all([
+      browser.request('GET', '/auth/session'),
+      new Client(server).request('POST', '/auth/login', {
+        json: { email: 'hung@example.com', password: PASSWORD },
+      }),
+      new Client(server).request('POST', '/auth/token', {
+        json: { email: 'hung@example.com', password: PASSWORD },
+      }),
+      new Client(server).request('POST', '/auth/refresh', {
+        json: { refresh_token: refreshToken },
+      }),
+      new Client(server, Client.sameOrigin(server)).request('POST', '/auth/signup', {
+        json: { email: 'hung-2@example.com', password: PASSWORD },
+      }),
+    ])
+    const names = ['session check', 'login', 'token grant', 'refresh', 'signup']
+    for (const [index, answer] of answers.entries()) {
+      await expectUnavailable(answer, names[index] ?? '')
+    }
+    redis.resume()
+
+    const back = await untilNot503(() => browser.request('GET', '/auth/session'))
+    expect(back.status).toBe(200)
+    const login = await new Client(server).request('POST', '/auth/login', {
+      json: { email: 'hung@example.com', password: PASSWORD },
+    })
+    expect(login.status).toBe(200)
+    expect(server.log.text()).not.toContain('"msg":"unhandled error"')
+  }, 60_000)
+})
