@@ -111,13 +111,16 @@ async function shutdownRedis(port: number): Promise<void> {
   await waitFor(() => portIsFree(port), `redis on ${port} to stop`)
 }
 
-/** Starts a private redis-server on a free loopback port. */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+/**
+ * Starts a private redis-server on a free loopback port, with `options.args` added to its
+ * command line (`['--rename-command', 'CONFIG', '']` for a managed-Redis lookalike).
+ */
+export async function startPrivateRedis(options: { args?: string[] } = {}): Promise<PrivateRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-redis-'))
   const port = await freePort()
   let running = false
   const start = async (): Promise<void> => {
-    await spawnRedis(dir, port)
+    await spawnRedis(dir, port, options.args)
     running = true
   }
   await start()

@@ -185,3 +185,115 @@ describe('outages: Redis hung (SIGSTOP) under the server (item 10)', () => {
     expect(server.log.text()).not.toContain('"msg":"unhandled error"')
   }, 60_000)
 })
+
+describe('outages: Redis full under noeviction (item 11)', () => {
+  let redis: PrivateRedis
+  let server: TestServer
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis()
+    server = await startTestServer({ kind: 'sqlite' }, { REDIS_URL: redis.url })
+  }, 60_000)
+
+  afterAll(async () => {
+    await server?.stop()
+    await redis?.destroy()
+  })
+
+  it('OOM is store_unavailable: a signup answers 503 and leaves no half-made account', async () => {
+    const browser = new Client(server, Client.sameOrigin(server))
+    expect(
+      (
+        await browser.request('POST', '/auth/signup', {
+          json: { email: 'before-full@example.com', password: PASSWORD },
+        })
+      ).status,
+    ).toBe(201)
+
+    // Any write now exceeds maxmemory; noeviction (the default) refuses it with an OOM reply.
+    await redis.cli('CONFIG', 'SET', 'maxmemory', '1')
+    try {
+      await expectUnavailable(
+        await new Client(server, Client.sameOrigin(server)).request('POST', '/auth/signup', {
+          json: { email: 'full@example.com', password: PASSWORD },
+        }),
+        'signup into a full Redis',
+      )
+      await expectUnavailable(
+        await new Client(server).request('POST', '/auth/login', {
+          json: { email: 'before-full@example.com', password: PASSWORD },
+        }),
+        'login into a full Redis',
+      )
+    } finally {
+      await redis.cli('CONFIG', 'SET', 'maxmemory', '0')
+    }
+
+    // The refused signup left nothing behind: the same e-mail signs up now (not 409).
+    const again = await new Client(server, Client.sameOrigin(server)).request(
+      'POST',
+      '/auth/signup',
+      { json: { email: 'full@example.com', password: PASSWORD } },
+    )
+    expect(again.status).toBe(201)
+    expect(server.log.text()).not.toContain('"msg":"unhandled error"')
+  })
+})
+
+describe('Redis maxmemory-policy at start (item 11)', () => {
+  const production = {
+    NODE_ENV: 'production',
+    TESSERA_SECRET: 'q3J9xV2mLp8RtY6wZs4NcB7hKd1FgA5eUo0iPjMnXvQ',
+  }
+
+  it('production refuses an evicting policy; development starts with a warning', async () => {
+    const redis = await startPrivateRedis()
+    try {
+      await redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru')
+      await expect(
+        startTestServer({ kind: 'sqlite' }, { ...production, REDIS_URL: redis.url }),
+      ).rejects.toMatchObject({
+        code: 'config_invalid',
+        message: expect.stringContaining('maxmemory-policy is allkeys-lru') as unknown,
+      })
+      const relaxed = await startTestServer({ kind: 'sqlite' }, { REDIS_URL: redis.url })
+      try {
+        expect(relaxed.log.text()).toContain('maxmemory-policy is allkeys-lru')
+      } finally {
+        await relaxed.stop()
+      }
+      await redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+      const fine = await startTestServer(
+        { kind: 'sqlite' },
+        { ...production, REDIS_URL: redis.url },
+      )
+      await fine.stop()
+    } finally {
+      await redis.destroy()
+    }
+  }, 60_000)
+
+  it('a Redis that hides CONFIG: refused in production unless TESSERA_REDIS_ASSUME_NOEVICTION=1, which warns', async () => {
+    const redis = await startPrivateRedis({ args: ['--rename-command', 'CONFIG', ''] })
+    try {
+      await expect(
+        startTestServer({ kind: 'sqlite' }, { ...production, REDIS_URL: redis.url }),
+      ).rejects.toMatchObject({
+        code: 'config_invalid',
+        message: expect.stringContaining('TESSERA_REDIS_ASSUME_NOEVICTION=1') as unknown,
+      })
+      const assumed = await startTestServer(
+        { kind: 'sqlite' },
+        { ...production, REDIS_URL: redis.url, TESSERA_REDIS_ASSUME_NOEVICTION: '1' },
+      )
+      try {
+        expect(assumed.log.text()).toContain('WARNING: Redis hides CONFIG')
+        expect((await fetch(`${assumed.url}/readyz`)).status).toBe(200)
+      } finally {
+        await assumed.stop()
+      }
+    } finally {
+      await redis.destroy()
+    }
+  }, 60_000)
+})
