@@ -1,4 +1,6 @@
+import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createDatabase } from '../../src/auth/db/database.js'
 import {
   apiError,
   Client,
@@ -121,6 +123,37 @@ describeWithService(
       expect(log).not.toContain('"msg":"unhandled error"')
       expect(log).not.toContain('"status":500')
     }, 120_000)
+
+    it('a connection checked out when PostgreSQL stops fails its query, and the process lives', async () => {
+      // Found by bench/outage.ts: pg-pool listens for errors on idle connections only; a
+      // checked-out one that the stopping server terminates emitted an unhandled 'error'
+      // (57P01), which ended the process.
+      const db = await createDatabase({ dialect: 'postgres', connectionString: pg.url, max: 2 })
+      try {
+        let release = (): void => undefined
+        const held = new Promise<void>((resolve) => {
+          release = resolve
+        })
+        const inTransaction = db
+          .transaction()
+          .execute(async (trx) => {
+            await sql`SELECT 1`.execute(trx)
+            await held // the connection is checked out, between two queries
+            await sql`SELECT 1`.execute(trx)
+          })
+          .then(
+            () => null,
+            (error: unknown) => error,
+          )
+        await pg.stop()
+        release()
+        expect(await inTransaction).toMatchObject({ code: 'store_unavailable' })
+        await pg.start()
+        expect((await sql<{ n: number }>`SELECT 1 AS n`.execute(db)).rows).toEqual([{ n: 1 }])
+      } finally {
+        await db.destroy()
+      }
+    }, 60_000)
   },
 )
 

@@ -126,6 +126,7 @@ export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB>
     return kysely
   }
   if ('pool' in resolved) {
+    keepClientErrors(resolved.pool)
     return new Kysely<TesseraDatabase>({
       dialect: mappingUnavailable(new PostgresDialect({ pool: resolved.pool }), 'PostgreSQL'),
     })
@@ -147,9 +148,29 @@ export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB>
     connectionTimeoutMillis: 5000,
     ...(resolved.schema === undefined ? {} : { options: `-c search_path=${resolved.schema}` }),
   })
+  keepClientErrors(pool)
   return new Kysely<TesseraDatabase>({
     dialect: mappingUnavailable(new PostgresDialect({ pool }), 'PostgreSQL'),
   })
+}
+
+/**
+ * Gives every connection of a pg pool an `error` listener for its whole life. pg-pool listens
+ * only while a connection is idle; a checked-out connection between two queries (inside a
+ * transaction, or just acquired) that the server terminates (`57P01` when PostgreSQL stops) emits
+ * `error` with no listener, which crashes the process. With this, the connection is marked
+ * unusable instead: its next query fails (`store_unavailable`, answered 503) and the pool drops
+ * it when it is released.
+ */
+function keepClientErrors(pool: PostgresConnectionPool): void {
+  const events = pool as unknown as {
+    on?: (
+      event: 'connect',
+      listener: (client: { on(e: 'error', l: () => void): void }) => void,
+    ) => void
+  }
+  // SECURITY: an outage of the database must fail requests closed (503), not stop the process.
+  events.on?.('connect', (client) => client.on('error', () => undefined))
 }
 
 /**
