@@ -308,6 +308,15 @@ function report(result: RunResult, unhandledSoFar: number): void {
     `  p99 before the fault ${p99(before).toFixed(0)} ms, during ${p99(during).toFixed(0)} ms, overall ${p99(outcomes).toFixed(0)} ms`,
   )
   console.log(`  503: ${count503} (${share(count503)}), 500: ${count500} (${share(count500)})`)
+  const statusesOf = (list: Outcome[]): string => {
+    const counts = new Map<number, number>()
+    for (const outcome of list) counts.set(outcome.status, (counts.get(outcome.status) ?? 0) + 1)
+    return [...counts]
+      .sort(([x], [y]) => x - y)
+      .map(([status, n]) => `${status} ${n}`)
+      .join(', ')
+  }
+  console.log(`  sent before the fault: ${statusesOf(before)}; during: ${statusesOf(during)}`)
   console.log(
     `  by status: ${[...byStatus]
       .sort()
