@@ -328,7 +328,7 @@ function report(result: RunResult, unhandledSoFar: number): void {
   else {
     const recovered = Math.max(0, (firstGoodAfter?.start ?? lastBad.start) - result.faultEnded)
     console.log(
-      `  time to recovery: ${recovered.toFixed(0)} ms after the store was back (0: no request sent after it failed; last failed request sent at ${(lastBad.start / 1000).toFixed(2)} s: ${lastBad.kind} ${lastBad.status}; 429s not counted as failures)`,
+      `  time to recovery: ${recovered.toFixed(0)} ms after the store was back (0: every request sent after that got a 2xx or 429; the last failed one was sent at ${(lastBad.start / 1000).toFixed(2)} s: ${lastBad.kind} ${lastBad.status}; 429s not counted as failures)`,
     )
   }
 }
