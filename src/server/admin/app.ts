@@ -11,6 +11,7 @@ import { securityHeaders } from './headers.js'
 import { auditRoutes } from './routes/audit.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { groupRoutes } from './routes/groups.js'
+import { identityRoutes } from './routes/identities.js'
 import { keyRoutes } from './routes/keys.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { setupRoutes } from './routes/setup.js'
@@ -56,6 +57,7 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   dashboardRoutes(app, kit)
   userRoutes(app, kit)
   sessionRoutes(app, kit)
+  identityRoutes(app, kit)
   groupRoutes(app, kit)
   auditRoutes(app, kit)
   keyRoutes(app, kit)
