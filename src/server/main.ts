@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Logger } from 'pino'
 import { createApp, securityHeaders, type TesseraApp } from './app.js'
+import { answerClientError } from './client-error.js'
 import type { ServerConfig } from './config.js'
 import { createMetrics } from './metrics.js'
 import { buildServices } from './services.js'
@@ -83,6 +84,12 @@ export async function listen(app: TesseraApp, options: ListenOptions): Promise<R
     ) as Server
     created.once('error', reject)
   })
+  // SECURITY: what the HTTP parser refuses (a malformed request line or header, a header block
+  // over the limit, a request too slow) is answered by the server with the security headers of
+  // every other response, not by Node's bare default (issue 12).
+  server.on('clientError', (error: Error & { code?: string }, socket) =>
+    answerClientError(error, socket, { headers: options.headers ?? {}, logger: options.logger }),
+  )
   server.headersTimeout = headersTimeout
   server.requestTimeout = requestTimeout
   server.keepAliveTimeout = keepAliveTimeout

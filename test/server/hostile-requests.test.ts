@@ -73,6 +73,84 @@ const ROUTES: Array<{ path: string; type: string; body: string; label?: string }
   },
 ]
 
+/** The head of a raw HTTP answer, parsed: status and lower-cased headers. */
+function parseHead(text: string): { status: number; headers: Map<string, string>; body: string } {
+  const end = text.indexOf('\r\n\r\n')
+  const [statusLine = '', ...lines] = text.slice(0, end).split('\r\n')
+  const headers = new Map<string, string>()
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim())
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers, body: text.slice(end + 4) }
+}
+
+/** The security headers of API.md "Conventions", as every response of the server has them. */
+function expectSecurityHeaders(text: string): void {
+  const { headers } = parseHead(text)
+  expect(headers.get('content-security-policy')).toContain("default-src 'none'")
+  expect(headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
+  expect(headers.get('x-content-type-options')).toBe('nosniff')
+  expect(headers.get('x-frame-options')).toBe('DENY')
+  expect(headers.get('referrer-policy')).toBe('no-referrer')
+  expect(headers.get('cache-control')).toBe('no-store')
+}
+
+/** Sends raw bytes on a fresh socket and returns everything the server answers. */
+async function exchange(server: TestServer, bytes: string): Promise<string> {
+  const socket = await open(server)
+  const answer = readAll(socket)
+  socket.write(bytes)
+  return answer
+}
+
+// Issue 12, item 6: what Node's HTTP parser refuses is answered by the server's own
+// `clientError` handling, with the security headers and the API's error body.
+describe('answers of the HTTP parser on a real socket', () => {
+  let server: TestServer
+
+  beforeAll(async () => {
+    server = await startTestServer({ kind: 'sqlite' })
+  })
+
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  const CASES: Array<{ name: string; bytes: () => string; status: number }> = [
+    { name: 'a malformed request line', bytes: () => 'GARBAGE\r\n\r\n', status: 400 },
+    {
+      name: 'a malformed header line',
+      bytes: () => 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nNo colon here\r\n\r\n',
+      status: 400,
+    },
+    {
+      name: 'an invalid character in a header value',
+      bytes: () => 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\x01b\r\n\r\n',
+      status: 400,
+    },
+    {
+      name: 'a header block over the limit (431)',
+      bytes: () =>
+        `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      status: 431,
+    },
+  ]
+
+  for (const { name, bytes, status } of CASES) {
+    it(`${name}: ${status} with the security headers and the error shape`, async () => {
+      const text = await exchange(server, bytes())
+      const head = parseHead(text)
+      expect(head.status).toBe(status)
+      expectSecurityHeaders(text)
+      expect(head.headers.get('connection')).toBe('close')
+      expect(head.headers.get('content-type')).toBe('application/json')
+      expect(JSON.parse(head.body)).toMatchObject({ error: { code: 'invalid_request' } })
+      expect(server.log.lines().filter((line) => Number(line.level) >= 50)).toEqual([])
+    })
+  }
+})
+
 describe('hostile bodies on a real socket', () => {
   let server: TestServer
 
@@ -126,6 +204,7 @@ describe('hostile bodies on a real socket', () => {
       const text = await answer
       expect(text === '' || text.startsWith('HTTP/1.1 400 '), `${route.path}: ${text}`).toBe(true)
       expect(text).not.toContain(' 500 ')
+      if (text !== '') expectSecurityHeaders(text)
       await requestsLogged(server, route.label ?? route.path, 2)
     }
     const lines = server.log.lines().slice(before)
