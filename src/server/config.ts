@@ -83,6 +83,11 @@ export interface ServerConfig {
   logLevel: LogLevel
   /** @default 'auto' (readable on a terminal, JSON lines otherwise) */
   logFormat: LogFormat
+  /**
+   * Seconds a stop keeps serving with readiness at 503 before the listener closes, from
+   * `TESSERA_SHUTDOWN_DRAIN` (0 to 300, decimals allowed). @default 5
+   */
+  shutdownDrain: number
 }
 
 /** Options of {@link loadConfig}. */
@@ -235,6 +240,8 @@ export function loadConfig(
     'pretty',
   ] as const)
 
+  const shutdownDrain = parseDrain(get('TESSERA_SHUTDOWN_DRAIN'))
+
   return {
     mode,
     port,
@@ -263,6 +270,7 @@ export function loadConfig(
     jwtAlg,
     logLevel,
     logFormat,
+    shutdownDrain,
   }
 }
 
@@ -410,6 +418,18 @@ function parseMailer(
     return { kind: 'smtp', url: value }
   }
   throw invalid('TESSERA_MAILER must be console, file:<directory> or smtp://user:pass@host:port')
+}
+
+function parseDrain(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') return 5
+  const match = /^(\d{1,3}(?:\.\d{1,3})?)\s*s?$/.exec(value.trim().toLowerCase())
+  const seconds = match === null ? Number.NaN : Number(match[1])
+  if (!(seconds >= 0 && seconds <= 300)) {
+    throw invalid(
+      'TESSERA_SHUTDOWN_DRAIN must be a number of seconds from 0 to 300, e.g. 5 or 0.5 (0: close at once)',
+    )
+  }
+  return seconds
 }
 
 function parseCount(value: string | undefined, key: string, fallback: number): number {

@@ -66,6 +66,20 @@ describe('loadConfig defaults', () => {
     })
   })
 
+  it('drains for TESSERA_SHUTDOWN_DRAIN seconds on stop, 5 by default, 0 to 300', () => {
+    expect(load({ TESSERA_SECRET: STRONG }).shutdownDrain).toBe(5)
+    expect(load({ TESSERA_SECRET: STRONG, TESSERA_SHUTDOWN_DRAIN: '0' }).shutdownDrain).toBe(0)
+    expect(load({ TESSERA_SECRET: STRONG, TESSERA_SHUTDOWN_DRAIN: '0.25' }).shutdownDrain).toBe(
+      0.25,
+    )
+    expect(load({ TESSERA_SECRET: STRONG, TESSERA_SHUTDOWN_DRAIN: '30s' }).shutdownDrain).toBe(30)
+    for (const bad of ['-1', '301', 'soon', '5m', '1e3']) {
+      expect(
+        configError({ TESSERA_SECRET: STRONG, TESSERA_SHUTDOWN_DRAIN: bad }).message,
+      ).toContain('TESSERA_SHUTDOWN_DRAIN')
+    }
+  })
+
   it('refuses a minimum password length above the maximum, naming both', () => {
     const error = configError({
       TESSERA_SECRET: STRONG,
