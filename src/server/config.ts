@@ -79,6 +79,11 @@ export interface ServerConfig {
   passwordMinLength: number
   /** Most characters of a new password. @default 128 */
   passwordMaxLength: number
+  /**
+   * Lowest strength score (0 to 4) of the zxcvbn estimator a new password needs, from
+   * `TESSERA_PASSWORD_MIN_STRENGTH`; 0 turns the estimator off. @default 3
+   */
+  passwordMinStrength: number
   jwtAlg: JWTAlgorithm
   logLevel: LogLevel
   /** @default 'auto' (readable on a terminal, JSON lines otherwise) */
@@ -232,6 +237,11 @@ export function loadConfig(
     throw invalid('TESSERA_PASSWORD_MIN_LENGTH must not be larger than TESSERA_PASSWORD_MAX_LENGTH')
   }
   if (passwordMaxLength > 1024) throw invalid('TESSERA_PASSWORD_MAX_LENGTH must be at most 1024')
+  const strength = get('TESSERA_PASSWORD_MIN_STRENGTH') ?? '3'
+  if (!/^[0-4]$/.test(strength.trim())) {
+    throw invalid('TESSERA_PASSWORD_MIN_STRENGTH must be 0 to 4 (3: safely unguessable; 0: off)')
+  }
+  const passwordMinStrength = Number(strength.trim())
   const jwtAlg = parseChoice(get('TESSERA_JWT_ALG') ?? 'EdDSA', 'TESSERA_JWT_ALG', JWT_ALGORITHMS)
   const logLevel = parseChoice((get('LOG_LEVEL') ?? 'info').toLowerCase(), 'LOG_LEVEL', LOG_LEVELS)
   const logFormat = parseChoice((get('LOG_FORMAT') ?? 'auto').toLowerCase(), 'LOG_FORMAT', [
@@ -267,6 +277,7 @@ export function loadConfig(
     mailFrom,
     passwordMinLength,
     passwordMaxLength,
+    passwordMinStrength,
     jwtAlg,
     logLevel,
     logFormat,

@@ -66,6 +66,18 @@ describe('loadConfig defaults', () => {
     })
   })
 
+  it('takes TESSERA_PASSWORD_MIN_STRENGTH from 0 to 4, 3 by default', () => {
+    expect(load({ TESSERA_SECRET: STRONG }).passwordMinStrength).toBe(3)
+    expect(
+      load({ TESSERA_SECRET: STRONG, TESSERA_PASSWORD_MIN_STRENGTH: '0' }).passwordMinStrength,
+    ).toBe(0)
+    for (const bad of ['5', '-1', 'high', '2.5']) {
+      expect(
+        configError({ TESSERA_SECRET: STRONG, TESSERA_PASSWORD_MIN_STRENGTH: bad }).message,
+      ).toContain('TESSERA_PASSWORD_MIN_STRENGTH')
+    }
+  })
+
   it('drains for TESSERA_SHUTDOWN_DRAIN seconds on stop, 5 by default, 0 to 300', () => {
     expect(load({ TESSERA_SECRET: STRONG }).shutdownDrain).toBe(5)
     expect(load({ TESSERA_SECRET: STRONG, TESSERA_SHUTDOWN_DRAIN: '0' }).shutdownDrain).toBe(0)
