@@ -246,16 +246,21 @@ describe('secrets in production', () => {
     expect(error.message).toContain('npx tessera-auth secret')
   })
 
-  it.each(['keyboard cat', 'short-secret', 'x'.repeat(64), 'change-this-secret-key'])(
-    'refuses the weak secret %j',
-    (secret) => {
-      for (const key of ['TESSERA_SECRET', 'SESSION_SECRET', 'JWT_SECRET']) {
-        const error = configError({ NODE_ENV: 'production', [key]: secret })
-        expect(error.message).toContain(key)
-        expect(error.message).toContain('npx tessera-auth secret')
-      }
-    },
-  )
+  it.each([
+    'keyboard cat',
+    'short-secret',
+    'x'.repeat(64),
+    'change-this-secret-key',
+    'change-this-secret-key'.repeat(2),
+    'CHANGE_THIS_SECRET_KEY_00000000000000',
+    'keyboard-cat keyboard-cat keyboard-cat',
+  ])('refuses the weak secret %j', (secret) => {
+    for (const key of ['TESSERA_SECRET', 'SESSION_SECRET', 'JWT_SECRET']) {
+      const error = configError({ NODE_ENV: 'production', [key]: secret })
+      expect(error.message).toContain(key)
+      expect(error.message).toContain('npx tessera-auth secret')
+    }
+  })
 
   it('refuses a weak fallback', () => {
     const error = configError({
