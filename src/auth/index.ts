@@ -68,11 +68,34 @@ export {
   type Mailer,
   type MailerBaseOptions,
   formatPrintedMail,
+  parseSMTPUrl,
   type PrintedMail,
   type SMTPMailerOptions,
   type SMTPTransportOptions,
   type SmtpMailerOptions,
 } from './mailer.js'
+export {
+  createMailDelivery,
+  type MailDelivery,
+  type MailDeliveryOptions,
+  type MailOutcome,
+} from './mail-delivery.js'
+export {
+  composeMail,
+  DEFAULT_MAIL_TEMPLATES,
+  renderMail,
+  type EmailChangeConfirmMailData,
+  type EmailChangeNoticeMailData,
+  type MailBlock,
+  type MailBrand,
+  type MailContent,
+  type MailDocument,
+  type MailKind,
+  type MailTemplates,
+  type PasswordResetMailData,
+  type SignInCodeMailData,
+  type VerificationMailData,
+} from './mail-templates.js'
 export { RESET_TOKEN_TTL_SECONDS, hashResetToken, pruneResetTokens } from './reset.js'
 export {
   createAuthService,

@@ -11,6 +11,8 @@ import { createAuditLog, type AuditLog, type RequestContext } from './audit.js'
 import { createCredentials, type Credentials } from './credentials.js'
 import type { TesseraDB } from './db/database.js'
 import { parseEmail } from './email.js'
+import { createMailDelivery, type MailDelivery } from './mail-delivery.js'
+import { composeMail, type MailBrand, type MailTemplates } from './mail-templates.js'
 import type { Mailer } from './mailer.js'
 import { checkPasswordPolicy, type PasswordPolicyOptions } from './password-policy.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords.js'
@@ -70,6 +72,15 @@ export interface AuthServiceOptions {
   resetTokenTtlSeconds?: number
   /** Background work (reset mail) that failed; never receives a token. @default console.error */
   onBackgroundError?: (error: unknown) => void
+  /**
+   * How mail leaves: off the request path, with bounded retries, each outcome reported.
+   * @default createMailDelivery({ mailer, onError: onBackgroundError })
+   */
+  delivery?: MailDelivery
+  /** The product's name in every mail (subject, text, footer). @default 'tessera' */
+  productName?: string
+  /** The app's own wording of any mail; the others keep tessera's. @default tessera's */
+  mailTemplates?: Partial<MailTemplates>
   /** @default Date.now */
   now?: () => number
 }
@@ -280,20 +291,11 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         error instanceof Error ? error.message : error,
       )
     })
-  const pending = new Set<Promise<void>>()
-
-  function background(task: () => Promise<void>): void {
-    if (pending.size >= MAX_PENDING_BACKGROUND) {
-      onBackgroundError(new TesseraError('store_unavailable', 'too many pending background tasks'))
-      return
-    }
-    const run = (async (): Promise<void> => {
-      await new Promise<void>((resolve) => setImmediate(resolve))
-      await task()
-    })().catch(onBackgroundError)
-    const tracked = run.finally(() => pending.delete(tracked))
-    pending.add(tracked)
-  }
+  const delivery =
+    options.delivery ??
+    createMailDelivery({ mailer, onError: onBackgroundError, maxPending: MAX_PENDING_BACKGROUND })
+  const brand: MailBrand = { productName: options.productName ?? 'tessera', publicUrl }
+  const background = (task: () => Promise<void>): void => delivery.defer(task)
 
   async function startSession(
     userId: string,
@@ -332,15 +334,13 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     // Host header (reset poisoning).
     const link = `${publicUrl}/reset?token=${encodeURIComponent(token)}`
     const minutes = Math.round(ttl / 60)
-    await mailer.send({
-      to: user.email,
-      subject: 'Reset your password',
-      text:
-        `Someone asked to reset the password of your account (${user.email}).\n\n` +
-        `To choose a new password, open this link within ${minutes} minutes:\n\n${link}\n\n` +
-        'The link works once. If you did not ask for this, ignore this message: ' +
-        'your password stays as it is.\n',
-    })
+    const content = composeMail(
+      options.mailTemplates,
+      'passwordReset',
+      { email: user.email, link, minutes },
+      brand,
+    )
+    await delivery.send('passwordReset', { to: user.email, ...content })
     await audit.record({
       type: 'password_reset_requested',
       outcome: 'success',
@@ -626,9 +626,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       return { ok: true }
     },
 
-    async idle(): Promise<void> {
-      while (pending.size > 0) await Promise.allSettled([...pending])
-    },
+    idle: () => delivery.idle(),
   }
   return service
 }

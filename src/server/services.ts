@@ -7,6 +7,7 @@ import {
   createSMTPMailer,
   type Mailer,
 } from '../auth/mailer.js'
+import { createMailDelivery } from '../auth/mail-delivery.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
 import { createLoginLimiter } from '../auth/rate-limit.js'
 import { createRefreshTokens } from '../auth/refresh-tokens.js'
@@ -55,6 +56,11 @@ export interface ServicesContext {
    * forward to check expiry over HTTP; it is not read from the environment. @default Date.now
    */
   now?: (() => number) | undefined
+  /**
+   * Milliseconds between the tries of a mail that failed (three tries in all); tests pass `[0]`.
+   * @default [2000, 10000]
+   */
+  mailRetryDelaysMs?: readonly number[] | undefined
 }
 
 /**
@@ -90,6 +96,24 @@ export async function buildServices(
       maxLength: config.passwordMaxLength,
     }
     const mailer = createMailer(config, logger)
+    // SECURITY: a mail that cannot be sent is logged (kind and error, never its content: it
+    // holds a token) and counted in /metrics; it is never lost silently.
+    const delivery = createMailDelivery({
+      mailer,
+      ...(context.mailRetryDelaysMs === undefined
+        ? {}
+        : { retryDelaysMs: context.mailRetryDelaysMs }),
+      onOutcome: (outcome) => {
+        metrics.recordMail(outcome.kind, outcome.outcome)
+        if (outcome.outcome === 'failed') {
+          logger.error(
+            { kind: outcome.kind, attempts: outcome.attempts, err: outcome.error },
+            'mail could not be sent',
+          )
+        }
+      },
+      onError: (error) => logger.error({ err: error }, 'background work failed'),
+    })
     const limiter = createLoginLimiter({ store: backends.rateLimitStore, now })
     const auth = createAuthService(backends.db, {
       sessions,
@@ -100,6 +124,8 @@ export async function buildServices(
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
+      delivery,
+      productName: config.email.productName,
       now,
     })
     const keys = await loadKeys(config, keyring, backends, { now })
@@ -232,7 +258,7 @@ function createMailer(config: ServerConfig, logger: Logger): Mailer {
     case 'file':
       return createFileOutboxMailer({ from, directory: config.mailer.dir })
     case 'smtp':
-      return createSMTPMailer({ from, url: config.mailer.url })
+      return createSMTPMailer({ from, url: config.mailer.url, ca: config.email.smtpCA })
   }
 }
 

@@ -78,6 +78,8 @@ export async function startTestServer(
     cwd?: string
     /** The server's clock (epoch ms), given to every service and store. @default Date.now */
     now?: () => number
+    /** Waits between tries of a mail that failed. @default the server's */
+    mailRetryDelaysMs?: readonly number[]
   } = {},
 ): Promise<TestServer> {
   const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'tessera-api-'))
@@ -101,6 +103,9 @@ export async function startTestServer(
     logger: log.logger,
     shutdownGraceMs: 2000,
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.mailRetryDelaysMs === undefined
+      ? {}
+      : { mailRetryDelaysMs: options.mailRetryDelaysMs }),
   })
   const origin = `http://127.0.0.1:${running.port}`
   return {
