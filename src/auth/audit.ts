@@ -20,6 +20,12 @@ export type AuditEventType =
   | 'user_deleted'
   | 'permission_changed'
   | 'token_reused'
+  | 'email_verification_sent'
+  | 'email_verified'
+  | 'email_change_requested'
+  | 'email_changed'
+  | 'email_change_reported'
+  | 'email_code_requested'
 
 /** How the event ended. */
 export type AuditOutcome = 'success' | 'failure' | 'denied'

@@ -75,6 +75,23 @@ export {
   type SmtpMailerOptions,
 } from './mailer.js'
 export {
+  createEmailFlows,
+  EMAIL_LIFETIMES,
+  type EmailChangeConfirmResult,
+  type EmailChangeReportResult,
+  type EmailChangeRequestResult,
+  type EmailFlows,
+  type EmailFlowsDeps,
+  type EmailLifetimes,
+  type SignInCodeResult,
+  type VerifyEmailResult,
+} from './email-flows.js'
+export {
+  MAX_CODE_ATTEMPTS,
+  pruneEmailTokens,
+  type EmailTokenPurpose,
+} from './email-tokens.js'
+export {
   createMailDelivery,
   type MailDelivery,
   type MailDeliveryOptions,
@@ -108,6 +125,7 @@ export {
   type ConfirmResetResult,
   type CreateUserResult,
   type SetPasswordResult,
+  type SignupPendingVerification,
   type LoginResult,
   type SessionContext,
   type SignupResult,

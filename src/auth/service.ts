@@ -11,6 +11,7 @@ import { createAuditLog, type AuditLog, type RequestContext } from './audit.js'
 import { createCredentials, type Credentials } from './credentials.js'
 import type { TesseraDB } from './db/database.js'
 import { parseEmail } from './email.js'
+import { createEmailFlows, type EmailFlows, type EmailLifetimes } from './email-flows.js'
 import { createMailDelivery, type MailDelivery } from './mail-delivery.js'
 import { composeMail, type MailBrand, type MailTemplates } from './mail-templates.js'
 import type { Mailer } from './mailer.js'
@@ -81,6 +82,14 @@ export interface AuthServiceOptions {
   productName?: string
   /** The app's own wording of any mail; the others keep tessera's. @default tessera's */
   mailTemplates?: Partial<MailTemplates>
+  /**
+   * `optional`: signup mails a verification link and the user object reports `emailVerified`;
+   * `required`: also, sign-in (and signup's session) waits until the address is verified
+   * (`email_unverified`). @default 'optional'
+   */
+  emailVerification?: 'optional' | 'required'
+  /** Lifetimes of mailed links and codes, in seconds. @default see `EMAIL_LIFETIMES` */
+  emailLifetimes?: Partial<EmailLifetimes>
   /** @default Date.now */
   now?: () => number
 }
@@ -88,8 +97,22 @@ export interface AuthServiceOptions {
 /** A user signed in: the new session, its token and the `Set-Cookie` value for it. */
 export type AuthSuccess = SignInSuccess
 
+/**
+ * An account made while `emailVerification` is `required`: created, but no session until the
+ * address is verified (the verification mail is on its way). `ok` is false, as for a second
+ * factor, so that code that does not know about it signs nobody in.
+ */
+export interface SignupPendingVerification {
+  ok: false
+  code: 'email_unverified'
+  message: string
+  user: UserWithPermissions
+}
+
 export type SignupResult =
-  AuthSuccess | AuthFailure<'invalid_request' | 'conflict' | 'weak_password' | 'forbidden'>
+  | AuthSuccess
+  | SignupPendingVerification
+  | AuthFailure<'invalid_request' | 'conflict' | 'weak_password' | 'forbidden'>
 /**
  * The outcome of {@link AuthService.login}: a session; a second factor to ask for (only with the
  * `secondFactors` option; `ok: false`, so nobody is signed in by code that ignores it); or a
@@ -137,6 +160,8 @@ export interface AuthService {
    * {@link AuthService.verifyPassword}, the token grant, the admin panel, later factors.
    */
   readonly signIn: SignIn
+  /** Verification, change of address and sign-in codes (docs/email.md). */
+  readonly email: EmailFlows
   /** Reads only `email` and `password` from `body`; everything else is ignored. */
   signup(body: unknown, context?: SessionContext): Promise<SignupResult>
   /**
@@ -281,6 +306,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     audit,
     limiter,
     secondFactors: options.secondFactors,
+    emailVerification: options.emailVerification,
     now,
   })
   const onBackgroundError =
@@ -296,6 +322,18 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     createMailDelivery({ mailer, onError: onBackgroundError, maxPending: MAX_PENDING_BACKGROUND })
   const brand: MailBrand = { productName: options.productName ?? 'tessera', publicUrl }
   const background = (task: () => Promise<void>): void => delivery.defer(task)
+  const email = createEmailFlows({
+    db,
+    accounts,
+    audit,
+    signIn,
+    sessions,
+    delivery,
+    brand,
+    templates: options.mailTemplates,
+    lifetimes: options.emailLifetimes,
+    now,
+  })
 
   async function startSession(
     userId: string,
@@ -355,6 +393,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     accounts,
     audit,
     signIn,
+    email,
 
     async signup(body: unknown, context?: SessionContext): Promise<SignupResult> {
       const rawEmail = readString(body, 'email')
@@ -400,9 +439,20 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         }
         throw error
       }
+      await audit.record({ type: 'signup', outcome: 'success', userId, ...ctx })
+      service.email.sendVerification(userId, ctx)
+      if (options.emailVerification === 'required') {
+        const pending = await accounts.getUserWithPermissions(userId)
+        if (pending === null) throw new TesseraError('not_found', 'the new account vanished')
+        return {
+          ok: false,
+          code: 'email_unverified',
+          message: 'account created: confirm the address with the link we sent, then sign in',
+          user: pending,
+        }
+      }
       const issued = await startSession(userId, context)
       await accounts.recordLogin(userId)
-      await audit.record({ type: 'signup', outcome: 'success', userId, ...ctx })
       const user = await accounts.getUserWithPermissions(userId)
       if (user === null) throw new TesseraError('not_found', 'the new account vanished')
       return { ok: true, user, ...issued }

@@ -25,6 +25,11 @@ export interface EmailConfig {
   smtpCA: string | undefined
   /** `TESSERA_EMAIL_VERIFICATION`: `required` refuses sign-in until verified. @default 'optional' */
   verification: 'optional' | 'required'
+  /**
+   * `TESSERA_REAUTH_MAX_AGE` in seconds: how recent a sign-in a change of address needs
+   * (API.md step-up). @default 600
+   */
+  reauthMaxAge: number
 }
 
 /** The JWT signing algorithms the server can issue access tokens with. */
@@ -448,7 +453,11 @@ function parseEmailConfig(get: (key: string) => string | undefined, cwd: string)
     'TESSERA_EMAIL_VERIFICATION',
     ['optional', 'required'] as const,
   )
-  return { productName, smtpCA, verification }
+  const reauthMaxAge = parseDuration(
+    get('TESSERA_REAUTH_MAX_AGE') ?? '10m',
+    'TESSERA_REAUTH_MAX_AGE',
+  )
+  return { productName, smtpCA, verification, reauthMaxAge }
 }
 
 function parseCount(value: string | undefined, key: string, fallback: number): number {

@@ -23,6 +23,7 @@ import { CREATE_ADMIN_COMMAND, logMail, logSetupLink } from './logger.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
+import { emailRoutes } from './routes/email.js'
 import { resetRoutes } from './routes/reset.js'
 import {
   createAdminApp,
@@ -126,6 +127,7 @@ export async function buildServices(
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
       delivery,
       productName: config.email.productName,
+      emailVerification: config.email.verification,
       now,
     })
     const keys = await loadKeys(config, keyring, backends, { now })
@@ -221,6 +223,13 @@ export async function buildServices(
         metrics,
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
+      }),
+      emailRoutes({
+        auth,
+        metrics,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        reauthMaxAge: config.email.reauthMaxAge,
+        now,
       }),
     ]
     logger.info(
