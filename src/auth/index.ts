@@ -162,6 +162,17 @@ export {
 export { createPostgresRateLimitStore, createSQLiteRateLimitStore } from './rate-limit-sql.js'
 export { createRedisRateLimitStore } from './rate-limit-redis.js'
 export {
+  createActionLimiter,
+  DEFAULT_ACTION_POLICIES,
+  type ActionCheck,
+  type ActionLimit,
+  type ActionLimiter,
+  type ActionLimiterOptions,
+  type ActionPolicy,
+  type ActionSubject,
+  type ActionTicket,
+} from './action-limiter.js'
+export {
   createHMACKeySet,
   createHmacKeySet,
   createKeyringSealer,

@@ -9,6 +9,7 @@ import {
 } from '../auth/mailer.js'
 import { createMailDelivery } from '../auth/mail-delivery.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
+import { createActionLimiter } from '../auth/action-limiter.js'
 import { createLoginLimiter } from '../auth/rate-limit.js'
 import { createRefreshTokens } from '../auth/refresh-tokens.js'
 import { createAuthService, type AuthService } from '../auth/service.js'
@@ -122,6 +123,9 @@ export async function buildServices(
       passwords,
       publicUrl: config.publicUrl,
       limiter,
+      // Reset mails and reset-token attempts, per account and per IP, in the same shared store
+      // as the login limits (DEFAULT_ACTION_POLICIES).
+      actionLimiter: createActionLimiter({ store: backends.rateLimitStore, now }),
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),

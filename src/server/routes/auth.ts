@@ -275,8 +275,10 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
     app.post('/auth/password-reset/request', async (c) => {
       const body = await readJSONBody(c.req.raw)
       expectFields(body, { email: 'string' })
-      // SECURITY: the same 202 whether or not the address has an account (no enumeration).
-      await auth.requestPasswordReset(body, info(c))
+      // SECURITY: the same 202 whether or not the address has an account (no enumeration), and
+      // whether or not the address or IP is over its limit (then nothing is sent: API.md).
+      const result = await auth.requestPasswordReset(body, info(c))
+      if (result.rateLimited) metrics.recordRateLimited('password_reset_request')
       return c.body(null, 202)
     })
 
@@ -284,7 +286,10 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
       const body = await readJSONBody(c.req.raw)
       expectFields(body, { token: 'string', newPassword: 'string' })
       const result = await auth.confirmPasswordReset(body, info(c))
-      if (!result.ok) throw failed(result)
+      if (!result.ok) {
+        if (result.code === 'rate_limited') metrics.recordRateLimited('password_reset_confirm')
+        throw failed(result)
+      }
       return c.body(null, 204)
     })
 
