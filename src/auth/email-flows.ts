@@ -1,4 +1,6 @@
+import { TesseraError } from '../core/errors.js'
 import type { SessionManager } from '../core/session-manager.js'
+import type { ActionLimiter } from './action-limiter.js'
 import type { Accounts, ActionContext, UserWithPermissions } from './accounts.js'
 import type { AuditLog, RequestContext } from './audit.js'
 import { isUniqueViolation, type TesseraDB } from './db/database.js'
@@ -48,12 +50,32 @@ export interface EmailFlowsDeps {
   brand: MailBrand
   templates?: Partial<MailTemplates> | undefined
   lifetimes?: Partial<EmailLifetimes> | undefined
+  /**
+   * Limits per account and per IP (`createActionLimiter`; its defaults include the actions of
+   * {@link EMAIL_ACTIONS}). Without it nothing is limited: use that only behind another limiter.
+   */
+  limiter?: ActionLimiter | undefined
   now: () => number
+}
+
+/** The actions the e-mail flows count with the action limiter. */
+export const EMAIL_ACTIONS = [
+  'email_verification_request',
+  'email_verify',
+  'email_change_request',
+  'email_change_confirm',
+  'email_code_request',
+  'email_code_verify',
+] as const
+
+/** A mail endpoint's outcome: `rateLimited` means nothing is sent (the answer stays the same). */
+export interface MailRequestResult {
+  rateLimited: boolean
 }
 
 /** A verified address: the account as it is now. */
 export type VerifyEmailResult =
-  { ok: true; user: UserWithPermissions } | AuthFailure<'invalid_token'>
+  { ok: true; user: UserWithPermissions } | AuthFailure<'invalid_token' | 'rate_limited'>
 
 /** The outcome of asking to change the address. */
 export type EmailChangeRequestResult =
@@ -62,14 +84,15 @@ export type EmailChangeRequestResult =
 
 /** The outcome of confirming a new address. */
 export type EmailChangeConfirmResult =
-  { ok: true; user: UserWithPermissions } | AuthFailure<'invalid_token' | 'conflict'>
+  | { ok: true; user: UserWithPermissions }
+  | AuthFailure<'invalid_token' | 'conflict' | 'rate_limited'>
 
 /** The outcome of the old address's report. */
 export type EmailChangeReportResult =
   { ok: true; restored: boolean; sessionsRevoked: number } | AuthFailure<'invalid_token'>
 
 /** The outcome of a sign-in code: what any sign-in gives, or a wrong code. */
-export type SignInCodeResult = SignInResult | AuthFailure<'invalid_request'>
+export type SignInCodeResult = SignInResult | AuthFailure<'invalid_request' | 'rate_limited'>
 
 /**
  * Verification of addresses, change of address and one-time sign-in codes (API.md "E-mail
@@ -78,11 +101,14 @@ export type SignInCodeResult = SignInResult | AuthFailure<'invalid_request'>
 export interface EmailFlows {
   /** Mails a verification link to the user's stored address (after the caller returns). */
   sendVerification(userId: string, context?: ActionContext): void
+  /** The resend of a signed-in user: limited per address and per IP; returns at once. */
+  requestVerification(userId: string, context?: RequestContext): Promise<MailRequestResult>
   /**
    * The resend of someone not signed in (`{email}`): mails a link when the address has an
-   * active, unverified account; the same silence otherwise. Returns at once.
+   * active, unverified account; the same silence otherwise. Limited like
+   * {@link EmailFlows.requestVerification}; returns at once.
    */
-  resendVerification(email: string, context?: RequestContext): void
+  resendVerification(email: string, context?: RequestContext): Promise<MailRequestResult>
   /** True when `token` is a live verification link (the page shows its button). */
   isVerificationLink(token: string): Promise<boolean>
   /** Marks the address verified; the token is single use and only for the address it was sent to. */
@@ -113,7 +139,7 @@ export interface EmailFlows {
    */
   reportChange(token: string, context?: RequestContext): Promise<EmailChangeReportResult>
   /** Mails a sign-in code to a known, active address; the same silence otherwise. Returns at once. */
-  requestCode(email: string, context?: RequestContext): void
+  requestCode(email: string, context?: RequestContext): Promise<MailRequestResult>
   /**
    * The sign-in with a mailed code: right code → the pipeline (second factor if the account has
    * one, then the session, `amr: ['otp']`) and the address counts as verified; wrong or none →
@@ -129,8 +155,42 @@ const INVALID_LINK = 'the link is invalid, has expired or was already used'
 
 /** Builds the e-mail flows; `createAuthService` builds them as `auth.email`. */
 export function createEmailFlows(deps: EmailFlowsDeps): EmailFlows {
-  const { db, accounts, audit, delivery, brand, now } = deps
+  const { db, accounts, audit, delivery, brand, now, limiter } = deps
   const lifetimes: EmailLifetimes = { ...EMAIL_LIFETIMES, ...deps.lifetimes }
+  const missing = EMAIL_ACTIONS.filter((action) => limiter && !limiter.actions.includes(action))
+  if (missing.length > 0) {
+    throw new TesseraError(
+      'config_invalid',
+      `the action limiter has no policy for ${missing.join(', ')}: spread DEFAULT_ACTION_POLICIES into its policies`,
+    )
+  }
+
+  /**
+   * SECURITY: every endpoint that sends mail or checks a mailed secret is limited per account
+   * and per IP, in the shared store (API.md). The account is a normalised address or a user id,
+   * so variants of one address count as one. Returns the refusal, audited, or null.
+   */
+  async function limited(
+    action: (typeof EMAIL_ACTIONS)[number],
+    subject: { account?: string | undefined; ip?: string | undefined },
+    context: RequestContext | undefined,
+    userId: string | null,
+  ): Promise<{ retryAfter: number } | null> {
+    if (limiter === undefined) return null
+    const check = await limiter.check(action, subject)
+    if (check.allowed) return null
+    await audit.record({
+      type: 'rate_limited',
+      outcome: 'denied',
+      userId,
+      ip: context?.ip,
+      userAgent: context?.userAgent,
+      detail: { action, scope: check.scope, retryAfterSeconds: check.retryAfter },
+    })
+    return { retryAfter: check.retryAfter }
+  }
+  const tooMany = (wait: { retryAfter: number }): AuthFailure<'rate_limited'> =>
+    failure('rate_limited', 'too many attempts; try again later', wait.retryAfter)
   const link = (path: string, token: string): string =>
     // SECURITY: links come from the configured public URL only, never from a request's Host.
     `${brand.publicUrl}/${path}?token=${encodeURIComponent(token)}`
@@ -195,15 +255,47 @@ export function createEmailFlows(deps: EmailFlowsDeps): EmailFlows {
       delivery.defer(() => mailVerification(userId, context, context?.actorId ? 'admin' : 'user'))
     },
 
-    resendVerification(email, context) {
+    async requestVerification(userId, context) {
+      const user = await accounts.findUserById(userId)
+      if (user === null || user.emailVerifiedAt !== null) return { rateLimited: false }
+      const ip = context?.ip
+      if (
+        (await limited(
+          'email_verification_request',
+          { account: user.email, ip },
+          context,
+          userId,
+        )) !== null
+      ) {
+        return { rateLimited: true }
+      }
+      delivery.defer(() => mailVerification(userId, context, 'resend'))
+      return { rateLimited: false }
+    },
+
+    async resendVerification(email, context) {
       const normalized = parseEmail(email)
+      if (normalized === null) return { rateLimited: false }
+      // Keyed on the normalised address whether or not it has an account: the limit tells
+      // nothing either.
+      const ip = context?.ip
+      if (
+        (await limited(
+          'email_verification_request',
+          { account: normalized, ip },
+          context,
+          null,
+        )) !== null
+      ) {
+        return { rateLimited: true }
+      }
       // SECURITY: the caller's answer does not depend on the account (no enumeration): the
       // lookup runs after this returns.
-      if (normalized === null) return
       delivery.defer(async () => {
         const user = await accounts.findUserByEmail(normalized)
         if (user !== null) await mailVerification(user.id, context, 'resend')
       })
+      return { rateLimited: false }
     },
 
     async isVerificationLink(token) {
@@ -211,8 +303,22 @@ export function createEmailFlows(deps: EmailFlowsDeps): EmailFlows {
     },
 
     async verify(token, context) {
+      // SECURITY: guesses are counted per IP before any lookup, then per account once a live
+      // token names one.
+      const byIp = await limited('email_verify', { ip: context?.ip }, context, null)
+      if (byIp !== null) return tooMany(byIp)
+      const owner = await peekEmailToken(db, token, 'verify', now())
+      if (owner !== null) {
+        const byAccount = await limited(
+          'email_verify',
+          { account: owner.userId },
+          context,
+          owner.userId,
+        )
+        if (byAccount !== null) return tooMany(byAccount)
+      }
       const at = now()
-      const consumed = await consumeEmailToken(db, token, 'verify', at)
+      const consumed = owner === null ? null : await consumeEmailToken(db, token, 'verify', at)
       const user = consumed === null ? null : await current(consumed.userId)
       // SECURITY: a link proves only the address it was sent to: after a change of address an
       // older link verifies nothing.
@@ -264,6 +370,13 @@ export function createEmailFlows(deps: EmailFlowsDeps): EmailFlows {
       if (newEmail === null || typeof input.password !== 'string') {
         return failure('invalid_request', 'newEmail (a valid address) and password are required')
       }
+      const wait = await limited(
+        'email_change_request',
+        { account: userId, ip: context?.ip },
+        context,
+        userId,
+      )
+      if (wait !== null) return tooMany(wait)
       const checked = await deps.signIn.verifyUserPassword(userId, input.password, {
         ip: context?.ip,
         userAgent: context?.userAgent,
@@ -337,6 +450,18 @@ export function createEmailFlows(deps: EmailFlowsDeps): EmailFlows {
     },
 
     async confirmChange(token, context) {
+      const byIp = await limited('email_change_confirm', { ip: context?.ip }, context, null)
+      if (byIp !== null) return tooMany(byIp)
+      const owner = await peekEmailToken(db, token, 'change', now())
+      if (owner !== null) {
+        const byAccount = await limited(
+          'email_change_confirm',
+          { account: owner.userId },
+          context,
+          owner.userId,
+        )
+        if (byAccount !== null) return tooMany(byAccount)
+      }
       const at = now()
       const outcome = await db.transaction().execute(async (trx) => {
         const consumed = await consumeEmailToken(trx, token, 'change', at)
@@ -451,10 +576,16 @@ export function createEmailFlows(deps: EmailFlowsDeps): EmailFlows {
       return { ok: true, restored: outcome.restored, sessionsRevoked }
     },
 
-    requestCode(email, context) {
+    async requestCode(email, context) {
       const normalized = parseEmail(email)
+      if (normalized === null) return { rateLimited: false }
+      const ip = context?.ip
+      if (
+        (await limited('email_code_request', { account: normalized, ip }, context, null)) !== null
+      ) {
+        return { rateLimited: true }
+      }
       // SECURITY: the same answer, at once, for known and unknown addresses (no enumeration).
-      if (normalized === null) return
       delivery.defer(async () => {
         const user = await accounts.findUserByEmail(normalized)
         if (user === null || !user.isActive) {
@@ -489,6 +620,7 @@ export function createEmailFlows(deps: EmailFlowsDeps): EmailFlows {
           userAgent: context?.userAgent,
         })
       })
+      return { rateLimited: false }
     },
 
     async verifyCode(input, options = {}) {
@@ -496,6 +628,14 @@ export function createEmailFlows(deps: EmailFlowsDeps): EmailFlows {
       if (email === null || typeof input.code !== 'string') {
         return failure('invalid_request', 'email (a valid address) and code are required')
       }
+      // SECURITY: guesses per IP and per address (known or not), before any lookup.
+      const wait = await limited(
+        'email_code_verify',
+        { account: email, ip: options.ip },
+        options,
+        null,
+      )
+      if (wait !== null) return tooMany(wait)
       const user = await accounts.findUserByEmail(email)
       const checked =
         user === null || !user.isActive

@@ -86,11 +86,7 @@ export {
   type SignInCodeResult,
   type VerifyEmailResult,
 } from './email-flows.js'
-export {
-  MAX_CODE_ATTEMPTS,
-  pruneEmailTokens,
-  type EmailTokenPurpose,
-} from './email-tokens.js'
+export { MAX_CODE_ATTEMPTS, pruneEmailTokens, type EmailTokenPurpose } from './email-tokens.js'
 export {
   createMailDelivery,
   type MailDelivery,

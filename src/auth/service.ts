@@ -352,6 +352,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     brand,
     templates: options.mailTemplates,
     lifetimes: options.emailLifetimes,
+    limiter: actionLimiter,
     now,
   })
 

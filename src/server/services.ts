@@ -24,6 +24,7 @@ import { CREATE_ADMIN_COMMAND, logMail, logSetupLink } from './logger.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
+import { emailPages } from './routes/email-pages.js'
 import { emailRoutes } from './routes/email.js'
 import { resetRoutes } from './routes/reset.js'
 import {
@@ -218,6 +219,15 @@ export async function buildServices(
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
         passwordMinLength: config.passwordMinLength,
+      }),
+      // The pages mailed links open (/verify-email, /confirm-email, /report-email-change,
+      // /email-code): before the API, for the same reason as /reset.
+      emailPages({
+        auth,
+        metrics,
+        trustedOrigins: createTrustedOrigins(config.trustedOrigins),
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        productName: config.email.productName,
       }),
       authRoutes({
         auth,

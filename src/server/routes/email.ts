@@ -51,21 +51,27 @@ export function emailRoutes(deps: EmailRoutesDeps): (app: TesseraApp) => void {
     app.post('/auth/email/verification', async (c) => {
       const body = await optionalBody(c)
       const current = callerOf(c)
-      if (current !== null) {
-        auth.email.sendVerification(current.user.id, info(c))
-        return c.body(null, 202)
-      }
       // Not signed in (TESSERA_EMAIL_VERIFICATION=required refuses the sign-in): the address
       // in the body, with the same 202 whether or not it has an account.
-      const { email } = expectFields(body, { email: 'string' }, { maxLength: 320 })
-      auth.email.resendVerification(email, info(c))
+      const result =
+        current !== null
+          ? await auth.email.requestVerification(current.user.id, info(c))
+          : await auth.email.resendVerification(
+              expectFields(body, { email: 'string' }, { maxLength: 320 }).email,
+              info(c),
+            )
+      // SECURITY: over the limit, the same 202 and nothing sent (API.md).
+      if (result.rateLimited) metrics.recordRateLimited('email_verification_request')
       return c.body(null, 202)
     })
 
     app.post('/auth/email/verify', async (c) => {
       const { token } = expectFields(await readJSONBody(c.req.raw), { token: 'string' })
       const result = await auth.email.verify(token, info(c))
-      if (!result.ok) throw failed(result)
+      if (!result.ok) {
+        if (result.code === 'rate_limited') metrics.recordRateLimited('email_verify')
+        throw failed(result)
+      }
       return c.json({ user: toPublicUser(result.user) })
     })
 
@@ -82,7 +88,7 @@ export function emailRoutes(deps: EmailRoutesDeps): (app: TesseraApp) => void {
       )
       const result = await auth.email.requestChange(current.user.id, body, info(c))
       if (!result.ok) {
-        if (result.code === 'rate_limited') metrics.recordRateLimited('email_change')
+        if (result.code === 'rate_limited') metrics.recordRateLimited('email_change_request')
         throw failed(result)
       }
       return c.body(null, 202)
@@ -91,7 +97,10 @@ export function emailRoutes(deps: EmailRoutesDeps): (app: TesseraApp) => void {
     app.post('/auth/email/confirm', async (c) => {
       const { token } = expectFields(await readJSONBody(c.req.raw), { token: 'string' })
       const result = await auth.email.confirmChange(token, info(c))
-      if (!result.ok) throw failed(result)
+      if (!result.ok) {
+        if (result.code === 'rate_limited') metrics.recordRateLimited('email_change_confirm')
+        throw failed(result)
+      }
       return c.json({ user: toPublicUser(result.user) })
     })
 
@@ -102,7 +111,8 @@ export function emailRoutes(deps: EmailRoutesDeps): (app: TesseraApp) => void {
         { maxLength: 320 },
       )
       // SECURITY: the same 202, at once, for known and unknown addresses (no enumeration).
-      auth.email.requestCode(email, info(c))
+      const result = await auth.email.requestCode(email, info(c))
+      if (result.rateLimited) metrics.recordRateLimited('email_code_request')
       return c.body(null, 202)
     })
 
@@ -118,7 +128,7 @@ export function emailRoutes(deps: EmailRoutesDeps): (app: TesseraApp) => void {
           ...info(c),
           session: current?.kind === 'cookie' ? current.session : undefined,
         }),
-        'email_code',
+        'email_code_verify',
         metrics,
       )
       c.header('Set-Cookie', result.setCookie, { append: true })
