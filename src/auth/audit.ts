@@ -20,6 +20,8 @@ export type AuditEventType =
   | 'user_deleted'
   | 'permission_changed'
   | 'token_reused'
+  | 'identity_linked'
+  | 'identity_unlinked'
   | 'email_verification_sent'
   | 'email_verified'
   | 'email_change_requested'

@@ -114,7 +114,11 @@ export interface EmailFlows {
   /** Marks the address verified; the token is single use and only for the address it was sent to. */
   verify(token: string, context?: RequestContext): Promise<VerifyEmailResult>
   /** An administrator marks the address verified (audited with the actor). False: no such user. */
-  markVerified(userId: string, context?: ActionContext): Promise<boolean>
+  markVerified(
+    userId: string,
+    context?: ActionContext,
+    options?: { via?: 'admin' | 'identity_provider' },
+  ): Promise<boolean>
   /**
    * Checks the password, then mails a confirmation to `newEmail` and a notice with a report link
    * to the current address. The address changes only at {@link EmailFlows.confirmChange}.
@@ -346,7 +350,7 @@ export function createEmailFlows(deps: EmailFlowsDeps): EmailFlows {
       return fresh === null ? failure('invalid_token', INVALID_LINK) : { ok: true, user: fresh }
     },
 
-    async markVerified(userId, context) {
+    async markVerified(userId, context, options) {
       const user = await accounts.findUserById(userId)
       if (user === null) return false
       await setVerified(userId, now())
@@ -358,7 +362,7 @@ export function createEmailFlows(deps: EmailFlowsDeps): EmailFlows {
         ip: context?.ip,
         userAgent: context?.userAgent,
         detail: {
-          via: 'admin',
+          via: options?.via ?? 'admin',
           ...(context?.actorId === undefined ? {} : { actorId: context.actorId }),
         },
       })

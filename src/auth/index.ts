@@ -211,3 +211,38 @@ export {
   type RefreshTokens,
   type TokenPair,
 } from './refresh-tokens.js'
+export {
+  createIdentities,
+  toPublicIdentity,
+  type Identities,
+  type Identity,
+  type LinkResult,
+  type ProviderIdentity,
+  type PublicIdentity,
+  type UnlinkResult,
+} from './identities.js'
+export {
+  checkIdentityProviderSettings,
+  createIdentityProviders,
+  IdentityProviderError,
+  type AuthorizationChecks,
+  type CallbackRefusalReason,
+  type IdentityProvider,
+  type IdentityProviderKind,
+  type IdentityProviderSettings,
+  type IdentityProviders,
+  type IdentityProvidersOptions,
+} from './identity-providers.js'
+export {
+  createIdentitySignIn,
+  IDENTITY_CALLBACK_ACTION,
+  IDENTITY_CALLBACK_POLICY,
+  safeReturnTo,
+  type BeginOptions,
+  type CallbackRequest,
+  type IdentityCallbackResult,
+  type IdentityRefusal,
+  type IdentityRefusalReason,
+  type IdentitySignIn,
+  type IdentitySignInDeps,
+} from './identity-sign-in.js'

@@ -36,25 +36,17 @@ export interface AuthRoutesDeps {
   trustedOrigins: TrustedOrigins
   trustedProxies: TrustedProxies
   metrics: ServerMetrics
+  /**
+   * The admin panel's path as requests carry it (base path included), which has its own
+   * authentication; `null` when there is no panel. @default '/admin'
+   */
+  adminPath?: string | null
 }
 
 /** Who made a request: a browser session (cookie) or an access token (bearer). */
 export type Caller =
   | { kind: 'cookie'; user: UserWithPermissions; session: Session }
   | { kind: 'bearer'; user: UserWithPermissions; session: Session }
-
-/**
- * Who made a request, as `tessera-auth/hono`'s middleware (registered by {@link authRoutes})
- * authenticated it: a browser session or an access token; `null` when nobody is signed in.
- */
-export function callerOf(c: Context<AppEnv>): Caller | null {
-  // Undefined only where the middleware did not run (the admin panel's paths).
-  const state = c.get('tessera') as AppEnv['Variables']['tessera'] | undefined
-  const user = state?.user
-  const session = state?.session
-  if (user == null || session == null) return null
-  return { kind: user.via === 'bearer' ? 'bearer' : 'cookie', user: user.record, session }
-}
 
 /** The error of a service failure: its code (API.md's names) answered through the one table. */
 export function failed(failure: AuthFailure<string>): TesseraError {
@@ -94,9 +86,23 @@ export function signInAnswer(
   throw failed(result)
 }
 
-/** True for `/admin` and everything under it (the admin panel's own routes). */
-function isAdminPath(path: string): boolean {
-  return path === '/admin' || path.startsWith('/admin/')
+/**
+ * Who made the request, as the API's authentication middleware (registered by
+ * {@link authRoutes}) authenticated it: a browser session or a token; `null` when nobody.
+ */
+export function callerOf(c: Context<AppEnv>): Caller | null {
+  // Undefined only where the middleware did not run (the admin panel's paths).
+  const state = c.get('tessera') as AppEnv['Variables']['tessera'] | undefined
+  const user = state?.user
+  const session = state?.session
+  if (user == null || session == null) return null
+  const kind = user.via === 'bearer' ? 'bearer' : 'cookie'
+  return { kind, user: user.record, session }
+}
+
+/** True for the admin panel's path and everything under it (the panel's own routes). */
+function isAdminPath(path: string, adminPath: string | null): boolean {
+  return adminPath !== null && (path === adminPath || path.startsWith(`${adminPath}/`))
 }
 
 const UNAUTHENTICATED = (): TesseraError =>
@@ -108,6 +114,7 @@ const UNAUTHENTICATED = (): TesseraError =>
  */
 export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   const { auth, sessions, keyring, tokens, metrics } = deps
+  const adminPath = deps.adminPath === undefined ? '/admin' : deps.adminPath
   const info = (c: Context<AppEnv>): RequestInfo => requestInfo(c, deps.trustedProxies)
 
   // SECURITY: every request is authenticated by tessera-auth/hono, as in a user's own app: the
@@ -138,7 +145,6 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   // so the adapter's middleware is typed for the wider env it runs in (app.use would do the same).
   const authenticate = web.middleware as unknown as MiddlewareHandler<AppEnv>
 
-  /** Who made the request, as the middleware authenticated it: a browser session or a token. */
   function caller(c: Context<AppEnv>): Promise<Caller | null> {
     return Promise.resolve(callerOf(c))
   }
@@ -173,7 +179,7 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   return (app) => {
     // The admin panel has its own sessions and a form-token proof (src/server/admin); the API's
     // authentication is for everything else.
-    app.use((c, next) => (isAdminPath(c.req.path) ? next() : authenticate(c, next)))
+    app.use((c, next) => (isAdminPath(c.req.path, adminPath) ? next() : authenticate(c, next)))
 
     app.post('/auth/signup', async (c) => {
       const body = await readJSONBody(c.req.raw)

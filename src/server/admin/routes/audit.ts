@@ -23,6 +23,8 @@ const AUDIT_TYPES = [
   'user_deleted',
   'permission_changed',
   'token_reused',
+  'identity_linked',
+  'identity_unlinked',
   'email_verification_sent',
   'email_verified',
   'email_change_requested',
