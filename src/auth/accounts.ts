@@ -51,6 +51,8 @@ export interface Accounts extends UserAccounts, GroupAccounts, PermissionAccount
 export interface PublicUser {
   id: string
   email: string
+  /** True once the address was proved (API.md). */
+  emailVerified: boolean
   isAdmin: boolean
   createdAt: string
   groups: string[]
@@ -62,6 +64,7 @@ export function toPublicUser(user: UserWithPermissions): PublicUser {
   return {
     id: user.id,
     email: user.email,
+    emailVerified: user.emailVerifiedAt !== null,
     isAdmin: user.isAdmin,
     createdAt: new Date(user.createdAt).toISOString(),
     groups: [...user.groups],

@@ -36,6 +36,31 @@ export const DEFAULT_ACTION_POLICIES: Readonly<Record<string, ActionPolicy>> = O
     account: { limit: 10, window: 900 },
     ip: { limit: 20, window: 900 },
   },
+  // E-mail (issue 16, docs/email.md): mails per address and per IP; guesses at mailed secrets.
+  email_verification_request: {
+    account: { limit: 3, window: 3600 },
+    ip: { limit: 20, window: 3600 },
+  },
+  email_verify: {
+    account: { limit: 10, window: 900 },
+    ip: { limit: 20, window: 900 },
+  },
+  email_change_request: {
+    account: { limit: 3, window: 3600 },
+    ip: { limit: 10, window: 3600 },
+  },
+  email_change_confirm: {
+    account: { limit: 10, window: 900 },
+    ip: { limit: 20, window: 900 },
+  },
+  email_code_request: {
+    account: { limit: 5, window: 3600 },
+    ip: { limit: 20, window: 3600 },
+  },
+  email_code_verify: {
+    account: { limit: 10, window: 900 },
+    ip: { limit: 30, window: 900 },
+  },
 })
 
 /** Options of {@link createActionLimiter}. */

@@ -22,6 +22,12 @@ export type AuditEventType =
   | 'token_reused'
   | 'identity_linked'
   | 'identity_unlinked'
+  | 'email_verification_sent'
+  | 'email_verified'
+  | 'email_change_requested'
+  | 'email_changed'
+  | 'email_change_reported'
+  | 'email_code_requested'
 
 /** How the event ended. */
 export type AuditOutcome = 'success' | 'failure' | 'denied'

@@ -68,11 +68,47 @@ export {
   type Mailer,
   type MailerBaseOptions,
   formatPrintedMail,
+  parseSMTPUrl,
   type PrintedMail,
   type SMTPMailerOptions,
   type SMTPTransportOptions,
   type SmtpMailerOptions,
 } from './mailer.js'
+export {
+  createEmailFlows,
+  EMAIL_LIFETIMES,
+  type EmailChangeConfirmResult,
+  type EmailChangeReportResult,
+  type EmailChangeRequestResult,
+  type EmailFlows,
+  type EmailFlowsDeps,
+  type EmailLifetimes,
+  type SignInCodeResult,
+  type VerifyEmailResult,
+} from './email-flows.js'
+export { MAX_CODE_ATTEMPTS, pruneEmailTokens, type EmailTokenPurpose } from './email-tokens.js'
+export {
+  createMailDelivery,
+  type MailDelivery,
+  type MailDeliveryOptions,
+  type MailOutcome,
+} from './mail-delivery.js'
+export {
+  composeMail,
+  DEFAULT_MAIL_TEMPLATES,
+  renderMail,
+  type EmailChangeConfirmMailData,
+  type EmailChangeNoticeMailData,
+  type MailBlock,
+  type MailBrand,
+  type MailContent,
+  type MailDocument,
+  type MailKind,
+  type MailTemplates,
+  type PasswordResetMailData,
+  type SignInCodeMailData,
+  type VerificationMailData,
+} from './mail-templates.js'
 export { RESET_TOKEN_TTL_SECONDS, hashResetToken, pruneResetTokens } from './reset.js'
 export {
   createAuthService,
@@ -85,6 +121,7 @@ export {
   type ConfirmResetResult,
   type CreateUserResult,
   type SetPasswordResult,
+  type SignupPendingVerification,
   type LoginResult,
   type SessionContext,
   type SignupResult,

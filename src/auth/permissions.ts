@@ -84,6 +84,7 @@ interface UserWithPermissionsRow {
   created_at: Selectable<UsersTable>['created_at'] | null
   last_login_at: Selectable<UsersTable>['last_login_at']
   password_changed_at: Selectable<UsersTable>['password_changed_at']
+  email_verified_at: Selectable<UsersTable>['email_verified_at']
 }
 
 function compareText(a: string, b: string): number {
@@ -290,16 +291,16 @@ export function createPermissionAccounts(ctx: AccountsContext): PermissionAccoun
       // across requests, so a disable, demotion or revoked permission counts at the next one.
       userWithPermissionsQuery ??= sql<UserWithPermissionsRow>`
         select 0 as k, id as name, email, is_admin, is_active, created_at, last_login_at,
-          password_changed_at
+          password_changed_at, email_verified_at
         from users where id = ${''}
         union all
-        select 1, g.name, null, null, null, null, null, null
+        select 1, g.name, null, null, null, null, null, null, null
         from groups g inner join user_groups ug on ug.group_id = g.id where ug.user_id = ${''}
         union all
-        select 2, codename, null, null, null, null, null, null
+        select 2, codename, null, null, null, null, null, null, null
         from user_permissions where user_id = ${''}
         union all
-        select 2, gp.codename, null, null, null, null, null, null
+        select 2, gp.codename, null, null, null, null, null, null, null
         from group_permissions gp inner join user_groups ug on ug.group_id = gp.group_id
         where ug.user_id = ${''}`.compile(db)
       const query = userWithPermissionsQuery
@@ -321,6 +322,7 @@ export function createPermissionAccounts(ctx: AccountsContext): PermissionAccoun
             created_at: row.created_at ?? 0,
             last_login_at: row.last_login_at,
             password_changed_at: row.password_changed_at,
+            email_verified_at: row.email_verified_at,
           })
         } else if (kind === 1) groups.push(row.name)
         else granted.add(row.name)

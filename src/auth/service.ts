@@ -12,6 +12,9 @@ import { createAuditLog, type AuditLog, type RequestContext } from './audit.js'
 import { createCredentials, type Credentials } from './credentials.js'
 import type { TesseraDB } from './db/database.js'
 import { parseEmail } from './email.js'
+import { createEmailFlows, type EmailFlows, type EmailLifetimes } from './email-flows.js'
+import { createMailDelivery, type MailDelivery } from './mail-delivery.js'
+import { composeMail, type MailBrand, type MailTemplates } from './mail-templates.js'
 import type { Mailer } from './mailer.js'
 import { checkPasswordPolicy, type PasswordPolicyOptions } from './password-policy.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords.js'
@@ -77,6 +80,23 @@ export interface AuthServiceOptions {
   resetTokenTtlSeconds?: number
   /** Background work (reset mail) that failed; never receives a token. @default console.error */
   onBackgroundError?: (error: unknown) => void
+  /**
+   * How mail leaves: off the request path, with bounded retries, each outcome reported.
+   * @default createMailDelivery({ mailer, onError: onBackgroundError })
+   */
+  delivery?: MailDelivery
+  /** The product's name in every mail (subject, text, footer). @default 'tessera' */
+  productName?: string
+  /** The app's own wording of any mail; the others keep tessera's. @default tessera's */
+  mailTemplates?: Partial<MailTemplates>
+  /**
+   * `optional`: signup mails a verification link and the user object reports `emailVerified`;
+   * `required`: also, sign-in (and signup's session) waits until the address is verified
+   * (`email_unverified`). @default 'optional'
+   */
+  emailVerification?: 'optional' | 'required'
+  /** Lifetimes of mailed links and codes, in seconds. @default see `EMAIL_LIFETIMES` */
+  emailLifetimes?: Partial<EmailLifetimes>
   /** @default Date.now */
   now?: () => number
 }
@@ -84,8 +104,22 @@ export interface AuthServiceOptions {
 /** A user signed in: the new session, its token and the `Set-Cookie` value for it. */
 export type AuthSuccess = SignInSuccess
 
+/**
+ * An account made while `emailVerification` is `required`: created, but no session until the
+ * address is verified (the verification mail is on its way). `ok` is false, as for a second
+ * factor, so that code that does not know about it signs nobody in.
+ */
+export interface SignupPendingVerification {
+  ok: false
+  code: 'email_unverified'
+  message: string
+  user: UserWithPermissions
+}
+
 export type SignupResult =
-  AuthSuccess | AuthFailure<'invalid_request' | 'conflict' | 'weak_password' | 'forbidden'>
+  | AuthSuccess
+  | SignupPendingVerification
+  | AuthFailure<'invalid_request' | 'conflict' | 'weak_password' | 'forbidden'>
 /**
  * The outcome of {@link AuthService.login}: a session; a second factor to ask for (only with the
  * `secondFactors` option; `ok: false`, so nobody is signed in by code that ignores it); or a
@@ -141,6 +175,8 @@ export interface AuthService {
    * {@link AuthService.verifyPassword}, the token grant, the admin panel, later factors.
    */
   readonly signIn: SignIn
+  /** Verification, change of address and sign-in codes (docs/email.md). */
+  readonly email: EmailFlows
   /** Reads only `email` and `password` from `body`; everything else is ignored. */
   signup(body: unknown, context?: SessionContext): Promise<SignupResult>
   /**
@@ -300,6 +336,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     audit,
     limiter,
     secondFactors: options.secondFactors,
+    emailVerification: options.emailVerification,
     now,
   })
   const onBackgroundError =
@@ -310,20 +347,24 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         error instanceof Error ? error.message : error,
       )
     })
-  const pending = new Set<Promise<void>>()
-
-  function background(task: () => Promise<void>): void {
-    if (pending.size >= MAX_PENDING_BACKGROUND) {
-      onBackgroundError(new TesseraError('store_unavailable', 'too many pending background tasks'))
-      return
-    }
-    const run = (async (): Promise<void> => {
-      await new Promise<void>((resolve) => setImmediate(resolve))
-      await task()
-    })().catch(onBackgroundError)
-    const tracked = run.finally(() => pending.delete(tracked))
-    pending.add(tracked)
-  }
+  const delivery =
+    options.delivery ??
+    createMailDelivery({ mailer, onError: onBackgroundError, maxPending: MAX_PENDING_BACKGROUND })
+  const brand: MailBrand = { productName: options.productName ?? 'tessera', publicUrl }
+  const background = (task: () => Promise<void>): void => delivery.defer(task)
+  const email = createEmailFlows({
+    db,
+    accounts,
+    audit,
+    signIn,
+    sessions,
+    delivery,
+    brand,
+    templates: options.mailTemplates,
+    lifetimes: options.emailLifetimes,
+    limiter: actionLimiter,
+    now,
+  })
 
   async function startSession(
     userId: string,
@@ -362,15 +403,13 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     // Host header (reset poisoning).
     const link = `${publicUrl}/reset?token=${encodeURIComponent(token)}`
     const minutes = Math.round(ttl / 60)
-    await mailer.send({
-      to: user.email,
-      subject: 'Reset your password',
-      text:
-        `Someone asked to reset the password of your account (${user.email}).\n\n` +
-        `To choose a new password, open this link within ${minutes} minutes:\n\n${link}\n\n` +
-        'The link works once. If you did not ask for this, ignore this message: ' +
-        'your password stays as it is.\n',
-    })
+    const content = composeMail(
+      options.mailTemplates,
+      'passwordReset',
+      { email: user.email, link, minutes },
+      brand,
+    )
+    await delivery.send('passwordReset', { to: user.email, ...content })
     await audit.record({
       type: 'password_reset_requested',
       outcome: 'success',
@@ -385,6 +424,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     accounts,
     audit,
     signIn,
+    email,
 
     async signup(body: unknown, context?: SessionContext): Promise<SignupResult> {
       const rawEmail = readString(body, 'email')
@@ -430,12 +470,25 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         }
         throw error
       }
+      if (options.emailVerification === 'required') {
+        await audit.record({ type: 'signup', outcome: 'success', userId, ...ctx })
+        service.email.sendVerification(userId, ctx)
+        const pending = await accounts.getUserWithPermissions(userId)
+        if (pending === null) throw new TesseraError('not_found', 'the new account vanished')
+        return {
+          ok: false,
+          code: 'email_unverified',
+          message: 'account created: confirm the address with the link we sent, then sign in',
+          user: pending,
+        }
+      }
       try {
         const issued = await startSession(userId, context)
         await accounts.recordLogin(userId)
         await audit.record({ type: 'signup', outcome: 'success', userId, ...ctx })
         const user = await accounts.getUserWithPermissions(userId)
         if (user === null) throw new TesseraError('not_found', 'the new account vanished')
+        service.email.sendVerification(userId, ctx)
         return { ok: true, user, ...issued }
       } catch (error) {
         // SECURITY: a signup that cannot finish (the session store is down or full) leaves no
@@ -713,9 +766,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       return { ok: true }
     },
 
-    async idle(): Promise<void> {
-      while (pending.size > 0) await Promise.allSettled([...pending])
-    },
+    idle: () => delivery.idle(),
   }
   return service
 }

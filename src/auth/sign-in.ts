@@ -67,6 +67,11 @@ export interface SignInOptions extends RequestContext {
     | undefined
   /** Data of the new session. @default {} */
   data?: Record<string, JSONValue> | undefined
+  /**
+   * Overrides the pipeline's `emailVerification` for this attempt: the admin panel passes
+   * `'optional'` (its own rule is the `admin.access` right). @default the pipeline's
+   */
+  emailVerification?: 'optional' | 'required' | undefined
 }
 
 /** A user signed in: the new session, its token and the `Set-Cookie` value for it. */
@@ -102,7 +107,7 @@ export interface SecondFactorRequired {
 
 /** Why a sign-in was refused. `rate_limited` carries `retryAfterSeconds` (the limiter refused). */
 export type SignInRefusal = AuthFailure<
-  'invalid_request' | 'invalid_credentials' | 'rate_limited' | 'forbidden'
+  'invalid_request' | 'invalid_credentials' | 'rate_limited' | 'forbidden' | 'email_unverified'
 >
 
 /** The outcome of a sign-in: a session, a second factor to ask for, or a refusal. */
@@ -142,6 +147,11 @@ export interface SignInDeps {
    */
   secondFactors?:
     ((user: UserWithPermissions) => Promise<readonly SecondFactorMethod[]>) | undefined
+  /**
+   * `required`: once the first factor is right, an account whose address is not verified is
+   * refused with `email_unverified` (API.md `TESSERA_EMAIL_VERIFICATION`). @default 'optional'
+   */
+  emailVerification?: 'optional' | 'required' | undefined
   /** @default Date.now */
   now?: () => number
 }
@@ -206,6 +216,8 @@ export const MAX_PASSWORD_INPUT = 4096
 
 const SECOND_FACTOR_MESSAGE = 'a second factor is required'
 const FORBIDDEN_MESSAGE = 'this account may not sign in here'
+const UNVERIFIED_MESSAGE =
+  'confirm your e-mail address first: open the link we sent you, or ask for a new one with POST /auth/email/verification'
 
 /** A credential proved in this attempt, and the limiter's attempt to settle when it ends. */
 interface Proved {
@@ -394,6 +406,21 @@ export function createSignIn(deps: SignInDeps): SignIn {
     proved: Proved,
     options: SignInOptions,
   ): Promise<SignInRefusal | undefined> {
+    const verification = options.emailVerification ?? deps.emailVerification ?? 'optional'
+    // SECURITY: asked only once the first factor is right, so the answer says nothing about an
+    // account to someone who does not know its credential.
+    if (verification === 'required' && proved.user.emailVerifiedAt === null) {
+      if (proved.ticket !== undefined) await limiter?.succeeded(proved.ticket)
+      await audit.record({
+        type: 'login',
+        outcome: 'denied',
+        userId: proved.user.id,
+        ip: options.ip,
+        userAgent: options.userAgent,
+        detail: detail(options, { reason: 'email_unverified' }),
+      })
+      return failure('email_unverified', UNVERIFIED_MESSAGE)
+    }
     const required = options.require
     if (required === undefined || userHasPermission(proved.user, required.permission)) {
       return undefined

@@ -16,6 +16,8 @@ export interface User {
   createdAt: number
   lastLoginAt: number | null
   passwordChangedAt: number | null
+  /** When the address was proved (a mailed link or code, or an administrator); null: never. */
+  emailVerifiedAt: number | null
 }
 
 /**
@@ -96,6 +98,7 @@ export const USER_COLUMNS = [
   'created_at',
   'last_login_at',
   'password_changed_at',
+  'email_verified_at',
 ] as const
 
 /** A `users` row (with or without its hash) as a {@link User}. */
@@ -108,6 +111,7 @@ export function toUser(row: Omit<Selectable<UsersTable>, 'password_hash'>): User
     createdAt: toMillis(row.created_at),
     lastLoginAt: toMillisOrNull(row.last_login_at),
     passwordChangedAt: toMillisOrNull(row.password_changed_at),
+    emailVerifiedAt: toMillisOrNull(row.email_verified_at ?? null),
   }
 }
 
@@ -177,6 +181,7 @@ export function createUserAccounts(ctx: AccountsContext): UserAccounts {
         created_at: at,
         last_login_at: null,
         password_changed_at: input.passwordHash == null ? null : at,
+        email_verified_at: null,
       }
       try {
         await db.insertInto('users').values(row).execute()

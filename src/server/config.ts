@@ -21,6 +21,21 @@ export type MailerConfig =
   | { kind: 'file'; /** absolute directory */ dir: string }
   | { kind: 'smtp'; url: string }
 
+/** The e-mail settings (docs/email.md). */
+export interface EmailConfig {
+  /** `TESSERA_PRODUCT_NAME`: the name in every mail. @default 'tessera' */
+  productName: string
+  /** PEM of `TESSERA_SMTP_CA_FILE`: the CA of an SMTP relay with a private certificate. */
+  smtpCA: string | undefined
+  /** `TESSERA_EMAIL_VERIFICATION`: `required` refuses sign-in until verified. @default 'optional' */
+  verification: 'optional' | 'required'
+  /**
+   * `TESSERA_REAUTH_MAX_AGE` in seconds: how recent a sign-in a change of address needs
+   * (API.md step-up). @default 600
+   */
+  reauthMaxAge: number
+}
+
 /** The JWT signing algorithms the server can issue access tokens with. */
 export type JWTAlgorithm = 'EdDSA' | 'ES256' | 'RS256' | 'HS256'
 
@@ -85,6 +100,8 @@ export interface ServerConfig {
   mailer: MailerConfig
   /** `From` of the mails the server sends. @default `tessera <no-reply@<public host>>` */
   mailFrom: string
+  /** E-mail (issue 16): the product name in mails, the SMTP CA, verification. */
+  email: EmailConfig
   /** Fewest characters of a new password. @default 12 */
   passwordMinLength: number
   /** Most characters of a new password. @default 128 */
@@ -248,6 +265,7 @@ export function loadConfig(
   const mailer = parseMailer(get('TESSERA_MAILER'), cwd, mode, notice)
   const mailFrom = get('TESSERA_MAIL_FROM') ?? `tessera <no-reply@${new URL(publicUrl).hostname}>`
   if (/[\r\n]/.test(mailFrom)) throw invalid('TESSERA_MAIL_FROM must be one line')
+  const email = parseEmailConfig(get, cwd)
   const passwordMinLength = parseCount(
     get('TESSERA_PASSWORD_MIN_LENGTH'),
     'TESSERA_PASSWORD_MIN_LENGTH',
@@ -307,6 +325,7 @@ export function loadConfig(
     signup,
     mailer,
     mailFrom,
+    email,
     passwordMinLength,
     passwordMaxLength,
     passwordMinStrength,
@@ -564,6 +583,35 @@ function parseDrain(value: string | undefined): number {
     )
   }
   return seconds
+}
+
+function parseEmailConfig(get: (key: string) => string | undefined, cwd: string): EmailConfig {
+  const productName = get('TESSERA_PRODUCT_NAME') ?? 'tessera'
+  if (/[\r\n]/.test(productName) || productName.length > 100) {
+    throw invalid('TESSERA_PRODUCT_NAME must be one line of at most 100 characters')
+  }
+  const caFile = get('TESSERA_SMTP_CA_FILE')
+  let smtpCA: string | undefined
+  if (caFile !== undefined) {
+    try {
+      smtpCA = readFileSync(resolve(cwd, caFile), 'utf8')
+    } catch (error) {
+      throw invalid(`TESSERA_SMTP_CA_FILE ${caFile} cannot be read`, error)
+    }
+    if (!smtpCA.includes('-----BEGIN CERTIFICATE-----')) {
+      throw invalid('TESSERA_SMTP_CA_FILE must hold PEM certificates (-----BEGIN CERTIFICATE-----)')
+    }
+  }
+  const verification = parseChoice(
+    get('TESSERA_EMAIL_VERIFICATION') ?? 'optional',
+    'TESSERA_EMAIL_VERIFICATION',
+    ['optional', 'required'] as const,
+  )
+  const reauthMaxAge = parseDuration(
+    get('TESSERA_REAUTH_MAX_AGE') ?? '10m',
+    'TESSERA_REAUTH_MAX_AGE',
+  )
+  return { productName, smtpCA, verification, reauthMaxAge }
 }
 
 function parseCount(value: string | undefined, key: string, fallback: number): number {

@@ -188,6 +188,8 @@ export interface StartOptions extends ServerTimeouts {
    * @default Date.now
    */
   now?: () => number
+  /** Waits between tries of a mail that failed (see `ServicesContext`). @default [2000, 10000] */
+  mailRetryDelaysMs?: readonly number[]
 }
 
 /**
@@ -200,7 +202,12 @@ export async function startServer(
 ): Promise<RunningServer> {
   const { logger } = options
   const metrics = createMetrics()
-  const services = await buildServices(config, { logger, metrics, now: options.now })
+  const services = await buildServices(config, {
+    logger,
+    metrics,
+    now: options.now,
+    mailRetryDelaysMs: options.mailRetryDelaysMs,
+  })
   let draining = false
   const app = createApp({
     draining: () => draining,

@@ -20,6 +20,8 @@ export interface ServerMetrics {
   recordLogin(result: 'success' | 'failure'): void
   /** Records a request refused by a rate limit. */
   recordRateLimited(scope: string): void
+  /** Records one mail sent, or given up after its retries (`tessera_mails_total`). */
+  recordMail(kind: string, outcome: 'sent' | 'failed'): void
   /** Sets or replaces the callback behind `tessera_active_sessions`. */
   setActiveSessions(callback: GaugeCallback): void
   /** The Prometheus text exposition. */
@@ -60,6 +62,12 @@ export function createMetrics(options: MetricsOptions = {}): ServerMetrics {
     labelNames: ['scope'] as const,
     registers: [registry],
   })
+  const mails = new Counter({
+    name: 'tessera_mails_total',
+    help: 'Mails by kind and outcome: sent, or failed after every retry (a lost mail)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [registry],
+  })
   let activeSessions = options.activeSessions
   new Gauge({
     name: 'tessera_active_sessions',
@@ -92,6 +100,9 @@ export function createMetrics(options: MetricsOptions = {}): ServerMetrics {
     },
     recordRateLimited(scope) {
       rateLimited.inc({ scope })
+    },
+    recordMail(kind, outcome) {
+      mails.inc({ kind, outcome })
     },
     setActiveSessions(callback) {
       activeSessions = callback

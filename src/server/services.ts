@@ -10,6 +10,7 @@ import {
   createSMTPMailer,
   type Mailer,
 } from '../auth/mailer.js'
+import { createMailDelivery } from '../auth/mail-delivery.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
 import { createActionLimiter } from '../auth/action-limiter.js'
 import { createLoginLimiter } from '../auth/rate-limit.js'
@@ -27,6 +28,8 @@ import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
 import { oidcRoutes } from './routes/oidc.js'
+import { emailPages } from './routes/email-pages.js'
+import { emailRoutes } from './routes/email.js'
 import { resetRoutes } from './routes/reset.js'
 import {
   createAdminApp,
@@ -68,6 +71,11 @@ export interface ServicesContext {
   basePath?: string | undefined
   /** Serve the admin panel (and log its setup link). @default true */
   admin?: boolean | undefined
+  /**
+   * Milliseconds between the tries of a mail that failed (three tries in all); tests pass `[0]`.
+   * @default [2000, 10000]
+   */
+  mailRetryDelaysMs?: readonly number[] | undefined
 }
 
 /**
@@ -110,6 +118,24 @@ export async function buildServices(
       minStrength: config.passwordMinStrength,
     }
     const mailer = createMailer(config, logger)
+    // SECURITY: a mail that cannot be sent is logged (kind and error, never its content: it
+    // holds a token) and counted in /metrics; it is never lost silently.
+    const delivery = createMailDelivery({
+      mailer,
+      ...(context.mailRetryDelaysMs === undefined
+        ? {}
+        : { retryDelaysMs: context.mailRetryDelaysMs }),
+      onOutcome: (outcome) => {
+        metrics.recordMail(outcome.kind, outcome.outcome)
+        if (outcome.outcome === 'failed') {
+          logger.error(
+            { kind: outcome.kind, attempts: outcome.attempts, err: outcome.error },
+            'mail could not be sent',
+          )
+        }
+      },
+      onError: (error) => logger.error({ err: error }, 'background work failed'),
+    })
     const limiter = createLoginLimiter({ store: backends.rateLimitStore, now })
     const auth = createAuthService(backends.db, {
       sessions,
@@ -123,6 +149,9 @@ export async function buildServices(
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
+      delivery,
+      productName: config.email.productName,
+      emailVerification: config.email.verification,
       now,
     })
     const keys = await loadKeys(config, keyring, backends, { now })
@@ -227,6 +256,10 @@ export async function buildServices(
       trustedOrigins: createTrustedOrigins(config.trustedOrigins),
       signup: config.signup,
       secure: config.https,
+      // A provider that vouches for the address (`email_verified: true`) verifies it.
+      markEmailVerified: async (userId) => {
+        await auth.email.markVerified(userId, {}, { via: 'identity_provider' })
+      },
       // Each callback with a valid state makes a request to the provider: limited per IP.
       limiter: createActionLimiter({
         store: backends.rateLimitStore,
@@ -247,6 +280,15 @@ export async function buildServices(
         trustedProxies: parseTrustedProxies(config.trustedProxies),
         passwordMinLength: config.passwordMinLength,
       }),
+      // The pages mailed links open (/verify-email, /confirm-email, /report-email-change,
+      // /email-code): before the API, for the same reason as /reset.
+      emailPages({
+        auth,
+        metrics,
+        trustedOrigins: createTrustedOrigins(config.trustedOrigins),
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        productName: config.email.productName,
+      }),
       authRoutes({
         auth,
         sessions,
@@ -263,6 +305,13 @@ export async function buildServices(
         identities,
         trustedProxies: parseTrustedProxies(config.trustedProxies),
         metrics,
+        now,
+      }),
+      emailRoutes({
+        auth,
+        metrics,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        reauthMaxAge: config.email.reauthMaxAge,
         now,
       }),
     ]
@@ -301,7 +350,7 @@ function createMailer(config: ServerConfig, logger: Logger): Mailer {
     case 'file':
       return createFileOutboxMailer({ from, directory: config.mailer.dir })
     case 'smtp':
-      return createSMTPMailer({ from, url: config.mailer.url })
+      return createSMTPMailer({ from, url: config.mailer.url, ca: config.email.smtpCA })
   }
 }
 

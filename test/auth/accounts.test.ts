@@ -56,6 +56,7 @@ describeEachDatabase('accounts', (open) => {
       createdAt: 1_700_000_000_000,
       lastLoginAt: null,
       passwordChangedAt: 1_700_000_000_000,
+      emailVerifiedAt: null,
     })
     expect(JSON.stringify(found)).not.toContain('scrypt')
     // The public interface hands out no hash; the credentials module keeps it.

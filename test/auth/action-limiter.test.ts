@@ -126,9 +126,18 @@ function actionLimiterSuite(makeStores: (count: number) => Promise<RateLimitStor
 describe('action limiter: configuration', () => {
   const store = createMemoryRateLimitStore()
 
-  it('has the reset actions by default', () => {
+  it('has the reset and e-mail actions by default', () => {
     const limiter = createActionLimiter({ store })
-    expect(limiter.actions).toEqual(['password_reset_request', 'password_reset_confirm'])
+    expect(limiter.actions).toEqual([
+      'password_reset_request',
+      'password_reset_confirm',
+      'email_verification_request',
+      'email_verify',
+      'email_change_request',
+      'email_change_confirm',
+      'email_code_request',
+      'email_code_verify',
+    ])
     expect(DEFAULT_ACTION_POLICIES.password_reset_request?.account?.limit).toBe(3)
   })
 

@@ -1,5 +1,4 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { createServer, type AddressInfo, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -7,7 +6,9 @@ import {
   createConsoleMailer,
   createFileOutboxMailer,
   createSMTPMailer,
+  parseSMTPUrl,
 } from '../../src/auth/mailer.js'
+import { startTestSMTPServer } from '../helpers/smtp.js'
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-mail-'))
@@ -109,57 +110,72 @@ describe('console mailer', () => {
   })
 })
 
-/** A minimal SMTP server (no TLS, no auth) that records what it receives. */
-async function startSmtpListener(): Promise<{ port: number; messages: string[]; server: Server }> {
-  const messages: string[] = []
-  const server = createServer((socket) => {
-    let buffer = ''
-    let inData = false
-    socket.write('220 localhost test SMTP\r\n')
-    socket.on('data', (chunk) => {
-      buffer += chunk.toString('utf8')
-      for (;;) {
-        if (inData) {
-          const end = buffer.indexOf('\r\n.\r\n')
-          if (end === -1) return
-          messages.push(buffer.slice(0, end))
-          buffer = buffer.slice(end + 5)
-          inData = false
-          socket.write('250 queued\r\n')
-          continue
-        }
-        const eol = buffer.indexOf('\r\n')
-        if (eol === -1) return
-        const line = buffer.slice(0, eol)
-        buffer = buffer.slice(eol + 2)
-        const verb = line.slice(0, 4).toUpperCase()
-        if (verb === 'EHLO') socket.write('250-localhost\r\n250 8BITMIME\r\n')
-        else if (verb === 'DATA') {
-          inData = true
-          socket.write('354 go ahead\r\n')
-        } else if (verb === 'QUIT') socket.end('221 bye\r\n')
-        else socket.write('250 ok\r\n')
-      }
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  return { port: (server.address() as AddressInfo).port, messages, server }
-}
-
-describe('SMTP mailer', () => {
-  it('delivers through a real SMTP conversation (local listener)', async () => {
-    const { port, messages } = await startSmtpListener()
-    const mailer = createSMTPMailer({
-      from: 'no-reply@example.com',
-      transport: { host: '127.0.0.1', port, secure: false, ignoreTLS: true },
-    })
+describe('SMTP mailer, against a real SMTP server (smtp-server: STARTTLS, AUTH)', () => {
+  it('smtp://user:pass@host:port upgrades with STARTTLS, authenticates and delivers', async () => {
+    const smtp = await startTestSMTPServer()
+    onTestFinished(() => smtp.close())
+    const url = `smtp://${smtp.user}:${encodeURIComponent(smtp.pass)}@127.0.0.1:${smtp.port}`
+    const mailer = createSMTPMailer({ from: '"Example" <no-reply@example.com>', url, ca: smtp.ca })
     onTestFinished(() => mailer.close?.())
-    await mailer.send({ to: 'alice@example.com', subject: 'Over SMTP', text: 'Hello via SMTP' })
-    expect(messages).toHaveLength(1)
-    expect(messages[0]).toMatch(/^To: alice@example\.com\r$/m)
-    expect(messages[0]).toMatch(/^Subject: Over SMTP\r$/m)
-    expect(messages[0]).toContain('Hello via SMTP')
+    await mailer.send({
+      to: 'alice@example.com',
+      subject: 'Über SMTP',
+      text: 'Hello via SMTP\n',
+      html: '<p>Hello via SMTP</p>',
+    })
+    const [mail] = await smtp.waitFor(1)
+    expect(mail?.user).toBe(smtp.user)
+    expect(mail?.secureAtAuth).toBe(true)
+    expect(mail?.to).toEqual(['alice@example.com'])
+    expect(mail?.parsed.subject).toBe('Über SMTP')
+    expect(mail?.parsed.text).toBe('Hello via SMTP\n')
+    expect(mail?.parsed.html).toBe('<p>Hello via SMTP</p>')
+    expect(mail?.parsed.messageId).toMatch(/^<[0-9a-f]{32}@example\.com>$/)
+    expect(mail?.parsed.date).toBeInstanceOf(Date)
+    expect(mail?.parsed.headers.get('auto-submitted')).toBe('auto-generated')
+    expect(mail?.parsed.headers.get('x-auto-response-suppress')).toBe('All')
+  })
+
+  it('verifies the certificate: without the CA nothing is sent', async () => {
+    const smtp = await startTestSMTPServer()
+    onTestFinished(() => smtp.close())
+    const url = `smtp://${smtp.user}:${encodeURIComponent(smtp.pass)}@127.0.0.1:${smtp.port}`
+    const mailer = createSMTPMailer({ from: 'no-reply@example.com', url })
+    onTestFinished(() => mailer.close?.())
+    await expect(
+      mailer.send({ to: 'alice@example.com', subject: 'x', text: 'x' }),
+    ).rejects.toThrow()
+    expect(smtp.received).toHaveLength(0)
+  })
+
+  it('refuses wrong credentials (the server says no; nothing is delivered)', async () => {
+    const smtp = await startTestSMTPServer()
+    onTestFinished(() => smtp.close())
+    const url = `smtp://${smtp.user}:wrong@127.0.0.1:${smtp.port}`
+    const mailer = createSMTPMailer({ from: 'no-reply@example.com', url, ca: smtp.ca })
+    onTestFinished(() => mailer.close?.())
+    await expect(
+      mailer.send({ to: 'alice@example.com', subject: 'x', text: 'x' }),
+    ).rejects.toThrow()
+    expect(smtp.received).toHaveLength(0)
+  })
+
+  it('parses smtp:// and smtps:// URLs; credentials require TLS', () => {
+    expect(parseSMTPUrl('smtp://u%40x:p%3Aw@mail.example.com')).toEqual({
+      host: 'mail.example.com',
+      port: 587,
+      secure: false,
+      requireTLS: true,
+      auth: { user: 'u@x', pass: 'p:w' },
+    })
+    expect(parseSMTPUrl('smtps://mail.example.com')).toEqual({
+      host: 'mail.example.com',
+      port: 465,
+      secure: true,
+    })
+    expect(() => parseSMTPUrl('http://mail.example.com')).toThrow(
+      expect.objectContaining({ code: 'config_invalid' }),
+    )
   })
 
   it('needs a url or transport options', () => {

@@ -28,7 +28,14 @@ describe('the console mailer in the server', () => {
 
     let entry: Record<string, unknown> | undefined
     for (let attempt = 0; attempt < 100 && entry === undefined; attempt++) {
-      entry = server.log.lines().find((line) => typeof line.mail === 'object')
+      // signup's verification mail is logged too; this test reads the reset mail
+      entry = server.log
+        .lines()
+        .find(
+          (line) =>
+            typeof line.mail === 'object' &&
+            (line.mail as { subject?: string }).subject === 'Reset your password',
+        )
       if (entry === undefined) await new Promise((resolve) => setImmediate(resolve))
     }
     const mail = entry?.mail as { to: string; subject: string; text: string; links: string[] }
@@ -36,8 +43,10 @@ describe('the console mailer in the server', () => {
     expect(mail.subject).toBe('Reset your password')
     // decoded text, not quoted-printable: no `=3D`, no soft line break inside the link
     expect(mail.text).not.toContain('=3D')
-    expect(mail.links).toHaveLength(1)
+    // the reset link, then the public URL of the footer
+    expect(mail.links).toHaveLength(2)
     const link = new URL(mail.links[0] ?? '')
+    expect(mail.links[1]).toBe(server.origin)
     expect(mail.text).toContain(`\n${link.href}\n`)
     const token = link.searchParams.get('token') ?? ''
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/)

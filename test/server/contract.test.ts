@@ -213,6 +213,7 @@ function checkErrorBody(text: string, code: string): { error: { code: string; me
 interface ApiUser {
   id: string
   email: string
+  emailVerified: boolean
   isAdmin: boolean
   createdAt: string
   groups: string[]
@@ -239,8 +240,9 @@ function checkTimestamp(value: unknown): void {
 function checkUser(user: unknown, email: string): ApiUser {
   const u = user as ApiUser
   expect(Object.keys(u).sort()).toEqual(
-    ['createdAt', 'email', 'groups', 'id', 'isAdmin', 'permissions'].sort(),
+    ['createdAt', 'email', 'emailVerified', 'groups', 'id', 'isAdmin', 'permissions'].sort(),
   )
+  expect(typeof u.emailVerified).toBe('boolean')
   expect(typeof u.id).toBe('string')
   expect(u.id.length).toBeGreaterThan(0)
   expect(u.email).toBe(email)

@@ -29,6 +29,8 @@ export interface UsersTable {
   created_at: Millis
   last_login_at: NullableMillis
   password_changed_at: NullableMillis
+  /** When the address was proved by a mailed link or code (migration 0006); null: never. */
+  email_verified_at: ColumnType<number | string | null, number | null | undefined, number | null>
 }
 
 /** The `groups` table. */
@@ -74,6 +76,28 @@ export interface PasswordResetTokensTable {
   used_at: NullableMillis
 }
 
+/**
+ * Secrets mailed to an address (migration 0006), stored only as SHA-256: verification links
+ * (`verify`), confirmations of a new address (`change`), the old address's report link
+ * (`report`) and one-time sign-in codes (`code`).
+ */
+export interface EmailTokensTable {
+  /** UUIDv7. */
+  id: string
+  /** base64url SHA-256 of the token (of `id:code` for a code); not unique for codes. */
+  token_hash: string
+  user_id: string
+  purpose: 'verify' | 'change' | 'report' | 'code'
+  /** The address the secret is about: verified, changed to, or (report) the old one. */
+  email: string
+  created_at: Millis
+  expires_at: Millis
+  /** Set once: used, voided, or (a code) dead after its last wrong try. */
+  used_at: NullableMillis
+  /** Tries at a code so far. */
+  attempts: ColumnType<number, number | undefined, number>
+}
+
 /** The audit log. `user_id` has no foreign key so events outlive a deleted user. */
 export interface AuditEventsTable {
   /** UUIDv7: sorts by creation time, the tie-breaker for events in the same millisecond. */
@@ -117,6 +141,7 @@ export interface TesseraDatabase {
   group_permissions: GroupPermissionsTable
   user_permissions: UserPermissionsTable
   password_reset_tokens: PasswordResetTokensTable
+  email_tokens: EmailTokensTable
   audit_events: AuditEventsTable
   identities: IdentitiesTable
 }

@@ -1,15 +1,19 @@
-import { randomBytes } from 'node:crypto'
 import type { Context } from 'hono'
 import type { AuthService } from '../../auth/service.js'
 import type { TrustedProxies } from '../../core/client-ip.js'
-import { checkCrossSite, type TrustedOrigins } from '../../core/csrf.js'
+import type { TrustedOrigins } from '../../core/csrf.js'
 import { isTesseraError } from '../../core/errors.js'
 import { html, type SafeHtml } from '../admin/html.js'
-import { documentShell } from '../admin/views/layout.js'
 import type { AppEnv, TesseraApp } from '../app.js'
-import { readFormBody } from '../body.js'
-import { HTTPError } from '../http-error.js'
 import { requestInfo } from '../request-context.js'
+import {
+  messagePage,
+  pageShell,
+  readPageForm,
+  sendPage,
+  type Page,
+  type PageStatus,
+} from './pages.js'
 
 /** What the `/reset` pages are built on; everything is built by the caller. */
 export interface ResetRoutesDeps {
@@ -22,8 +26,6 @@ export interface ResetRoutesDeps {
   /** Shortest password the policy accepts, shown as the field's `minlength`. @default 12 */
   passwordMinLength?: number | undefined
 }
-
-type PageStatus = 200 | 400 | 403 | 413 | 415 | 429 | 503
 
 // The shape of a reset token (32 random bytes, base64url): anything else is refused before any
 // database work, and never echoed into the page.
@@ -49,45 +51,10 @@ export function resetRoutes(deps: ResetRoutesDeps): (app: TesseraApp) => void {
   const { auth } = deps
   const minLength = deps.passwordMinLength ?? 12
 
-  function send(
-    c: Context<AppEnv>,
-    status: PageStatus,
-    page: (nonce: string) => SafeHtml,
-  ): Response {
-    const nonce = randomBytes(18).toString('base64')
-    const body = page(nonce).value
-    // SECURITY: no script may run (script-src 'none'); the one stylesheet needs this response's
-    // nonce; the form may post only to this origin; no framing (ASVS 14.4.3, 14.4.7).
-    c.header(
-      'Content-Security-Policy',
-      [
-        "default-src 'none'",
-        "script-src 'none'",
-        `style-src 'nonce-${nonce}'`,
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-      ].join('; '),
-    )
-    // SECURITY: the page's URL holds the reset token: no cache may keep the page (ASVS 8.2.1),
-    // and no Referer ever carries more than the bare origin. Not 'no-referrer': with it browsers
-    // send `Origin: null` on the form post, which the cross-site rule must refuse.
-    c.header('Cache-Control', 'no-store')
-    c.header('Referrer-Policy', 'strict-origin')
-    c.header('X-Frame-Options', 'DENY')
-    c.header('X-Content-Type-Options', 'nosniff')
-    return c.html(body, status)
-  }
-
-  function shell(nonce: string, title: string, content: SafeHtml): SafeHtml {
-    return documentShell({
-      nonce,
-      title: `${title} · tessera`,
-      brand: 'tessera',
-      referrer: 'strict-origin',
-      content: html`<div class="narrow">${content}</div>`,
-    })
-  }
+  const send = (c: Context<AppEnv>, status: PageStatus, page: Page): Response =>
+    sendPage(c, status, page)
+  const shell = (nonce: string, title: string, content: SafeHtml): SafeHtml =>
+    pageShell(nonce, title, content)
 
   function formPage(token: string, error?: string): (nonce: string) => SafeHtml {
     const alert = error === undefined ? '' : html`<p class="flash error" role="alert">${error}</p>`
@@ -129,16 +96,6 @@ export function resetRoutes(deps: ResetRoutesDeps): (app: TesseraApp) => void {
       )
   }
 
-  function messagePage(title: string, text: string): (nonce: string) => SafeHtml {
-    return (nonce) =>
-      shell(
-        nonce,
-        title,
-        html`<h1>${title}</h1>
-          <p>${text}</p>`,
-      )
-  }
-
   const invalidLink = messagePage(
     'This reset link does not work',
     'The link is invalid, has expired (links last 30 minutes) or was already used. Ask for a new password reset e-mail and use the newest link.',
@@ -156,47 +113,8 @@ export function resetRoutes(deps: ResetRoutesDeps): (app: TesseraApp) => void {
       // secret that authorises the change, and a page on another site cannot know it. The
       // cross-site rule still applies (Sec-Fetch-Site, Origin), so a forged cross-site post is
       // refused before anything is read (docs/decisions.md; OWASP CSRF cheat sheet).
-      const decision = checkCrossSite({
-        method: c.req.method,
-        headers: { secFetchSite: c.req.header('sec-fetch-site'), origin: c.req.header('origin') },
-        trustedOrigins: deps.trustedOrigins,
-        hasSessionCookie: false,
-      })
-      if (!decision.allowed) {
-        return send(
-          c,
-          403,
-          messagePage(
-            'Request refused',
-            'This form can only be sent from this site. Open the link from the e-mail again.',
-          ),
-        )
-      }
-      let form: URLSearchParams
-      try {
-        // The server's one body reader, as the API's and the admin panel's.
-        form = await readFormBody(c.req.raw)
-      } catch (error) {
-        if (!(error instanceof HTTPError)) throw error
-        if (error.status === 415) {
-          return send(
-            c,
-            415,
-            messagePage('Unsupported form', 'The form must be sent as a normal HTML form.'),
-          )
-        }
-        if (error.status === 413) {
-          return send(c, 413, messagePage('Form too large', 'The form is larger than 64 KiB.'))
-        }
-        return send(
-          c,
-          400,
-          messagePage(
-            'The form did not arrive whole',
-            'The form was cut off on its way. Nothing was changed. Open the link from the e-mail again.',
-          ),
-        )
-      }
+      const form = await readPageForm(c, deps.trustedOrigins)
+      if (form instanceof Response) return form
       const token = form.get('token') ?? ''
       if (!TOKEN_SHAPE.test(token)) return send(c, 400, invalidLink)
       const newPassword = form.get('newPassword') ?? ''

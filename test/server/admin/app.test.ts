@@ -549,6 +549,28 @@ function adminSuite(name: string, backend: () => AdminBackend): void {
         )
       })
 
+      it('shows e-mail verification, resends the mail and marks verified (audited)', async () => {
+        const { f, client } = await signedIn()
+        const id = await f.createUser('gina@example.com')
+        const page = await (await client.get(`/admin/users/${id}`)).text()
+        expect(page).toContain('not verified')
+        expect(page).toContain('Send verification e-mail')
+        await client.submit(`/admin/users/${id}/verification`, {}, `/admin/users/${id}`)
+        await f.auth.idle()
+        expect(f.mails()).toHaveLength(1)
+        const [sent] = await f.auth.audit.list({ type: 'email_verification_sent', userId: id })
+        expect(sent?.detail.via).toBe('admin')
+        expect(sent?.detail.actorId).toBeDefined()
+
+        await client.submit(`/admin/users/${id}/verified`, {}, `/admin/users/${id}`)
+        const after = await (await client.get(`/admin/users/${id}`)).text()
+        expect(after).toContain('is marked verified')
+        expect(after).not.toContain('Mark e-mail verified')
+        expect((await f.auth.accounts.findUserById(id))?.emailVerifiedAt).not.toBeNull()
+        const [verified] = await f.auth.audit.list({ type: 'email_verified', userId: id })
+        expect(verified?.detail).toMatchObject({ via: 'admin', actorId: sent?.detail.actorId })
+      })
+
       it('rotates the signing keys', async () => {
         const { f, client } = await signedIn()
         const before = f.keys.list().find((k) => k.status === 'current')?.kid

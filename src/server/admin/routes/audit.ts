@@ -25,6 +25,12 @@ const AUDIT_TYPES = [
   'token_reused',
   'identity_linked',
   'identity_unlinked',
+  'email_verification_sent',
+  'email_verified',
+  'email_change_requested',
+  'email_changed',
+  'email_change_reported',
+  'email_code_requested',
 ] as const satisfies readonly AuditEventType[]
 // Fails to compile when an event type is added to the audit log but not to the filter above.
 const AUDIT_TYPES_COMPLETE: Exclude<AuditEventType, (typeof AUDIT_TYPES)[number]> extends never

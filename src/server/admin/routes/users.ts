@@ -201,6 +201,32 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
     })
   })
 
+  postAction(app, kit, '/users/:id/verification', async (c) => {
+    const user = await findUserOr404(kit, param(c, 'id'))
+    if (!user.isActive || user.emailVerifiedAt !== null) {
+      return redirectWith(kit, c, userPath(user), {
+        kind: 'error',
+        text: `${user.email} is ${user.isActive ? 'already verified' : 'disabled'}; nothing was sent.`,
+      })
+    }
+    // Audited as email_verification_sent with the administrator (actorId).
+    auth.email.sendVerification(user.id, actionContext(kit, c))
+    return redirectWith(kit, c, userPath(user), {
+      kind: 'ok',
+      text: `A verification e-mail is on its way to ${user.email}.`,
+    })
+  })
+
+  postAction(app, kit, '/users/:id/verified', async (c) => {
+    const user = await findUserOr404(kit, param(c, 'id'))
+    // Audited as email_verified (via admin, with the administrator's id).
+    await auth.email.markVerified(user.id, actionContext(kit, c))
+    return redirectWith(kit, c, userPath(user), {
+      kind: 'ok',
+      text: `${user.email} is marked verified.`,
+    })
+  })
+
   postAction(app, kit, '/users/:id/groups', async (c, form) => {
     const user = await findUserOr404(kit, param(c, 'id'))
     const wanted = new Set(form.getAll('group'))

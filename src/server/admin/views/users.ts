@@ -37,6 +37,7 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
         <td data-label="Status">
           ${user.isAdmin ? html`<span class="badge on">admin</span>` : ''}
           ${yesNo(user.isActive, 'active', 'disabled')}
+          ${user.emailVerifiedAt === null ? html`<span class="badge">unverified</span>` : ''}
         </td>
         <td data-label="Created">${formatTime(user.createdAt)}</td>
         <td data-label="Last login">
@@ -164,6 +165,12 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
               <td>${formatTime(user.passwordChangedAt)}</td>
             </tr>
             <tr>
+              <th>E-mail verified</th>
+              <td>
+                ${user.emailVerifiedAt === null ? html`<span class="badge">not verified</span>` : html`<span class="badge on">verified</span> ${formatTime(user.emailVerifiedAt)}`}
+              </td>
+            </tr>
+            <tr>
               <th>Sessions</th>
               <td>
                 <a href="${page.base}${path}/sessions"
@@ -190,6 +197,8 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
         ${data.isSelf ? '' : user.isActive ? postForm(page, `${path}/disable`, html`<button type="submit" class="secondary">Disable</button>`) : postForm(page, `${path}/enable`, html`<button type="submit" class="secondary">Enable</button>`)}
         ${data.isSelf ? '' : postForm(page, `${path}/admin`, html`<input type="hidden" name="isAdmin" value="${user.isAdmin ? '0' : '1'}" /><button type="submit" class="secondary">${user.isAdmin ? 'Remove administrator' : 'Make administrator'}</button>`)}
         ${postForm(page, `${path}/reset`, html`<button type="submit" class="secondary">Send password reset e-mail</button>`)}
+        ${user.emailVerifiedAt === null ? postForm(page, `${path}/verification`, html`<button type="submit" class="secondary">Send verification e-mail</button>`) : ''}
+        ${user.emailVerifiedAt === null ? postForm(page, `${path}/verified`, html`<button type="submit" class="secondary">Mark e-mail verified</button>`) : ''}
       </div>
       <h2>Groups</h2>
       ${
