@@ -20,6 +20,12 @@ export type AuditEventType =
   | 'user_deleted'
   | 'permission_changed'
   | 'token_reused'
+  | 'mfa_enrolled'
+  | 'mfa_removed'
+  | 'mfa_recovery_codes_generated'
+  | 'mfa_recovery_code_used'
+  | 'mfa_failed'
+  | 'mfa_reset'
 
 /** How the event ended. */
 export type AuditOutcome = 'success' | 'failure' | 'denied'

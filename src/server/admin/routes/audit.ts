@@ -23,6 +23,12 @@ const AUDIT_TYPES = [
   'user_deleted',
   'permission_changed',
   'token_reused',
+  'mfa_enrolled',
+  'mfa_removed',
+  'mfa_recovery_codes_generated',
+  'mfa_recovery_code_used',
+  'mfa_failed',
+  'mfa_reset',
 ] as const satisfies readonly AuditEventType[]
 // Fails to compile when an event type is added to the audit log but not to the filter above.
 const AUDIT_TYPES_COMPLETE: Exclude<AuditEventType, (typeof AUDIT_TYPES)[number]> extends never
