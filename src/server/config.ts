@@ -83,6 +83,10 @@ export interface ServerConfig {
   logLevel: LogLevel
   /** @default 'auto' (readable on a terminal, JSON lines otherwise) */
   logFormat: LogFormat
+  /** Second factors (issue 13): seconds within which a sensitive change needs a sign-in. @default 600 */
+  reauthMaxAge: number
+  /** Whether administrators must have a second factor. @default 'required' in production, else 'optional' */
+  adminMFA: 'required' | 'optional'
 }
 
 /** Options of {@link loadConfig}. */
@@ -234,6 +238,16 @@ export function loadConfig(
     'json',
     'pretty',
   ] as const)
+  // Second factors (issue 13).
+  const reauthMaxAge = parseDuration(
+    get('TESSERA_REAUTH_MAX_AGE') ?? '10m',
+    'TESSERA_REAUTH_MAX_AGE',
+  )
+  const adminMFA = parseChoice(
+    get('TESSERA_ADMIN_MFA') ?? (mode === 'production' ? 'required' : 'optional'),
+    'TESSERA_ADMIN_MFA',
+    ['required', 'optional'] as const,
+  )
 
   return {
     mode,
@@ -263,6 +277,8 @@ export function loadConfig(
     jwtAlg,
     logLevel,
     logFormat,
+    reauthMaxAge,
+    adminMFA,
   }
 }
 

@@ -1,5 +1,10 @@
 import type { Logger } from 'pino'
 import { createAccessTokens } from '../auth/access-tokens.js'
+import { createAuditLog } from '../auth/audit.js'
+import { createSecondStep } from '../auth/mfa-challenges.js'
+import { createReauthentication } from '../auth/reauthenticate.js'
+import { createSecondFactorRegistry } from '../auth/second-factor-methods.js'
+import { createSecondFactors } from '../auth/second-factors.js'
 import { createHMACKeySet, createKeyringSealer, createKeySet, type KeySet } from '../auth/keys.js'
 import {
   createConsoleMailer,
@@ -22,6 +27,7 @@ import { CREATE_ADMIN_COMMAND, logMail, logSetupLink } from './logger.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
+import { mfaRoutes } from './routes/mfa.js'
 import { resetRoutes } from './routes/reset.js'
 import {
   createAdminApp,
@@ -91,7 +97,20 @@ export async function buildServices(
     }
     const mailer = createMailer(config, logger)
     const limiter = createLoginLimiter({ store: backends.rateLimitStore, now })
+    // Second factors (issue 13) live in the accounts database on every deployment, Redis too.
+    const audit = createAuditLog(backends.db, { now })
+    const factors = createSecondFactors(backends.db, {
+      keyring,
+      audit,
+      issuer: new URL(config.publicUrl).host,
+      now,
+    })
+    // The second-factor methods; passkeys (issue 14) add theirs to this list.
+    const secondFactorMethods = [...factors.verifiers]
+    const registry = createSecondFactorRegistry(secondFactorMethods)
     const auth = createAuthService(backends.db, {
+      audit,
+      secondFactors: (user) => registry.methodsOf(user.id),
       sessions,
       mailer,
       passwords,
@@ -100,6 +119,24 @@ export async function buildServices(
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
+      now,
+    })
+    const secondStep = createSecondStep({
+      db: backends.db,
+      signIn: auth.signIn,
+      registry,
+      accounts: auth.accounts,
+      audit,
+      limiter,
+      now,
+    })
+    const reauth = createReauthentication({
+      signIn: auth.signIn,
+      registry,
+      sessions,
+      accounts: auth.accounts,
+      audit,
+      limiter,
       now,
     })
     const keys = await loadKeys(config, keyring, backends, { now })
@@ -195,6 +232,21 @@ export async function buildServices(
         metrics,
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
+        secondStep,
+        reauthMaxAge: config.reauthMaxAge,
+        now,
+      }),
+      mfaRoutes({
+        factors,
+        registry,
+        secondStep,
+        reauth,
+        sessions,
+        tokens,
+        metrics,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        reauthMaxAge: config.reauthMaxAge,
+        now,
       }),
     ]
     logger.info(
