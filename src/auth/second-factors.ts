@@ -55,6 +55,8 @@ export interface SecondFactors {
   status(userId: string): Promise<MFAStatus>
   /** True when the user has an active (confirmed) authenticator. */
   hasTOTP(userId: string): Promise<boolean>
+  /** Which of `userIds` have an active authenticator (one query; the admin panel's user list). */
+  usersWithTOTP(userIds: readonly string[]): Promise<Set<string>>
   /**
    * Starts (or restarts) an enrolment: a new secret, pending until {@link confirmTOTP}.
    * `conflict` when an active authenticator exists (remove it first).
@@ -265,6 +267,17 @@ export function createSecondFactors(db: TesseraDB, options: SecondFactorsOptions
         .where('confirmed_at', 'is not', null)
         .executeTakeFirst()
       return row !== undefined
+    },
+
+    async usersWithTOTP(userIds): Promise<Set<string>> {
+      if (userIds.length === 0) return new Set()
+      const rows = await db
+        .selectFrom('mfa_totp')
+        .select('user_id')
+        .where('user_id', 'in', [...userIds])
+        .where('confirmed_at', 'is not', null)
+        .execute()
+      return new Set(rows.map((row) => row.user_id))
     },
 
     async startTOTP(user, context) {

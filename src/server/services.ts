@@ -188,6 +188,7 @@ export async function buildServices(
       countSessions: backends.countSessions,
       passwordPolicy,
       metrics,
+      mfa: { factors, registry, secondStep, required: config.adminMFA === 'required' },
       onError: (error) => logger.error({ err: error }, 'admin panel error'),
       now,
     })
