@@ -96,8 +96,13 @@ export function createSecondFactorRegistry(
   return {
     async methodsOf(userId): Promise<SecondFactorMethod[]> {
       const enabled: SecondFactorVerifier[] = []
-      for (const verifier of ordered) if (await verifier.enabled(userId)) enabled.push(verifier)
-      return enabled.some((verifier) => verifier.primary) ? enabled.map((v) => v.method) : []
+      for (const verifier of ordered) {
+        // Primary methods come first: without one, the others are not even looked up (one
+        // query for a password sign-in of an account without a factor).
+        if (!verifier.primary && enabled.length === 0) break
+        if (await verifier.enabled(userId)) enabled.push(verifier)
+      }
+      return enabled.map((verifier) => verifier.method)
     },
     find(method): SecondFactorVerifier | undefined {
       return typeof method === 'string' ? byName.get(method) : undefined
