@@ -26,6 +26,8 @@ export type AuditEventType =
   | 'mfa_recovery_code_used'
   | 'mfa_failed'
   | 'mfa_reset'
+  | 'identity_linked'
+  | 'identity_unlinked'
 
 /** How the event ended. */
 export type AuditOutcome = 'success' | 'failure' | 'denied'

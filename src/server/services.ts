@@ -5,6 +5,9 @@ import { createSecondStep } from '../auth/mfa-challenges.js'
 import { createReauthentication } from '../auth/reauthenticate.js'
 import { createSecondFactorRegistry } from '../auth/second-factor-methods.js'
 import { createSecondFactors } from '../auth/second-factors.js'
+import { createIdentities } from '../auth/identities.js'
+import { createIdentityProviders } from '../auth/identity-providers.js'
+import { createIdentitySignIn, IDENTITY_CALLBACK_ACTION } from '../auth/identity-sign-in.js'
 import { createHMACKeySet, createKeyringSealer, createKeySet, type KeySet } from '../auth/keys.js'
 import {
   createConsoleMailer,
@@ -13,6 +16,7 @@ import {
   type Mailer,
 } from '../auth/mailer.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
+import { createActionLimiter } from '../auth/action-limiter.js'
 import { createLoginLimiter } from '../auth/rate-limit.js'
 import { createRefreshTokens } from '../auth/refresh-tokens.js'
 import { createAuthService, type AuthService } from '../auth/service.js'
@@ -28,6 +32,7 @@ import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
 import { mfaRoutes } from './routes/mfa.js'
+import { oidcRoutes } from './routes/oidc.js'
 import { resetRoutes } from './routes/reset.js'
 import {
   createAdminApp,
@@ -116,6 +121,9 @@ export async function buildServices(
       passwords,
       publicUrl: config.publicUrl,
       limiter,
+      // Reset mails and reset-token attempts, per account and per IP, in the same shared store
+      // as the login limits (DEFAULT_ACTION_POLICIES).
+      actionLimiter: createActionLimiter({ store: backends.rateLimitStore, now }),
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
@@ -171,6 +179,7 @@ export async function buildServices(
     if (backends.countSessions !== undefined) metrics.setActiveSessions(backends.countSessions)
 
     // The admin panel at /admin, with its own shorter sessions in the same store.
+    const identities = createIdentities(backends.db, { audit: auth.audit, now })
     const adminSessions = createAdminSessionManager(backends.sessionStore, keyring, {
       secure: config.https,
       now,
@@ -186,6 +195,7 @@ export async function buildServices(
       trustedOrigins: config.trustedOrigins,
       trustedProxies: config.trustedProxies,
       countSessions: backends.countSessions,
+      identities,
       passwordPolicy,
       metrics,
       mfa: { factors, registry, secondStep, required: config.adminMFA === 'required' },
@@ -215,6 +225,35 @@ export async function buildServices(
       // works once, and expires (30 minutes unused, 12 hours at most).
       logSetupLink(logger, setupUrl)
     }
+    // Identity providers (docs/identity-providers.md): discovered once now; one that cannot be
+    // reached is a warning, and its routes answer 503 until it can be.
+    const providers = createIdentityProviders(config.identityProviders, {
+      publicUrl: config.publicUrl,
+      now,
+      onWarning: (message, error) => logger.warn({ err: error }, message),
+    })
+    await providers.discoverAll()
+    const identitySignIn = createIdentitySignIn({
+      providers,
+      identities,
+      accounts: auth.accounts,
+      signIn: auth.signIn,
+      audit: auth.audit,
+      keyring,
+      publicUrl: config.publicUrl,
+      trustedOrigins: createTrustedOrigins(config.trustedOrigins),
+      signup: config.signup,
+      secure: config.https,
+      // Each callback with a valid state makes a request to the provider: limited per IP.
+      limiter: createActionLimiter({
+        store: backends.rateLimitStore,
+        policies: {
+          [IDENTITY_CALLBACK_ACTION]: { ip: { limit: config.identityCallbackLimit, window: 900 } },
+        },
+        now,
+      }),
+      now,
+    })
     const routes = [
       (app: TesseraApp): void => mountAdminApp(app, admin),
       // The page the reset e-mail links to (/reset). Before the API's routes: it answers its own
@@ -247,6 +286,14 @@ export async function buildServices(
         metrics,
         trustedProxies: parseTrustedProxies(config.trustedProxies),
         reauthMaxAge: config.reauthMaxAge,
+        now,
+      }),
+      // After authRoutes, whose middleware authenticates these requests too.
+      oidcRoutes({
+        identitySignIn,
+        identities,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        metrics,
         now,
       }),
     ]

@@ -123,6 +123,26 @@ export interface MFAChallengesTable {
   used_at: NullableMillis
 }
 
+/**
+ * An account's identity at an identity provider (`identities`, migration 0005): unique per
+ * (`provider`, `subject`).
+ */
+export interface IdentitiesTable {
+  /** UUIDv7. */
+  id: string
+  user_id: string
+  /** The configured provider name (`google`, `github`, ...). */
+  provider: string
+  /** The provider's stable id of the person (`sub`; GitHub's numeric user id). */
+  subject: string
+  /** The address the provider last gave; display and audit only, never used to match. */
+  email: string | null
+  /** 1 when the provider said the address is verified (`email_verified: true`). */
+  email_verified: Flag
+  created_at: Millis
+  last_used_at: NullableMillis
+}
+
 /** Every table tessera's accounts layer uses, for `Kysely<TesseraDatabase>`. */
 export interface TesseraDatabase {
   users: UsersTable
@@ -136,6 +156,7 @@ export interface TesseraDatabase {
   mfa_totp: MFATotpTable
   mfa_recovery_codes: MFARecoveryCodesTable
   mfa_challenges: MFAChallengesTable
+  identities: IdentitiesTable
 }
 
 /** Converts a stored time (number on SQLite, string from pg `int8`) to epoch milliseconds. */

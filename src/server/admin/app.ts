@@ -11,6 +11,7 @@ import { securityHeaders } from './headers.js'
 import { auditRoutes } from './routes/audit.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { groupRoutes } from './routes/groups.js'
+import { identityRoutes } from './routes/identities.js'
 import { keyRoutes } from './routes/keys.js'
 import { mfaGate, mfaRoutes } from './routes/mfa.js'
 import { sessionRoutes } from './routes/sessions.js'
@@ -60,6 +61,7 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   dashboardRoutes(app, kit)
   userRoutes(app, kit)
   sessionRoutes(app, kit)
+  identityRoutes(app, kit)
   groupRoutes(app, kit)
   auditRoutes(app, kit)
   keyRoutes(app, kit)

@@ -66,17 +66,9 @@ export function failed(failure: AuthFailure<string>): TesseraError {
   )
 }
 
-/** True for `/admin` and everything under it (the admin panel's own routes). */
-function isAdminPath(path: string): boolean {
-  return path === '/admin' || path.startsWith('/admin/')
-}
-
-const UNAUTHENTICATED = (): TesseraError =>
-  new TesseraError('unauthenticated', 'sign in first: no valid session or access token')
-
 /**
- * Who made the request, as tessera-auth/hono authenticated it (a browser session or a token),
- * or `null`; for route modules registered after {@link authRoutes}.
+ * Who made the request, as the API's authentication middleware (registered by
+ * {@link authRoutes}) authenticated it: a browser session or a token; `null` when nobody.
  */
 export function callerOf(c: Context<AppEnv>): Caller | null {
   // Undefined only where the middleware did not run (the admin panel's paths).
@@ -87,6 +79,14 @@ export function callerOf(c: Context<AppEnv>): Caller | null {
   const kind = user.via === 'bearer' ? 'bearer' : 'cookie'
   return { kind, user: user.record, session }
 }
+
+/** True for `/admin` and everything under it (the admin panel's own routes). */
+function isAdminPath(path: string): boolean {
+  return path === '/admin' || path.startsWith('/admin/')
+}
+
+const UNAUTHENTICATED = (): TesseraError =>
+  new TesseraError('unauthenticated', 'sign in first: no valid session or access token')
 
 /** {@link callerOf}, or `401 unauthenticated`. */
 export function requireCallerOf(c: Context<AppEnv>): Caller {
@@ -278,8 +278,10 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
     app.post('/auth/password-reset/request', async (c) => {
       const body = await readJSONBody(c.req.raw)
       expectFields(body, { email: 'string' })
-      // SECURITY: the same 202 whether or not the address has an account (no enumeration).
-      await auth.requestPasswordReset(body, info(c))
+      // SECURITY: the same 202 whether or not the address has an account (no enumeration), and
+      // whether or not the address or IP is over its limit (then nothing is sent: API.md).
+      const result = await auth.requestPasswordReset(body, info(c))
+      if (result.rateLimited) metrics.recordRateLimited('password_reset_request')
       return c.body(null, 202)
     })
 
@@ -287,7 +289,10 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
       const body = await readJSONBody(c.req.raw)
       expectFields(body, { token: 'string', newPassword: 'string' })
       const result = await auth.confirmPasswordReset(body, info(c))
-      if (!result.ok) throw failed(result)
+      if (!result.ok) {
+        if (result.code === 'rate_limited') metrics.recordRateLimited('password_reset_confirm')
+        throw failed(result)
+      }
       return c.body(null, 204)
     })
 

@@ -29,6 +29,8 @@ const AUDIT_TYPES = [
   'mfa_recovery_code_used',
   'mfa_failed',
   'mfa_reset',
+  'identity_linked',
+  'identity_unlinked',
 ] as const satisfies readonly AuditEventType[]
 // Fails to compile when an event type is added to the audit log but not to the filter above.
 const AUDIT_TYPES_COMPLETE: Exclude<AuditEventType, (typeof AUDIT_TYPES)[number]> extends never
