@@ -211,6 +211,59 @@ export {
   type RefreshTokens,
   type TokenPair,
 } from './refresh-tokens.js'
+// Second factors (issue 13): TOTP, recovery codes, the method registry, the sign-in's second
+// step and step-up, for the server and for embedding apps alike.
+export {
+  generateTOTPSecret,
+  isTOTPSecret,
+  totpCode,
+  totpQRCodeSVG,
+  totpStep,
+  totpURI,
+  verifyTOTPCode,
+  TOTP_DIGITS,
+  TOTP_PERIOD,
+  TOTP_WINDOW,
+  type TOTPCheckOptions,
+} from './totp.js'
+export {
+  createSecondFactors,
+  normalizeRecoveryCode,
+  RECOVERY_CODE_COUNT,
+  TOTP_SEAL_PURPOSE,
+  type FactorContext,
+  type MFAStatus,
+  type SecondFactors,
+  type SecondFactorsOptions,
+  type TOTPEnrolment,
+} from './second-factors.js'
+export {
+  createSecondFactorRegistry,
+  type SecondFactorProof,
+  type SecondFactorRegistry,
+  type SecondFactorVerifier,
+  type SecondFactorVerifyContext,
+} from './second-factor-methods.js'
+export {
+  CHALLENGE_MAX_ATTEMPTS,
+  CHALLENGE_TTL_SECONDS,
+  createSecondStep,
+  type ChallengePurpose,
+  type IssuedChallenge,
+  type SecondStep,
+  type SecondStepDeps,
+  type SecondStepInput,
+  type SecondStepOptions,
+  type SecondStepResult,
+  type SecondStepSuccess,
+} from './mfa-challenges.js'
+export {
+  createReauthentication,
+  type ReauthenticateInput,
+  type ReauthenticateResult,
+  type Reauthentication,
+  type ReauthenticationDeps,
+} from './reauthenticate.js'
 export {
   createIdentities,
   toPublicIdentity,

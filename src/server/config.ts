@@ -29,11 +29,6 @@ export interface EmailConfig {
   smtpCA: string | undefined
   /** `TESSERA_EMAIL_VERIFICATION`: `required` refuses sign-in until verified. @default 'optional' */
   verification: 'optional' | 'required'
-  /**
-   * `TESSERA_REAUTH_MAX_AGE` in seconds: how recent a sign-in a change of address needs
-   * (API.md step-up). @default 600
-   */
-  reauthMaxAge: number
 }
 
 /** The JWT signing algorithms the server can issue access tokens with. */
@@ -115,6 +110,10 @@ export interface ServerConfig {
   logLevel: LogLevel
   /** @default 'auto' (readable on a terminal, JSON lines otherwise) */
   logFormat: LogFormat
+  /** Second factors (issue 13): seconds within which a sensitive change needs a sign-in. @default 600 */
+  reauthMaxAge: number
+  /** Whether administrators must have a second factor. @default 'required' in production, else 'optional' */
+  adminMFA: 'required' | 'optional'
   /**
    * Seconds a stop keeps serving with readiness at 503 before the listener closes, from
    * `TESSERA_SHUTDOWN_DRAIN` (0 to 300, decimals allowed). @default 5
@@ -292,6 +291,16 @@ export function loadConfig(
     'json',
     'pretty',
   ] as const)
+  // Second factors (issue 13).
+  const reauthMaxAge = parseDuration(
+    get('TESSERA_REAUTH_MAX_AGE') ?? '10m',
+    'TESSERA_REAUTH_MAX_AGE',
+  )
+  const adminMFA = parseChoice(
+    get('TESSERA_ADMIN_MFA') ?? (mode === 'production' ? 'required' : 'optional'),
+    'TESSERA_ADMIN_MFA',
+    ['required', 'optional'] as const,
+  )
   const identityProviders = parseIdentityProviders(get)
   const identityCallbackLimit = parseCount(
     get('TESSERA_OIDC_CALLBACK_LIMIT'),
@@ -332,6 +341,8 @@ export function loadConfig(
     jwtAlg,
     logLevel,
     logFormat,
+    reauthMaxAge,
+    adminMFA,
     shutdownDrain,
     identityProviders,
     identityCallbackLimit,
@@ -607,11 +618,7 @@ function parseEmailConfig(get: (key: string) => string | undefined, cwd: string)
     'TESSERA_EMAIL_VERIFICATION',
     ['optional', 'required'] as const,
   )
-  const reauthMaxAge = parseDuration(
-    get('TESSERA_REAUTH_MAX_AGE') ?? '10m',
-    'TESSERA_REAUTH_MAX_AGE',
-  )
-  return { productName, smtpCA, verification, reauthMaxAge }
+  return { productName, smtpCA, verification }
 }
 
 function parseCount(value: string | undefined, key: string, fallback: number): number {

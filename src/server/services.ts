@@ -1,5 +1,10 @@
 import type { Logger } from 'pino'
 import { createAccessTokens } from '../auth/access-tokens.js'
+import { createAuditLog } from '../auth/audit.js'
+import { createSecondStep } from '../auth/mfa-challenges.js'
+import { createReauthentication } from '../auth/reauthenticate.js'
+import { createSecondFactorRegistry } from '../auth/second-factor-methods.js'
+import { createSecondFactors } from '../auth/second-factors.js'
 import { createIdentities } from '../auth/identities.js'
 import { createIdentityProviders } from '../auth/identity-providers.js'
 import { createIdentitySignIn, IDENTITY_CALLBACK_ACTION } from '../auth/identity-sign-in.js'
@@ -27,6 +32,7 @@ import { CREATE_ADMIN_COMMAND, logMail, logSetupLink } from './logger.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
+import { mfaRoutes } from './routes/mfa.js'
 import { oidcRoutes } from './routes/oidc.js'
 import { emailPages } from './routes/email-pages.js'
 import { emailRoutes } from './routes/email.js'
@@ -137,7 +143,20 @@ export async function buildServices(
       onError: (error) => logger.error({ err: error }, 'background work failed'),
     })
     const limiter = createLoginLimiter({ store: backends.rateLimitStore, now })
+    // Second factors (issue 13) live in the accounts database on every deployment, Redis too.
+    const audit = createAuditLog(backends.db, { now })
+    const factors = createSecondFactors(backends.db, {
+      keyring,
+      audit,
+      issuer: new URL(config.publicUrl).host,
+      now,
+    })
+    // The second-factor methods; passkeys (issue 14) add theirs to this list.
+    const secondFactorMethods = [...factors.verifiers]
+    const registry = createSecondFactorRegistry(secondFactorMethods)
     const auth = createAuthService(backends.db, {
+      audit,
+      secondFactors: (user) => registry.methodsOf(user.id),
       sessions,
       mailer,
       passwords,
@@ -152,6 +171,24 @@ export async function buildServices(
       delivery,
       productName: config.email.productName,
       emailVerification: config.email.verification,
+      now,
+    })
+    const secondStep = createSecondStep({
+      db: backends.db,
+      signIn: auth.signIn,
+      registry,
+      accounts: auth.accounts,
+      audit,
+      limiter,
+      now,
+    })
+    const reauth = createReauthentication({
+      signIn: auth.signIn,
+      registry,
+      sessions,
+      accounts: auth.accounts,
+      audit,
+      limiter,
       now,
     })
     const keys = await loadKeys(config, keyring, backends, { now })
@@ -206,6 +243,7 @@ export async function buildServices(
       identities,
       passwordPolicy,
       metrics,
+      mfa: { factors, registry, secondStep, required: config.adminMFA === 'required' },
       basePath: adminPath,
       onError: (error) => logger.error({ err: error }, 'admin panel error'),
       now,
@@ -298,6 +336,21 @@ export async function buildServices(
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
         adminPath: withAdmin ? adminPath : null,
+        secondStep,
+        reauthMaxAge: config.reauthMaxAge,
+        now,
+      }),
+      mfaRoutes({
+        factors,
+        registry,
+        secondStep,
+        reauth,
+        sessions,
+        tokens,
+        metrics,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        reauthMaxAge: config.reauthMaxAge,
+        now,
       }),
       // After authRoutes, whose middleware authenticates these requests too.
       oidcRoutes({
@@ -305,14 +358,16 @@ export async function buildServices(
         identities,
         trustedProxies: parseTrustedProxies(config.trustedProxies),
         metrics,
+        reauthMaxAge: config.reauthMaxAge,
         now,
       }),
       emailRoutes({
         auth,
         metrics,
         trustedProxies: parseTrustedProxies(config.trustedProxies),
-        reauthMaxAge: config.email.reauthMaxAge,
+        reauthMaxAge: config.reauthMaxAge,
         now,
+        secondStep,
       }),
     ]
     logger.info(

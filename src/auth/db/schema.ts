@@ -112,6 +112,41 @@ export interface AuditEventsTable {
   detail: string | null
 }
 
+/** A user's TOTP authenticator (issue 13): pending until `confirmed_at` is set. */
+export interface MFATotpTable {
+  user_id: string
+  /** The base32 secret sealed with the keyring purpose `mfa-totp`; never stored in clear. */
+  secret_sealed: string
+  created_at: Millis
+  confirmed_at: NullableMillis
+  /** The last accepted RFC 6238 time step, moved forward only by a conditional UPDATE. */
+  last_step: NullableMillis
+}
+
+/** One recovery code, stored only as SHA-256; `used_at` is set once by a conditional UPDATE. */
+export interface MFARecoveryCodesTable {
+  code_hash: string
+  user_id: string
+  created_at: Millis
+  used_at: NullableMillis
+}
+
+/** The second step of a sign-in: a challenge stored as SHA-256 of its opaque value. */
+export interface MFAChallengesTable {
+  id_hash: string
+  user_id: string
+  /** What the first step would have given: `login` (a session cookie) or `token`. */
+  purpose: string
+  /** The pipeline's `SignInContinuation`, JSON. */
+  continuation: string
+  created_at: Millis
+  expires_at: Millis
+  attempts: ColumnType<number, number | undefined, number>
+  /** Set while one request verifies a code with it (compare-and-set), cleared on a wrong code. */
+  claimed_at: NullableMillis
+  used_at: NullableMillis
+}
+
 /**
  * An account's identity at an identity provider (`identities`, migration 0005): unique per
  * (`provider`, `subject`).
@@ -143,6 +178,9 @@ export interface TesseraDatabase {
   password_reset_tokens: PasswordResetTokensTable
   email_tokens: EmailTokensTable
   audit_events: AuditEventsTable
+  mfa_totp: MFATotpTable
+  mfa_recovery_codes: MFARecoveryCodesTable
+  mfa_challenges: MFAChallengesTable
   identities: IdentitiesTable
 }
 

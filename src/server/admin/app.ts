@@ -13,6 +13,7 @@ import { dashboardRoutes } from './routes/dashboard.js'
 import { groupRoutes } from './routes/groups.js'
 import { identityRoutes } from './routes/identities.js'
 import { keyRoutes } from './routes/keys.js'
+import { mfaGate, mfaRoutes } from './routes/mfa.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { setupRoutes } from './routes/setup.js'
 import { signInRoutes, signOutRoutes } from './routes/sign-in.js'
@@ -53,6 +54,9 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
 
   // Everything registered below needs an admin session of someone who may use the panel.
   app.use(panelAuth.requireAdmin)
+  // Second factors (issue 13): enrolment first when administrators must have one.
+  app.use(mfaGate(kit))
+  mfaRoutes(app, kit)
   signOutRoutes(app, kit)
   dashboardRoutes(app, kit)
   userRoutes(app, kit)

@@ -10,6 +10,9 @@ import type { User } from '../../auth/accounts.js'
 import type { TesseraDB } from '../../auth/db/database.js'
 import type { Identities } from '../../auth/identities.js'
 import type { KeySet } from '../../auth/keys.js'
+import type { SecondStep } from '../../auth/mfa-challenges.js'
+import type { SecondFactorRegistry } from '../../auth/second-factor-methods.js'
+import type { SecondFactors } from '../../auth/second-factors.js'
 import type { PasswordPolicyOptions } from '../../auth/password-policy.js'
 import type { AuthService } from '../../auth/service.js'
 import { clientIp, parseTrustedProxies, type TrustedProxies } from '../../core/client-ip.js'
@@ -66,6 +69,19 @@ export interface AdminDeps {
   onError?: ((error: unknown) => void) | undefined
   /** @default Date.now */
   now?: () => number
+  /**
+   * Second factors (issue 13): the sign-in's second step, the enrolment page, resets by an
+   * administrator. `required`: an administrator without a factor can reach only enrolment.
+   * Without it the panel asks for no second factor.
+   */
+  mfa?:
+    | {
+        factors: SecondFactors
+        registry: SecondFactorRegistry
+        secondStep: SecondStep
+        required: boolean
+      }
+    | undefined
 }
 
 /**

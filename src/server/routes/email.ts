@@ -9,7 +9,8 @@ import type { AppEnv, TesseraApp } from '../app.js'
 import { expectFields, readJSONBody } from '../body.js'
 import type { ServerMetrics } from '../metrics.js'
 import { requestInfo, type RequestInfo } from '../request-context.js'
-import { callerOf, failed, signInAnswer, type Caller } from './auth.js'
+import type { SecondStep } from '../../auth/mfa-challenges.js'
+import { callerOf, failed, secondFactorChallenge, signInAnswer, type Caller } from './auth.js'
 
 /** What the e-mail routes are built on; everything is built by the caller. */
 export interface EmailRoutesDeps {
@@ -20,6 +21,8 @@ export interface EmailRoutesDeps {
   reauthMaxAge: number
   /** The server's clock (epoch ms), for the freshness rule. */
   now: () => number
+  /** The second step of a sign-in (issue 13): an e-mailed code is a first factor like a password. */
+  secondStep?: SecondStep | undefined
 }
 
 /**
@@ -123,14 +126,14 @@ export function emailRoutes(deps: EmailRoutesDeps): (app: TesseraApp) => void {
         { maxLength: 320 },
       )
       const current = callerOf(c)
-      const result = signInAnswer(
-        await auth.email.verifyCode(body, {
-          ...info(c),
-          session: current?.kind === 'cookie' ? current.session : undefined,
-        }),
-        'email_code_verify',
-        metrics,
-      )
+      const verified = await auth.email.verifyCode(body, {
+        ...info(c),
+        session: current?.kind === 'cookie' ? current.session : undefined,
+      })
+      // SECURITY: an account with a second factor gets the challenge, not a session.
+      const challenge = await secondFactorChallenge(deps.secondStep, verified, 'login')
+      if (challenge !== null) return c.json(challenge)
+      const result = signInAnswer(verified, 'email_code_verify', metrics)
       c.header('Set-Cookie', result.setCookie, { append: true })
       return c.json({ user: toPublicUser(result.user), session: toPublicSession(result.session) })
     })

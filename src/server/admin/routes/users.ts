@@ -68,6 +68,9 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
       passwordRules: kit.passwordRules,
       ...(extra.createEmail === undefined ? {} : { createEmail: extra.createEmail }),
       ...(extra.createError === undefined ? {} : { createError: extra.createError }),
+      ...(kit.deps.mfa === undefined
+        ? {}
+        : { withMFA: await kit.deps.mfa.factors.usersWithTOTP(users.map((u) => u.id)) }),
     }
     return send(c, usersPage(page, data, kit.now()), status)
   }
@@ -128,6 +131,7 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
           effectivePermissions: effective,
           sessionCount: sessions.length,
           isSelf: user.id === c.get('admin').id,
+          hasMFA: await kit.deps.mfa?.factors.hasTOTP(user.id),
         },
         kit.now(),
       ),

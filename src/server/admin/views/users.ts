@@ -25,6 +25,8 @@ export interface UsersData {
   passwordRules: PasswordRules
   createEmail?: string
   createError?: string
+  /** Ids of the listed users with an active second factor (the MFA column). */
+  withMFA?: ReadonlySet<string>
 }
 
 export function usersPage(page: PageContext, data: UsersData, now: number): SafeHtml {
@@ -38,6 +40,9 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
           ${user.isAdmin ? html`<span class="badge on">admin</span>` : ''}
           ${yesNo(user.isActive, 'active', 'disabled')}
           ${user.emailVerifiedAt === null ? html`<span class="badge">unverified</span>` : ''}
+        </td>
+        <td data-label="MFA">
+          ${data.withMFA?.has(user.id) === true ? html`<span class="badge on">MFA</span>` : html`<span class="muted">—</span>`}
         </td>
         <td data-label="Created">${formatTime(user.createdAt)}</td>
         <td data-label="Last login">
@@ -65,6 +70,7 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
             <tr>
               <th>E-mail</th>
               <th>Status</th>
+              <th>MFA</th>
               <th>Created</th>
               <th>Last login</th>
               <th></th>
@@ -74,7 +80,7 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
             ${
               rows.length === 0
                 ? html`<tr>
-                    <td colspan="5" class="muted">No users.</td>
+                    <td colspan="6" class="muted">No users.</td>
                   </tr>`
                 : rows
             }
@@ -108,6 +114,8 @@ export interface UserData {
   effectivePermissions: string[]
   sessionCount: number
   isSelf: boolean
+  /** Whether the user has an active second factor; undefined when the panel has no MFA. */
+  hasMFA?: boolean | undefined
 }
 
 export function userPage(page: PageContext, data: UserData, now: number): SafeHtml {
@@ -199,7 +207,9 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
         ${postForm(page, `${path}/reset`, html`<button type="submit" class="secondary">Send password reset e-mail</button>`)}
         ${user.emailVerifiedAt === null ? postForm(page, `${path}/verification`, html`<button type="submit" class="secondary">Send verification e-mail</button>`) : ''}
         ${user.emailVerifiedAt === null ? postForm(page, `${path}/verified`, html`<button type="submit" class="secondary">Mark e-mail verified</button>`) : ''}
+        ${data.hasMFA === true ? postForm(page, `${path}/mfa/reset`, html`<button type="submit" class="secondary">Reset second factors</button>`) : ''}
       </div>
+      ${data.hasMFA === undefined ? '' : html`<p class="muted">Second factor: ${data.hasMFA ? 'an authenticator app is active.' : 'none.'}</p>`}
       <h2>Groups</h2>
       ${
         data.groups.length === 0
