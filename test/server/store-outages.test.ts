@@ -101,6 +101,21 @@ describeWithService(
         }),
         'signup',
       )
+      // The mailed-link pages (here /reset) fail closed with a page that says when to come back.
+      const resetPage = await fetch(`${server.url}/reset`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          ...Client.sameOrigin(server),
+        },
+        body: new URLSearchParams({
+          token: 'x'.repeat(43),
+          newPassword: PASSWORD,
+          confirmPassword: PASSWORD,
+        }).toString(),
+      })
+      expect(resetPage.status, 'reset page').toBe(503)
+      expect(resetPage.headers.get('retry-after'), 'reset page').toMatch(/^[1-9][0-9]*$/)
       const ready = await fetch(`${server.url}/readyz`)
       expect(ready.status).toBe(503)
       expect(ready.headers.get('retry-after')).toMatch(/^[1-9]/)

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Context } from 'hono'
+import { HTTP_ERRORS } from '../../core/errors.js'
 import { checkCrossSite, type TrustedOrigins } from '../../core/csrf.js'
 import { html, type SafeHtml } from '../admin/html.js'
 import { documentShell } from '../admin/views/layout.js'
@@ -41,6 +42,10 @@ export function sendPage(c: Context<AppEnv>, status: PageStatus, page: Page): Re
   c.header('Referrer-Policy', 'strict-origin')
   c.header('X-Frame-Options', 'DENY')
   c.header('X-Content-Type-Options', 'nosniff')
+  // Every 503 says when to come back, as the API's answers do (one table: core/errors.ts).
+  if (status === 503 && c.res.headers.get('Retry-After') === null) {
+    c.header('Retry-After', String(HTTP_ERRORS.store_unavailable.retryAfter ?? 1))
+  }
   return c.html(body, status)
 }
 
