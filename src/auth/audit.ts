@@ -20,6 +20,9 @@ export type AuditEventType =
   | 'user_deleted'
   | 'permission_changed'
   | 'token_reused'
+  | 'passkey_added'
+  | 'passkey_renamed'
+  | 'passkey_removed'
 
 /** How the event ended. */
 export type AuditOutcome = 'success' | 'failure' | 'denied'

@@ -25,6 +25,29 @@ export {
 } from './accounts.js'
 export { createCredentials, type Credentials } from './credentials.js'
 export {
+  cleanPasskeyName,
+  createPasskeys,
+  type Passkey,
+  type PasskeyProof,
+  type PasskeyRefusal,
+  type Passkeys,
+  type PasskeysOptions,
+  type PasskeyUser,
+} from './passkeys.js'
+export {
+  CHALLENGE_TTL_SECONDS,
+  createPasskeyChallenges,
+  type ChallengeBinding,
+  type ChallengePurpose,
+  type PasskeyChallenges,
+} from './passkey-challenges.js'
+export {
+  createPasskeyCredentials,
+  type NewPasskey,
+  type PasskeyCredentials,
+  type StoredPasskey,
+} from './passkey-credentials.js'
+export {
   createSignIn,
   MAX_PASSWORD_INPUT,
   type AuthProof,

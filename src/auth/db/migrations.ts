@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
 import { m0002SigningKeys } from './migration-0002-signing-keys.js'
+import { m0007Passkeys } from './migration-0007-passkeys.js'
 
 /*
  * Versioned migrations, kept in code (not read from files at run time) so they ship inside the
@@ -136,6 +137,7 @@ const m0001: Migration = {
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_accounts': m0001,
   '0002_signing_keys': m0002SigningKeys,
+  '0007_passkeys': m0007Passkeys,
 })
 
 /** The in-code {@link MigrationProvider} for Kysely's `Migrator`. */

@@ -88,6 +88,30 @@ export interface AuditEventsTable {
   detail: string | null
 }
 
+/** A user's WebAuthn credential (a passkey); see docs/passkeys.md. */
+export interface PasskeysTable {
+  /** Opaque id (UUIDv7), the one the API and the admin panel show. */
+  id: string
+  user_id: string
+  /** The credential id as the browser sends it (base64url); unique across users. */
+  credential_id: string
+  /** The COSE public key, base64url. */
+  public_key: string
+  /** The last signature counter the authenticator reported (0 for most synced passkeys). */
+  counter: ColumnType<number | string, number | undefined, number>
+  /** JSON array of the transports the browser reported (`internal`, `hybrid`, `usb`, ...). */
+  transports: string
+  /** `singleDevice` or `multiDevice` (a synced passkey). */
+  device_type: string
+  /** Whether the credential is backed up (synced) as of its last use. */
+  backed_up: Flag
+  aaguid: string | null
+  /** A name the user chose, e.g. "Laptop". */
+  name: string
+  created_at: Millis
+  last_used_at: NullableMillis
+}
+
 /** Every table tessera's accounts layer uses, for `Kysely<TesseraDatabase>`. */
 export interface TesseraDatabase {
   users: UsersTable
@@ -98,6 +122,7 @@ export interface TesseraDatabase {
   user_permissions: UserPermissionsTable
   password_reset_tokens: PasswordResetTokensTable
   audit_events: AuditEventsTable
+  passkeys: PasskeysTable
 }
 
 /** Converts a stored time (number on SQLite, string from pg `int8`) to epoch milliseconds. */

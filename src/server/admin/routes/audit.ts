@@ -23,6 +23,9 @@ const AUDIT_TYPES = [
   'user_deleted',
   'permission_changed',
   'token_reused',
+  'passkey_added',
+  'passkey_renamed',
+  'passkey_removed',
 ] as const satisfies readonly AuditEventType[]
 // Fails to compile when an event type is added to the audit log but not to the filter above.
 const AUDIT_TYPES_COMPLETE: Exclude<AuditEventType, (typeof AUDIT_TYPES)[number]> extends never
