@@ -7,6 +7,7 @@ import {
   createSMTPMailer,
   type Mailer,
 } from '../auth/mailer.js'
+import { createPasskeys, type Passkeys } from '../auth/passkeys.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
 import { createLoginLimiter } from '../auth/rate-limit.js'
 import { createRefreshTokens } from '../auth/refresh-tokens.js'
@@ -22,6 +23,7 @@ import { CREATE_ADMIN_COMMAND, logMail, logSetupLink } from './logger.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
+import { passkeyRoutes } from './routes/passkeys.js'
 import { resetRoutes } from './routes/reset.js'
 import {
   createAdminApp,
@@ -29,6 +31,9 @@ import {
   createSetupLink,
   mountAdminApp,
 } from './admin/index.js'
+
+/** API.md: sensitive changes need a sign-in within 10 minutes (`TESSERA_REAUTH_MAX_AGE`). */
+const REAUTH_MAX_AGE = 600
 
 /** What the server runs on: the API routes, what `/readyz` checks, and how to close it all. */
 export interface ServerServices {
@@ -40,6 +45,8 @@ export interface ServerServices {
   auth: AuthService
   tokens: TokenServices
   passwords: PasswordHasher
+  /** Passkeys (WebAuthn): relying party from the public URL, challenges in the session store. */
+  passkeys: Passkeys
   /** Closes every store and client opened here (after background work such as mail). */
   close(): Promise<void>
 }
@@ -131,6 +138,16 @@ export async function buildServices(
       },
     })
     const tokens: TokenServices = { access, refresh, keys }
+    // SECURITY: the relying party id and the accepted origins come from the configuration
+    // (TESSERA_PUBLIC_URL, TESSERA_TRUSTED_ORIGINS), never from a request's Host header.
+    const passkeys = createPasskeys({
+      db: backends.db,
+      store: backends.sessionStore,
+      publicUrl: config.publicUrl,
+      origins: config.trustedOrigins,
+      audit: auth.audit,
+      now,
+    })
     if (backends.countSessions !== undefined) metrics.setActiveSessions(backends.countSessions)
 
     // The admin panel at /admin, with its own shorter sessions in the same store.
@@ -196,6 +213,14 @@ export async function buildServices(
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
       }),
+      passkeyRoutes({
+        auth,
+        passkeys,
+        metrics,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        reauthMaxAge: REAUTH_MAX_AGE,
+        now,
+      }),
     ]
     logger.info(
       { storage: backends.describe, jwtAlg: keys.algorithm, publicUrl: config.publicUrl },
@@ -210,6 +235,7 @@ export async function buildServices(
       auth,
       tokens,
       passwords,
+      passkeys,
       close: async () => {
         await auth.idle()
         await mailer.close?.()
