@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { createClient } from 'redis'
 import { loadConfig } from '../../src/server/config.js'
-import { startServer, type RunningServer } from '../../src/server/main.js'
+import { startServer, type RunningServer, type StartOptions } from '../../src/server/main.js'
 import { uniqueName } from '../helpers/services.js'
 import { captureLogger, type CapturedLogger } from './helpers.js'
 
@@ -78,6 +78,8 @@ export async function startTestServer(
     cwd?: string
     /** The server's clock (epoch ms), given to every service and store. @default Date.now */
     now?: () => number
+    /** Extra routes (a page of an example). @default [] */
+    routes?: StartOptions['routes']
   } = {},
 ): Promise<TestServer> {
   const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'tessera-api-'))
@@ -101,6 +103,7 @@ export async function startTestServer(
     logger: log.logger,
     shutdownGraceMs: 2000,
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.routes === undefined ? {} : { routes: options.routes }),
   })
   const origin = `http://127.0.0.1:${running.port}`
   return {
