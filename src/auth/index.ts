@@ -35,12 +35,19 @@ export {
   type PasskeyUser,
 } from './passkeys.js'
 export {
-  CHALLENGE_TTL_SECONDS,
+  PASSKEY_CHALLENGE_TTL_SECONDS,
   createPasskeyChallenges,
-  type ChallengeBinding,
-  type ChallengePurpose,
+  type PasskeyChallengeBinding,
+  type PasskeyChallengePurpose,
   type PasskeyChallenges,
 } from './passkey-challenges.js'
+export {
+  createPasskeySecondFactor,
+  secondFactorBinding,
+  type PasskeySecondFactor,
+  type PasskeySecondFactorContext,
+  type PasskeySecondFactorInput,
+} from './passkey-second-factor.js'
 export {
   createPasskeyCredentials,
   type NewPasskey,

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { JSONValue, SessionRecord, SessionStore } from '../core/session-store.js'
 
 /** How long a WebAuthn challenge can be answered: 5 minutes (API.md "Passkeys"). */
-export const CHALLENGE_TTL_SECONDS = 300
+export const PASSKEY_CHALLENGE_TTL_SECONDS = 300
 
 /** `data.kind` of the store record of an issued challenge. */
 const CHALLENGE_KIND = 'webauthn-challenge'
@@ -16,11 +16,11 @@ const CHALLENGE_PATTERN = /^[A-Za-z0-9_-]{43}$/
  * discoverable passkey, or the second factor of a sign-in already past its first factor (for
  * `userId`, bound to the second-factor challenge `bind`).
  */
-export type ChallengePurpose = 'registration' | 'authentication' | 'second_factor'
+export type PasskeyChallengePurpose = 'registration' | 'authentication' | 'second_factor'
 
 /** What an issued challenge is bound to, given back when it is consumed. */
-export interface ChallengeBinding {
-  purpose: ChallengePurpose
+export interface PasskeyChallengeBinding {
+  purpose: PasskeyChallengePurpose
   /** The user it was issued to; absent for a usernameless sign-in. */
   userId?: string
   /** An opaque value the caller bound it to (the second-factor challenge it belongs to). */
@@ -30,14 +30,14 @@ export interface ChallengeBinding {
 /** The single-use challenges of the WebAuthn ceremonies, in a {@link SessionStore}. */
 export interface PasskeyChallenges {
   /** A fresh challenge (32 random bytes, base64url) bound to `binding`, stored for 5 minutes. */
-  issue(binding: ChallengeBinding): Promise<string>
+  issue(binding: PasskeyChallengeBinding): Promise<string>
   /**
    * Takes the challenge for one use and returns what it was bound to, or `null` when it is
    * unknown, expired, already taken, or was issued for another purpose. Of concurrent callers on
    * every process sharing the store, at most one gets it.
    * @throws TesseraError `store_unavailable`
    */
-  consume(challenge: string, purpose: ChallengePurpose): Promise<ChallengeBinding | null>
+  consume(challenge: string, purpose: PasskeyChallengePurpose): Promise<PasskeyChallengeBinding | null>
 }
 
 function recordId(challenge: string): string {
@@ -54,7 +54,7 @@ export function createPasskeyChallenges(
   options: { now?: () => number; ttlSeconds?: number } = {},
 ): PasskeyChallenges {
   const now = options.now ?? Date.now
-  const ttl = (options.ttlSeconds ?? CHALLENGE_TTL_SECONDS) * 1000
+  const ttl = (options.ttlSeconds ?? PASSKEY_CHALLENGE_TTL_SECONDS) * 1000
 
   return {
     async issue(binding): Promise<string> {
@@ -77,7 +77,7 @@ export function createPasskeyChallenges(
       return challenge
     },
 
-    async consume(challenge, purpose): Promise<ChallengeBinding | null> {
+    async consume(challenge, purpose): Promise<PasskeyChallengeBinding | null> {
       if (typeof challenge !== 'string' || !CHALLENGE_PATTERN.test(challenge)) return null
       const id = recordId(challenge)
       const record = await store.get(id)
@@ -98,7 +98,7 @@ export function createPasskeyChallenges(
       // lost compare-and-set means it was taken.
       if (!(await store.update(taken, record.version))) return null
       await store.delete(id)
-      const binding: ChallengeBinding = { purpose }
+      const binding: PasskeyChallengeBinding = { purpose }
       if (typeof record.data.userId === 'string') binding.userId = record.data.userId
       if (typeof record.data.bind === 'string') binding.bind = record.data.bind
       return binding

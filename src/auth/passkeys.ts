@@ -15,9 +15,9 @@ import type { SessionStore } from '../core/session-store.js'
 import type { AuditLog, RequestContext } from './audit.js'
 import type { TesseraDB } from './db/database.js'
 import {
-  CHALLENGE_TTL_SECONDS,
+  PASSKEY_CHALLENGE_TTL_SECONDS,
   createPasskeyChallenges,
-  type ChallengePurpose,
+  type PasskeyChallengePurpose,
   type PasskeyChallenges,
 } from './passkey-challenges.js'
 import {
@@ -222,7 +222,7 @@ export function createPasskeys(options: PasskeysOptions): Passkeys {
   const rpName = options.rpName ?? rpId
   const credentials = createPasskeyCredentials(db, { now })
   const challenges = createPasskeyChallenges(options.store, { now })
-  const timeout = CHALLENGE_TTL_SECONDS * 1000
+  const timeout = PASSKEY_CHALLENGE_TTL_SECONDS * 1000
 
   async function refuse(
     context: RequestContext | undefined,
@@ -243,7 +243,7 @@ export function createPasskeys(options: PasskeysOptions): Passkeys {
   }
 
   async function requestOptions(
-    purpose: ChallengePurpose,
+    purpose: PasskeyChallengePurpose,
     allow: Passkey[] | undefined,
     binding: { userId?: string; bind?: string },
   ): Promise<PublicKeyCredentialRequestOptionsJSON> {
@@ -366,7 +366,7 @@ export function createPasskeys(options: PasskeysOptions): Passkeys {
       }
       const expected = context.expect
       const challenge = challengeOf(response.response.clientDataJSON)
-      const purpose: ChallengePurpose = expected === undefined ? 'authentication' : 'second_factor'
+      const purpose: PasskeyChallengePurpose = expected === undefined ? 'authentication' : 'second_factor'
       // SECURITY: single use (API.md): taken before any check, so a replay of even a valid
       // assertion finds nothing.
       const binding = challenge === null ? null : await challenges.consume(challenge, purpose)
