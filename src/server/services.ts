@@ -166,6 +166,7 @@ export async function buildServices(
       trustedOrigins: config.trustedOrigins,
       trustedProxies: config.trustedProxies,
       countSessions: backends.countSessions,
+      passkeys,
       passwordPolicy,
       metrics,
       onError: (error) => logger.error({ err: error }, 'admin panel error'),

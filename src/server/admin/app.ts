@@ -12,6 +12,7 @@ import { auditRoutes } from './routes/audit.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { groupRoutes } from './routes/groups.js'
 import { keyRoutes } from './routes/keys.js'
+import { passkeyAdminRoutes } from './routes/passkeys.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { setupRoutes } from './routes/setup.js'
 import { signInRoutes, signOutRoutes } from './routes/sign-in.js'
@@ -56,6 +57,7 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   dashboardRoutes(app, kit)
   userRoutes(app, kit)
   sessionRoutes(app, kit)
+  if (deps.passkeys !== undefined) passkeyAdminRoutes(app, kit, deps.passkeys)
   groupRoutes(app, kit)
   auditRoutes(app, kit)
   keyRoutes(app, kit)

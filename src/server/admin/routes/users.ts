@@ -108,12 +108,13 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
   app.get('/users/:id', async (c) => {
     const user = await findUserOr404(kit, param(c, 'id'))
     const flash = await takeFlash(kit, c)
-    const [groups, memberOf, direct, effective, sessions] = await Promise.all([
+    const [groups, memberOf, direct, effective, sessions, passkeys] = await Promise.all([
       accounts.listGroups(),
       accounts.listUserGroups(user.id),
       accounts.listDirectPermissions(user.id),
       accounts.getUserPermissions(user.id),
       appSessions.list(user.id),
+      kit.deps.passkeys?.list(user.id),
     ])
     const page = pageContext(kit, c, csrfFor(c), flash)
     return send(
@@ -127,6 +128,7 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
           directPermissions: direct,
           effectivePermissions: effective,
           sessionCount: sessions.length,
+          passkeyCount: passkeys === undefined ? null : passkeys.length,
           isSelf: user.id === c.get('admin').id,
         },
         kit.now(),

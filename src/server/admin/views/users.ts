@@ -106,6 +106,8 @@ export interface UserData {
   directPermissions: string[]
   effectivePermissions: string[]
   sessionCount: number
+  /** How many passkeys the user has; `null` when the panel has no passkeys. */
+  passkeyCount?: number | null
   isSelf: boolean
 }
 
@@ -171,6 +173,18 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
                 >
               </td>
             </tr>
+            ${
+              data.passkeyCount === undefined || data.passkeyCount === null
+                ? ''
+                : html`<tr>
+                    <th>Passkeys</th>
+                    <td>
+                      <a href="${page.base}${path}/passkeys"
+                        >${plural(data.passkeyCount, 'passkey')}</a
+                      >
+                    </td>
+                  </tr>`
+            }
             <tr>
               <th>Permissions</th>
               <td>
