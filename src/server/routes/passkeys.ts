@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import { toPublicUser, type UserWithPermissions } from '../../auth/accounts.js'
 import { cleanPasskeyName, type Passkey, type Passkeys } from '../../auth/passkeys.js'
 import type { AuthService } from '../../auth/service.js'
+import type { PasskeySecondFactor } from '../../auth/passkey-second-factor.js'
 import type { SecondFactorRequired } from '../../auth/sign-in.js'
 import type { TrustedProxies } from '../../core/client-ip.js'
 import { TesseraError } from '../../core/errors.js'
@@ -21,13 +22,28 @@ export interface PasskeyRoutesDeps {
   /** `TESSERA_REAUTH_MAX_AGE` in seconds: how recent a sign-in adding or removing a passkey needs. */
   reauthMaxAge: number
   /**
-   * The answer when a passkey without user verification signed in an account that has a second
-   * factor (the second-factor challenge of API.md, from the MFA routes). Without it such a
-   * sign-in is an error of the server's configuration.
+   * The second step of a sign-in (the MFA routes' `createSecondStep`): a passkey without user
+   * verification that signs in an account with a second factor gets its challenge, as a password
+   * does; with `factor`, `POST /auth/mfa/passkey-options` answers the passkey method of that
+   * step. Without it such a sign-in is an error of the server's configuration.
    */
-  onSecondFactor?: (c: Context<AppEnv>, result: SecondFactorRequired) => Promise<Response>
+  secondStep?: SecondStepLike | undefined
+  /** The `passkey` method of the second step (`createPasskeySecondFactor`). */
+  factor?: PasskeySecondFactor | undefined
   /** @default Date.now */
   now?: () => number
+}
+
+/** What the passkey routes use of the MFA routes' second step (`SecondStep`). */
+export interface SecondStepLike {
+  begin(
+    required: SecondFactorRequired,
+    purpose: 'login',
+  ): Promise<{ challenge: string; methods: readonly string[]; expiresAt: number }>
+  peek(
+    challenge: unknown,
+    purposes?: readonly ('login' | 'token')[],
+  ): Promise<{ userId: string } | null>
 }
 
 /** A passkey as the API shows it. */
@@ -150,6 +166,21 @@ export function passkeyRoutes(deps: PasskeyRoutesDeps): (app: TesseraApp) => voi
       return c.json(await passkeys.authenticationOptions())
     })
 
+    const { secondStep, factor } = deps
+    if (secondStep !== undefined && factor !== undefined) {
+      app.post('/auth/mfa/passkey-options', async (c) => {
+        const body = bodyObject(await readJSONBody(c.req.raw))
+        // SECURITY: the options name the passkeys of the challenge's user only, and their
+        // WebAuthn challenge is bound to that user and that sign-in challenge (a passkey of
+        // another sign-in, or another user's, does not answer it).
+        const live = await secondStep.peek(own(body, 'challenge'), ['login', 'token'])
+        if (live === null) {
+          throw new TesseraError('invalid_token', 'the challenge is unknown, used or expired')
+        }
+        return c.json(await factor.options(live.userId, own(body, 'challenge') as string))
+      })
+    }
+
     app.post('/auth/passkeys/login', async (c) => {
       const body = bodyObject(await readJSONBody(c.req.raw))
       const request = info(c)
@@ -172,7 +203,16 @@ export function passkeyRoutes(deps: PasskeyRoutesDeps): (app: TesseraApp) => voi
       )
       if (!result.ok) {
         if (result.code === 'second_factor_required') {
-          if (deps.onSecondFactor !== undefined) return deps.onSecondFactor(c, result)
+          if (deps.secondStep !== undefined) {
+            // API.md: the same challenge answer as a password sign-in's first step.
+            const issued = await deps.secondStep.begin(result, 'login')
+            return c.json({
+              mfaRequired: true,
+              challenge: issued.challenge,
+              methods: issued.methods,
+              expiresAt: new Date(issued.expiresAt).toISOString(),
+            })
+          }
           throw new TesseraError(
             'config_invalid',
             'a passkey sign-in asked for a second factor, but this server has no second-factor step',
