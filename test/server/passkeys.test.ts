@@ -323,7 +323,7 @@ function passkeySuite(
     it('registration and removal need a recent sign-in; listing and removal are the caller’s own', async () => {
       const a = await signedUp(server)
       const b = await signedUp(server)
-      const { passkey } = await addPasskey(server, a.client)
+      const { passkey, credential } = await addPasskey(server, a.client)
       const anonymous = new Client(server, Client.sameOrigin(server))
       expect((await anonymous.request('POST', '/auth/passkeys/register/options')).status).toBe(401)
       expect((await anonymous.request('GET', '/auth/passkeys')).status).toBe(401)
@@ -343,12 +343,16 @@ function passkeySuite(
         expect(response.status).toBe(403)
         expect((await apiError(response)).code).toBe('reauthentication_required')
       }
-      // A fresh sign-in (the password again) allows it.
+      // A fresh sign-in (with the passkey, user verified) allows it.
       const again = new Client(server, Client.sameOrigin(server))
       expect(
         (
-          await again.request('POST', '/auth/login', {
-            json: { email: a.email, password: PASSWORD },
+          await again.request('POST', '/auth/passkeys/login', {
+            json: {
+              response: getAssertion(await loginOptions(server), credential, {
+                origin: server.origin,
+              }),
+            },
           })
         ).status,
       ).toBe(200)
