@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startPrivateRedis, type PrivateRedis } from '../helpers/private-servers.js'
 import { describeWithPostgresAndRedis, uniqueName } from '../helpers/services.js'
 import { createCredential, getAssertion, tamper, type SoftCredential } from '../helpers/webauthn.js'
 import {
@@ -453,3 +454,39 @@ async function sharedChallenges(a: TestServer, b: TestServer): Promise<void> {
   })
   expect(replay.status).toBe(401)
 }
+
+describe('passkeys when the session store (private Redis) goes away', () => {
+  let redis: PrivateRedis
+  let server: TestServer
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis()
+    server = await startTestServer({ kind: 'sqlite' }, { REDIS_URL: redis.url })
+  })
+
+  afterAll(async () => {
+    await server?.stop()
+    await redis?.destroy()
+  })
+
+  it('answers 503 with Retry-After (never a 500) while the challenges cannot be stored or taken', async () => {
+    const { client } = await signedUp(server)
+    const { credential } = await addPasskey(server, client)
+    const options = await loginOptions(server)
+    await redis.stop()
+    const anonymous = new Client(server, Client.sameOrigin(server))
+    for (const [path, json] of [
+      ['/auth/passkeys/login/options', {}],
+      [
+        '/auth/passkeys/login',
+        { response: getAssertion(options, credential, { origin: server.origin }) },
+      ],
+    ] as const) {
+      const response = await anonymous.request('POST', path, { json })
+      expect(response.status).toBe(503)
+      expect(response.headers.get('retry-after')).toMatch(/^\d+$/)
+      expect((await apiError(response)).code).toBe('unavailable')
+    }
+    expect(server.log.text()).not.toContain('"msg":"unhandled error"')
+  })
+})
