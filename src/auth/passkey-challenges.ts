@@ -37,7 +37,10 @@ export interface PasskeyChallenges {
    * every process sharing the store, at most one gets it.
    * @throws TesseraError `store_unavailable`
    */
-  consume(challenge: string, purpose: PasskeyChallengePurpose): Promise<PasskeyChallengeBinding | null>
+  consume(
+    challenge: string,
+    purpose: PasskeyChallengePurpose,
+  ): Promise<PasskeyChallengeBinding | null>
 }
 
 function recordId(challenge: string): string {

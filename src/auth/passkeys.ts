@@ -366,7 +366,8 @@ export function createPasskeys(options: PasskeysOptions): Passkeys {
       }
       const expected = context.expect
       const challenge = challengeOf(response.response.clientDataJSON)
-      const purpose: PasskeyChallengePurpose = expected === undefined ? 'authentication' : 'second_factor'
+      const purpose: PasskeyChallengePurpose =
+        expected === undefined ? 'authentication' : 'second_factor'
       // SECURITY: single use (API.md): taken before any check, so a replay of even a valid
       // assertion finds nothing.
       const binding = challenge === null ? null : await challenges.consume(challenge, purpose)
