@@ -23,6 +23,14 @@ export type AuditEventType =
   | 'passkey_added'
   | 'passkey_renamed'
   | 'passkey_removed'
+  | 'mfa_enrolled'
+  | 'mfa_removed'
+  | 'mfa_recovery_codes_generated'
+  | 'mfa_recovery_code_used'
+  | 'mfa_failed'
+  | 'mfa_reset'
+  | 'identity_linked'
+  | 'identity_unlinked'
 
 /** How the event ended. */
 export type AuditOutcome = 'success' | 'failure' | 'denied'

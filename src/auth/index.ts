@@ -151,6 +151,17 @@ export {
 export { createPostgresRateLimitStore, createSQLiteRateLimitStore } from './rate-limit-sql.js'
 export { createRedisRateLimitStore } from './rate-limit-redis.js'
 export {
+  createActionLimiter,
+  DEFAULT_ACTION_POLICIES,
+  type ActionCheck,
+  type ActionLimit,
+  type ActionLimiter,
+  type ActionLimiterOptions,
+  type ActionPolicy,
+  type ActionSubject,
+  type ActionTicket,
+} from './action-limiter.js'
+export {
   createHMACKeySet,
   createHmacKeySet,
   createKeyringSealer,
@@ -193,3 +204,91 @@ export {
   type RefreshTokens,
   type TokenPair,
 } from './refresh-tokens.js'
+// Second factors (issue 13): TOTP, recovery codes, the method registry, the sign-in's second
+// step and step-up, for the server and for embedding apps alike.
+export {
+  generateTOTPSecret,
+  isTOTPSecret,
+  totpCode,
+  totpQRCodeSVG,
+  totpStep,
+  totpURI,
+  verifyTOTPCode,
+  TOTP_DIGITS,
+  TOTP_PERIOD,
+  TOTP_WINDOW,
+  type TOTPCheckOptions,
+} from './totp.js'
+export {
+  createSecondFactors,
+  normalizeRecoveryCode,
+  RECOVERY_CODE_COUNT,
+  TOTP_SEAL_PURPOSE,
+  type FactorContext,
+  type MFAStatus,
+  type SecondFactors,
+  type SecondFactorsOptions,
+  type TOTPEnrolment,
+} from './second-factors.js'
+export {
+  createSecondFactorRegistry,
+  type SecondFactorProof,
+  type SecondFactorRegistry,
+  type SecondFactorVerifier,
+  type SecondFactorVerifyContext,
+} from './second-factor-methods.js'
+export {
+  CHALLENGE_MAX_ATTEMPTS,
+  CHALLENGE_TTL_SECONDS,
+  createSecondStep,
+  type ChallengePurpose,
+  type IssuedChallenge,
+  type SecondStep,
+  type SecondStepDeps,
+  type SecondStepInput,
+  type SecondStepOptions,
+  type SecondStepResult,
+  type SecondStepSuccess,
+} from './mfa-challenges.js'
+export {
+  createReauthentication,
+  type ReauthenticateInput,
+  type ReauthenticateResult,
+  type Reauthentication,
+  type ReauthenticationDeps,
+} from './reauthenticate.js'
+export {
+  createIdentities,
+  toPublicIdentity,
+  type Identities,
+  type Identity,
+  type LinkResult,
+  type ProviderIdentity,
+  type PublicIdentity,
+  type UnlinkResult,
+} from './identities.js'
+export {
+  checkIdentityProviderSettings,
+  createIdentityProviders,
+  IdentityProviderError,
+  type AuthorizationChecks,
+  type CallbackRefusalReason,
+  type IdentityProvider,
+  type IdentityProviderKind,
+  type IdentityProviderSettings,
+  type IdentityProviders,
+  type IdentityProvidersOptions,
+} from './identity-providers.js'
+export {
+  createIdentitySignIn,
+  IDENTITY_CALLBACK_ACTION,
+  IDENTITY_CALLBACK_POLICY,
+  safeReturnTo,
+  type BeginOptions,
+  type CallbackRequest,
+  type IdentityCallbackResult,
+  type IdentityRefusal,
+  type IdentityRefusalReason,
+  type IdentitySignIn,
+  type IdentitySignInDeps,
+} from './identity-sign-in.js'

@@ -37,6 +37,7 @@ Commands:
   user delete <email|id> --yes        delete an account and end its sessions
   user promote|demote <email|id>      give or take the administrator flag
   user passwd <email|id>              set a new password and end the account's sessions
+  user mfa [reset] <email|id>         show (or remove) an account's second factors
   sessions list <user> [--json]       list a user's live sessions
   sessions revoke <user|session-id>   end all sessions of a user, or one session
   keys list [--json]                  list the access-token signing keys (no key material)

@@ -1,5 +1,13 @@
 import type { Logger } from 'pino'
 import { createAccessTokens } from '../auth/access-tokens.js'
+import { createAuditLog } from '../auth/audit.js'
+import { createSecondStep } from '../auth/mfa-challenges.js'
+import { createReauthentication } from '../auth/reauthenticate.js'
+import { createSecondFactorRegistry } from '../auth/second-factor-methods.js'
+import { createSecondFactors } from '../auth/second-factors.js'
+import { createIdentities } from '../auth/identities.js'
+import { createIdentityProviders } from '../auth/identity-providers.js'
+import { createIdentitySignIn, IDENTITY_CALLBACK_ACTION } from '../auth/identity-sign-in.js'
 import { createHMACKeySet, createKeyringSealer, createKeySet, type KeySet } from '../auth/keys.js'
 import {
   createConsoleMailer,
@@ -7,8 +15,10 @@ import {
   createSMTPMailer,
   type Mailer,
 } from '../auth/mailer.js'
+import { createPasskeySecondFactor } from '../auth/passkey-second-factor.js'
 import { createPasskeys, type Passkeys } from '../auth/passkeys.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
+import { createActionLimiter } from '../auth/action-limiter.js'
 import { createLoginLimiter } from '../auth/rate-limit.js'
 import { createRefreshTokens } from '../auth/refresh-tokens.js'
 import { createAuthService, type AuthService } from '../auth/service.js'
@@ -24,6 +34,8 @@ import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
 import { passkeyRoutes } from './routes/passkeys.js'
+import { mfaRoutes } from './routes/mfa.js'
+import { oidcRoutes } from './routes/oidc.js'
 import { resetRoutes } from './routes/reset.js'
 import {
   createAdminApp,
@@ -31,9 +43,6 @@ import {
   createSetupLink,
   mountAdminApp,
 } from './admin/index.js'
-
-/** API.md: sensitive changes need a sign-in within 10 minutes (`TESSERA_REAUTH_MAX_AGE`). */
-const REAUTH_MAX_AGE = 600
 
 /** What the server runs on: the API routes, what `/readyz` checks, and how to close it all. */
 export interface ServerServices {
@@ -98,15 +107,60 @@ export async function buildServices(
     }
     const mailer = createMailer(config, logger)
     const limiter = createLoginLimiter({ store: backends.rateLimitStore, now })
+    // Second factors (issue 13) live in the accounts database on every deployment, Redis too.
+    const audit = createAuditLog(backends.db, { now })
+    const factors = createSecondFactors(backends.db, {
+      keyring,
+      audit,
+      issuer: new URL(config.publicUrl).host,
+      now,
+    })
+    // SECURITY: the relying party id and the accepted origins come from the configuration
+    // (TESSERA_PUBLIC_URL, TESSERA_TRUSTED_ORIGINS), never from a request's Host header.
+    const passkeys = createPasskeys({
+      db: backends.db,
+      store: backends.sessionStore,
+      publicUrl: config.publicUrl,
+      origins: config.trustedOrigins,
+      audit,
+      now,
+    })
+    const passkeyFactor = createPasskeySecondFactor(passkeys)
+    // The second-factor methods: TOTP and recovery codes, and passkeys (issue 14).
+    const secondFactorMethods = [...factors.verifiers, passkeyFactor]
+    const registry = createSecondFactorRegistry(secondFactorMethods)
     const auth = createAuthService(backends.db, {
+      audit,
+      secondFactors: (user) => registry.methodsOf(user.id),
       sessions,
       mailer,
       passwords,
       publicUrl: config.publicUrl,
       limiter,
+      // Reset mails and reset-token attempts, per account and per IP, in the same shared store
+      // as the login limits (DEFAULT_ACTION_POLICIES).
+      actionLimiter: createActionLimiter({ store: backends.rateLimitStore, now }),
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
+      now,
+    })
+    const secondStep = createSecondStep({
+      db: backends.db,
+      signIn: auth.signIn,
+      registry,
+      accounts: auth.accounts,
+      audit,
+      limiter,
+      now,
+    })
+    const reauth = createReauthentication({
+      signIn: auth.signIn,
+      registry,
+      sessions,
+      accounts: auth.accounts,
+      audit,
+      limiter,
       now,
     })
     const keys = await loadKeys(config, keyring, backends, { now })
@@ -138,19 +192,10 @@ export async function buildServices(
       },
     })
     const tokens: TokenServices = { access, refresh, keys }
-    // SECURITY: the relying party id and the accepted origins come from the configuration
-    // (TESSERA_PUBLIC_URL, TESSERA_TRUSTED_ORIGINS), never from a request's Host header.
-    const passkeys = createPasskeys({
-      db: backends.db,
-      store: backends.sessionStore,
-      publicUrl: config.publicUrl,
-      origins: config.trustedOrigins,
-      audit: auth.audit,
-      now,
-    })
     if (backends.countSessions !== undefined) metrics.setActiveSessions(backends.countSessions)
 
     // The admin panel at /admin, with its own shorter sessions in the same store.
+    const identities = createIdentities(backends.db, { audit: auth.audit, now })
     const adminSessions = createAdminSessionManager(backends.sessionStore, keyring, {
       secure: config.https,
       now,
@@ -167,8 +212,10 @@ export async function buildServices(
       trustedProxies: config.trustedProxies,
       countSessions: backends.countSessions,
       passkeys,
+      identities,
       passwordPolicy,
       metrics,
+      mfa: { factors, registry, secondStep, required: config.adminMFA === 'required' },
       onError: (error) => logger.error({ err: error }, 'admin panel error'),
       now,
     })
@@ -195,6 +242,35 @@ export async function buildServices(
       // works once, and expires (30 minutes unused, 12 hours at most).
       logSetupLink(logger, setupUrl)
     }
+    // Identity providers (docs/identity-providers.md): discovered once now; one that cannot be
+    // reached is a warning, and its routes answer 503 until it can be.
+    const providers = createIdentityProviders(config.identityProviders, {
+      publicUrl: config.publicUrl,
+      now,
+      onWarning: (message, error) => logger.warn({ err: error }, message),
+    })
+    await providers.discoverAll()
+    const identitySignIn = createIdentitySignIn({
+      providers,
+      identities,
+      accounts: auth.accounts,
+      signIn: auth.signIn,
+      audit: auth.audit,
+      keyring,
+      publicUrl: config.publicUrl,
+      trustedOrigins: createTrustedOrigins(config.trustedOrigins),
+      signup: config.signup,
+      secure: config.https,
+      // Each callback with a valid state makes a request to the provider: limited per IP.
+      limiter: createActionLimiter({
+        store: backends.rateLimitStore,
+        policies: {
+          [IDENTITY_CALLBACK_ACTION]: { ip: { limit: config.identityCallbackLimit, window: 900 } },
+        },
+        now,
+      }),
+      now,
+    })
     const routes = [
       (app: TesseraApp): void => mountAdminApp(app, admin),
       // The page the reset e-mail links to (/reset). Before the API's routes: it answers its own
@@ -213,13 +289,39 @@ export async function buildServices(
         metrics,
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
+        secondStep,
+        reauthMaxAge: config.reauthMaxAge,
+        now,
+      }),
+      mfaRoutes({
+        factors,
+        registry,
+        secondStep,
+        reauth,
+        passkeys,
+        sessions,
+        tokens,
+        metrics,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        reauthMaxAge: config.reauthMaxAge,
+        now,
+      }),
+      // After authRoutes, whose middleware authenticates these requests too.
+      oidcRoutes({
+        identitySignIn,
+        identities,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        metrics,
+        now,
       }),
       passkeyRoutes({
         auth,
         passkeys,
         metrics,
         trustedProxies: parseTrustedProxies(config.trustedProxies),
-        reauthMaxAge: REAUTH_MAX_AGE,
+        reauthMaxAge: config.reauthMaxAge,
+        secondStep,
+        factor: passkeyFactor,
         now,
       }),
     ]

@@ -3,7 +3,8 @@
  * authenticator (ctap2, internal transport, resident keys, user verification), against the real
  * server on a loopback port serving the example page (examples/passkeys, @simplewebauthn/browser):
  * register a passkey, sign out, sign in with it usernameless; a failed user verification; a
- * cloned authenticator (the credential removed and added back with a lower sign counter).
+ * cloned authenticator (the credential removed and added back with a lower sign counter); a
+ * password, then the passkey as second factor.
  * Screenshots go to test-results/passkeys/.
  *
  * Skipped only when /usr/bin/chromium is missing and TESSERA_REQUIRE_SERVICES is not 1.
@@ -157,6 +158,25 @@ describe.runIf(present || required)(
       await expect
         .poll(() => page.locator('#who').textContent())
         .toBe(`${email}: aal 2, amr hwk user mfa`)
+      expect(problems).toEqual([])
+    })
+
+    it('a passkey as the second factor after a password', async () => {
+      const email = `${uniqueName('pk2f')}@example.com`
+      await signUpAndAddPasskey(email)
+      await page.click('#logout')
+      await status('Signed out.')
+      await page.fill('#email', email)
+      await page.fill('#password', PASSWORD)
+      await page.click('#login')
+      await status('A second factor is needed.')
+      await page.screenshot({ path: join(SHOTS, '6-second-factor-asked.png'), fullPage: true })
+      await page.click('#second-factor-passkey')
+      await status('Signed in with a password and a passkey at aal 2.')
+      await expect
+        .poll(() => page.locator('#who').textContent())
+        .toBe(`${email}: aal 2, amr pwd hwk mfa`)
+      await page.screenshot({ path: join(SHOTS, '7-password-and-passkey.png'), fullPage: true })
       expect(problems).toEqual([])
     })
 

@@ -174,26 +174,98 @@ function passkeySuite(
       expect(new Set([anonymous, signedIn, fromElsewhere].map((o) => o.challenge)).size).toBe(3)
     })
 
-    it('a passkey without user verification signs in with one factor', async () => {
+    it('a passkey without user verification is one factor: the account’s second factor is asked for', async () => {
       const { client } = await signedUp(server)
       const { credential } = await addPasskey(server, client)
-      const login = await new Client(server, Client.sameOrigin(server)).request(
-        'POST',
-        '/auth/passkeys/login',
-        {
-          json: {
-            response: getAssertion(await loginOptions(server), credential, {
-              origin: server.origin,
-              userVerified: false,
-            }),
-          },
+      const browser = new Client(server, Client.sameOrigin(server))
+      const login = await browser.request('POST', '/auth/passkeys/login', {
+        json: {
+          response: getAssertion(await loginOptions(server), credential, {
+            origin: server.origin,
+            userVerified: false,
+          }),
         },
-      )
-      expect(login.status).toBe(200)
-      expect((await json<{ session: unknown }>(login)).session).toMatchObject({
-        aal: 1,
-        amr: ['hwk'],
       })
+      expect(login.status).toBe(200)
+      const step = await json<{ mfaRequired: boolean; challenge: string; methods: string[] }>(login)
+      expect(step).toMatchObject({ mfaRequired: true, methods: ['passkey'] })
+      expect(login.headers.getSetCookie()).toEqual([])
+      const options = await json<RequestJSON>(
+        await browser.request('POST', '/auth/mfa/passkey-options', {
+          json: { challenge: step.challenge },
+        }),
+      )
+      const verified = await browser.request('POST', '/auth/mfa/verify', {
+        json: {
+          challenge: step.challenge,
+          method: 'passkey',
+          response: getAssertion(options, credential, { origin: server.origin }),
+        },
+      })
+      expect(verified.status).toBe(200)
+      expect((await json<{ session: unknown }>(verified)).session).toMatchObject({
+        aal: 2,
+        amr: ['hwk', 'mfa'],
+      })
+    })
+
+    it('a passkey as second factor after a password: options bound to the challenge, another user’s passkey refused', async () => {
+      const a = await signedUp(server)
+      const b = await signedUp(server)
+      const mine = (await addPasskey(server, a.client)).credential
+      const bobs = (await addPasskey(server, b.client)).credential
+      const listed = await json<{ passkeys: PublicPasskey[] }>(
+        await a.client.request('GET', '/auth/mfa'),
+      )
+      expect(listed.passkeys).toHaveLength(1)
+
+      const browser = new Client(server, Client.sameOrigin(server))
+      const first = await browser.request('POST', '/auth/login', {
+        json: { email: a.email, password: PASSWORD },
+      })
+      expect(first.status).toBe(200)
+      const step = await json<{ mfaRequired: boolean; challenge: string; methods: string[] }>(first)
+      expect(step).toMatchObject({ mfaRequired: true, methods: ['passkey'] })
+
+      const bad = await browser.request('POST', '/auth/mfa/passkey-options', {
+        json: { challenge: 'not-a-challenge' },
+      })
+      expect(bad.status).toBe(400)
+      expect((await apiError(bad)).code).toBe('invalid_token')
+      for (const body of ['[]', '{}', '{"challenge":5}']) {
+        const malformed = await browser.request('POST', '/auth/mfa/passkey-options', {
+          body,
+          headers: { 'content-type': 'application/json' },
+        })
+        expect(malformed.status).toBe(400)
+      }
+
+      const options = await json<RequestJSON>(
+        await browser.request('POST', '/auth/mfa/passkey-options', {
+          json: { challenge: step.challenge },
+        }),
+      )
+      expect(options.allowCredentials).toHaveLength(1)
+      const verify = (response: unknown): Promise<Response> =>
+        browser.request('POST', '/auth/mfa/verify', {
+          json: { challenge: step.challenge, method: 'passkey', response },
+        })
+      const foreign = await verify(getAssertion(options, bobs, { origin: server.origin }))
+      expect(foreign.status).toBe(401)
+      expect((await apiError(foreign)).code).toBe('invalid_credentials')
+      // The WebAuthn challenge was used by the refused answer: new options for the next try.
+      const again = await json<RequestJSON>(
+        await browser.request('POST', '/auth/mfa/passkey-options', {
+          json: { challenge: step.challenge },
+        }),
+      )
+      const done = await verify(getAssertion(again, mine, { origin: server.origin }))
+      expect(done.status).toBe(200)
+      expect((await json<{ session: unknown }>(done)).session).toMatchObject({
+        aal: 2,
+        amr: ['pwd', 'hwk', 'mfa'],
+      })
+      expect((await browser.request('GET', '/auth/session')).status).toBe(200)
     })
 
     it('refusals: replayed challenge, other origin, tampered signature, another user’s credential, a counter going back', async () => {

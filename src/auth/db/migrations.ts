@@ -1,6 +1,8 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
 import { m0002SigningKeys } from './migration-0002-signing-keys.js'
 import { m0007Passkeys } from './migration-0007-passkeys.js'
+import { m0004MFA } from './migration-0004-mfa.js'
+import { m0005Identities } from './migration-0005-identities.js'
 
 /*
  * Versioned migrations, kept in code (not read from files at run time) so they ship inside the
@@ -138,6 +140,8 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_accounts': m0001,
   '0002_signing_keys': m0002SigningKeys,
   '0007_passkeys': m0007Passkeys,
+  '0004_mfa': m0004MFA,
+  '0005_identities': m0005Identities,
 })
 
 /** The in-code {@link MigrationProvider} for Kysely's `Migrator`. */

@@ -112,6 +112,61 @@ export interface PasskeysTable {
   last_used_at: NullableMillis
 }
 
+/** A user's TOTP authenticator (issue 13): pending until `confirmed_at` is set. */
+export interface MFATotpTable {
+  user_id: string
+  /** The base32 secret sealed with the keyring purpose `mfa-totp`; never stored in clear. */
+  secret_sealed: string
+  created_at: Millis
+  confirmed_at: NullableMillis
+  /** The last accepted RFC 6238 time step, moved forward only by a conditional UPDATE. */
+  last_step: NullableMillis
+}
+
+/** One recovery code, stored only as SHA-256; `used_at` is set once by a conditional UPDATE. */
+export interface MFARecoveryCodesTable {
+  code_hash: string
+  user_id: string
+  created_at: Millis
+  used_at: NullableMillis
+}
+
+/** The second step of a sign-in: a challenge stored as SHA-256 of its opaque value. */
+export interface MFAChallengesTable {
+  id_hash: string
+  user_id: string
+  /** What the first step would have given: `login` (a session cookie) or `token`. */
+  purpose: string
+  /** The pipeline's `SignInContinuation`, JSON. */
+  continuation: string
+  created_at: Millis
+  expires_at: Millis
+  attempts: ColumnType<number, number | undefined, number>
+  /** Set while one request verifies a code with it (compare-and-set), cleared on a wrong code. */
+  claimed_at: NullableMillis
+  used_at: NullableMillis
+}
+
+/**
+ * An account's identity at an identity provider (`identities`, migration 0005): unique per
+ * (`provider`, `subject`).
+ */
+export interface IdentitiesTable {
+  /** UUIDv7. */
+  id: string
+  user_id: string
+  /** The configured provider name (`google`, `github`, ...). */
+  provider: string
+  /** The provider's stable id of the person (`sub`; GitHub's numeric user id). */
+  subject: string
+  /** The address the provider last gave; display and audit only, never used to match. */
+  email: string | null
+  /** 1 when the provider said the address is verified (`email_verified: true`). */
+  email_verified: Flag
+  created_at: Millis
+  last_used_at: NullableMillis
+}
+
 /** Every table tessera's accounts layer uses, for `Kysely<TesseraDatabase>`. */
 export interface TesseraDatabase {
   users: UsersTable
@@ -123,6 +178,10 @@ export interface TesseraDatabase {
   password_reset_tokens: PasswordResetTokensTable
   audit_events: AuditEventsTable
   passkeys: PasskeysTable
+  mfa_totp: MFATotpTable
+  mfa_recovery_codes: MFARecoveryCodesTable
+  mfa_challenges: MFAChallengesTable
+  identities: IdentitiesTable
 }
 
 /** Converts a stored time (number on SQLite, string from pg `int8`) to epoch milliseconds. */

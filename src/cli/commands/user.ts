@@ -1,6 +1,7 @@
 import type { User } from '../../auth/accounts.js'
 import { createCredentials } from '../../auth/credentials.js'
 import { parseEmail } from '../../auth/email.js'
+import { createSecondFactors, type SecondFactors } from '../../auth/second-factors.js'
 import { TesseraError } from '../../core/errors.js'
 import { iso, parseCommandArgs, table, wantsHelp } from '../args.js'
 import { findUser, oneLine, withCliContext, type CliContext, type CliIO } from '../context.js'
@@ -27,6 +28,11 @@ Subcommands:
       take the administrator flag away (groups and permissions stay)
   passwd <email|id> [--password-stdin]
       set a new password and end all the account's sessions and refresh tokens
+  mfa <email|id> [--json]
+      show the account's second factors: authenticator app, recovery codes left
+  mfa reset <email|id>
+      remove the account's second factors (a lost phone): the password alone signs in again,
+      and the user may set up a new authenticator
 
 Passwords: on a terminal you are asked twice (nothing echoed), and again when the two
 differ; otherwise, or with --password-stdin, one line is read from stdin. The server's password policy applies
@@ -43,6 +49,7 @@ const SUBCOMMANDS = [
   'promote',
   'demote',
   'passwd',
+  'mfa',
 ] as const
 type Subcommand = (typeof SUBCOMMANDS)[number]
 
@@ -76,7 +83,67 @@ export async function userCommand(args: readonly string[], io: CliIO): Promise<n
       return setAdmin(rest, io, false)
     case 'passwd':
       return changePassword(rest, io)
+    case 'mfa':
+      return rest[0] === 'reset' ? resetMFA(rest.slice(1), io) : showMFA(rest, io)
   }
+}
+
+/** The second factors over the CLI's database and keyring, as the server builds them. */
+function secondFactors(context: CliContext): SecondFactors {
+  return createSecondFactors(context.backends.db, {
+    keyring: context.keyring,
+    audit: context.audit,
+  })
+}
+
+async function showMFA(args: readonly string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    args,
+    { json: { type: 'boolean' } },
+    { command: 'user mfa', min: 1, max: 1 },
+  )
+  const { user, status } = await withCliContext(io, async (context) => {
+    const found = await findUser(context.accounts, positionals[0] ?? '')
+    return { user: found, status: await secondFactors(context).status(found.id) }
+  })
+  if (values.json === true) {
+    io.out(
+      JSON.stringify({
+        user: { id: user.id, email: user.email },
+        totp:
+          status.totp === null
+            ? null
+            : { enabled: status.totp.enabled, createdAt: iso(status.totp.createdAt) },
+        recoveryCodes: status.recoveryCodes,
+      }),
+    )
+    return 0
+  }
+  const app =
+    status.totp === null
+      ? 'none'
+      : status.totp.enabled
+        ? `active since ${iso(status.totp.createdAt) ?? '?'}`
+        : 'enrolment pending (not confirmed)'
+  io.out(
+    `${user.email}: authenticator app ${app}; ${status.recoveryCodes.remaining} recovery code(s) left`,
+  )
+  return 0
+}
+
+async function resetMFA(args: readonly string[], io: CliIO): Promise<number> {
+  const { positionals } = parseCommandArgs(args, {}, { command: 'user mfa reset', min: 1, max: 1 })
+  const { user, removed } = await withCliContext(io, async (context) => {
+    const found = await findUser(context.accounts, positionals[0] ?? '')
+    // Audited as mfa_reset, with the CLI as the user agent (as the admin panel's reset).
+    return { user: found, removed: await secondFactors(context).reset(found.id, CLI_CONTEXT) }
+  })
+  io.out(
+    removed.totp || removed.recoveryCodes > 0
+      ? `removed the second factors of ${user.email} (authenticator: ${removed.totp ? 'yes' : 'no'}, unused recovery codes: ${removed.recoveryCodes})`
+      : `${user.email} had no second factor`,
+  )
+  return 0
 }
 
 /** The JSON shape of a user in `--json` output: no password hash, ISO times. */

@@ -11,8 +11,10 @@ import { securityHeaders } from './headers.js'
 import { auditRoutes } from './routes/audit.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { groupRoutes } from './routes/groups.js'
+import { identityRoutes } from './routes/identities.js'
 import { keyRoutes } from './routes/keys.js'
 import { passkeyAdminRoutes } from './routes/passkeys.js'
+import { mfaGate, mfaRoutes } from './routes/mfa.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { setupRoutes } from './routes/setup.js'
 import { signInRoutes, signOutRoutes } from './routes/sign-in.js'
@@ -53,11 +55,15 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
 
   // Everything registered below needs an admin session of someone who may use the panel.
   app.use(panelAuth.requireAdmin)
+  // Second factors (issue 13): enrolment first when administrators must have one.
+  app.use(mfaGate(kit))
+  mfaRoutes(app, kit)
   signOutRoutes(app, kit)
   dashboardRoutes(app, kit)
   userRoutes(app, kit)
   sessionRoutes(app, kit)
   if (deps.passkeys !== undefined) passkeyAdminRoutes(app, kit, deps.passkeys)
+  identityRoutes(app, kit)
   groupRoutes(app, kit)
   auditRoutes(app, kit)
   keyRoutes(app, kit)

@@ -8,7 +8,11 @@ import type { Context, Hono } from 'hono'
 import type { TesseraVariables } from '../../adapters/hono.js'
 import type { User } from '../../auth/accounts.js'
 import type { TesseraDB } from '../../auth/db/database.js'
+import type { Identities } from '../../auth/identities.js'
 import type { KeySet } from '../../auth/keys.js'
+import type { SecondStep } from '../../auth/mfa-challenges.js'
+import type { SecondFactorRegistry } from '../../auth/second-factor-methods.js'
+import type { SecondFactors } from '../../auth/second-factors.js'
 import type { PasswordPolicyOptions } from '../../auth/password-policy.js'
 import type { AuthService } from '../../auth/service.js'
 import { clientIp, parseTrustedProxies, type TrustedProxies } from '../../core/client-ip.js'
@@ -58,6 +62,8 @@ export interface AdminDeps {
   metrics?: Pick<ServerMetrics, 'recordLogin' | 'recordRateLimited'> | undefined
   /** The users' passkeys (listed and removed per user); without it the panel shows none. */
   passkeys?: Passkeys | undefined
+  /** Users' identities at identity providers (listed and unlinked per user). @default none */
+  identities?: Identities | undefined
   /** Live browser sessions, when the store can count them (`Backends.countSessions`). */
   countSessions?: (() => Promise<number>) | undefined
   /** Where the panel is mounted. @default '/admin' */
@@ -66,6 +72,19 @@ export interface AdminDeps {
   onError?: ((error: unknown) => void) | undefined
   /** @default Date.now */
   now?: () => number
+  /**
+   * Second factors (issue 13): the sign-in's second step, the enrolment page, resets by an
+   * administrator. `required`: an administrator without a factor can reach only enrolment.
+   * Without it the panel asks for no second factor.
+   */
+  mfa?:
+    | {
+        factors: SecondFactors
+        registry: SecondFactorRegistry
+        secondStep: SecondStep
+        required: boolean
+      }
+    | undefined
 }
 
 /**

@@ -4,6 +4,7 @@ import { sessionAuthClaims, type AccessTokens } from '../../auth/access-tokens.j
 import { toPublicUser, type UserWithPermissions } from '../../auth/accounts.js'
 import type { KeySet } from '../../auth/keys.js'
 import type { RefreshTokens, TokenPair } from '../../auth/refresh-tokens.js'
+import type { ChallengePurpose, SecondStep } from '../../auth/mfa-challenges.js'
 import type { AuthFailure, AuthService, LoginResult } from '../../auth/service.js'
 import type { TrustedProxies } from '../../core/client-ip.js'
 import { createCSRFToken, type TrustedOrigins } from '../../core/csrf.js'
@@ -19,6 +20,7 @@ import type { AppEnv, TesseraApp } from '../app.js'
 import { expectFields, readJSONBody } from '../body.js'
 import type { ServerMetrics } from '../metrics.js'
 import { requestInfo, type RequestInfo } from '../request-context.js'
+import { requireRecentAuth } from './step-up.js'
 
 /** The access- and refresh-token services behind `/auth/token`, `/auth/refresh`, JWKS. */
 export interface TokenServices {
@@ -36,6 +38,15 @@ export interface AuthRoutesDeps {
   trustedOrigins: TrustedOrigins
   trustedProxies: TrustedProxies
   metrics: ServerMetrics
+  /**
+   * The second step (issue 13): a right password of an account with a second factor answers
+   * API.md's challenge instead of a session. Without it such a sign-in is a configuration error.
+   */
+  secondStep?: SecondStep | undefined
+  /** Seconds within which revoking all sessions needs a sign-in. @default 600 */
+  reauthMaxAge?: number | undefined
+  /** @default Date.now */
+  now?: (() => number) | undefined
 }
 
 /** Who made a request: a browser session (cookie) or an access token (bearer). */
@@ -44,7 +55,7 @@ export type Caller =
   | { kind: 'bearer'; user: UserWithPermissions; session: Session }
 
 /** The error of a service failure: its code (API.md's names) answered through the one table. */
-function failed(failure: AuthFailure<string>): TesseraError {
+export function failed(failure: AuthFailure<string>): TesseraError {
   const code: TesseraErrorCode = Object.hasOwn(HTTP_ERRORS, failure.code)
     ? (failure.code as TesseraErrorCode)
     : 'invalid_request'
@@ -55,6 +66,20 @@ function failed(failure: AuthFailure<string>): TesseraError {
   )
 }
 
+/**
+ * Who made the request, as the API's authentication middleware (registered by
+ * {@link authRoutes}) authenticated it: a browser session or a token; `null` when nobody.
+ */
+export function callerOf(c: Context<AppEnv>): Caller | null {
+  // Undefined only where the middleware did not run (the admin panel's paths).
+  const state = c.get('tessera') as AppEnv['Variables']['tessera'] | undefined
+  const user = state?.user
+  const session = state?.session
+  if (user == null || session == null) return null
+  const kind = user.via === 'bearer' ? 'bearer' : 'cookie'
+  return { kind, user: user.record, session }
+}
+
 /** True for `/admin` and everything under it (the admin panel's own routes). */
 function isAdminPath(path: string): boolean {
   return path === '/admin' || path.startsWith('/admin/')
@@ -62,6 +87,13 @@ function isAdminPath(path: string): boolean {
 
 const UNAUTHENTICATED = (): TesseraError =>
   new TesseraError('unauthenticated', 'sign in first: no valid session or access token')
+
+/** {@link callerOf}, or `401 unauthenticated`. */
+export function requireCallerOf(c: Context<AppEnv>): Caller {
+  const found = callerOf(c)
+  if (found === null) throw UNAUTHENTICATED()
+  return found
+}
 
 /**
  * Registers the routes of API.md under `/auth` and `/.well-known/jwks.json`, with the CSRF rule
@@ -99,37 +131,31 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   // so the adapter's middleware is typed for the wider env it runs in (app.use would do the same).
   const authenticate = web.middleware as unknown as MiddlewareHandler<AppEnv>
 
-  /** Who made the request, as the middleware authenticated it: a browser session or a token. */
-  function caller(c: Context<AppEnv>): Promise<Caller | null> {
-    // Undefined only where the middleware did not run (the admin panel's paths).
-    const state = c.get('tessera') as AppEnv['Variables']['tessera'] | undefined
-    const user = state?.user
-    const session = state?.session
-    if (user == null || session == null) return Promise.resolve(null)
-    const kind = user.via === 'bearer' ? 'bearer' : 'cookie'
-    return Promise.resolve({ kind, user: user.record, session })
-  }
+  const caller = (c: Context<AppEnv>): Promise<Caller | null> => Promise.resolve(callerOf(c))
+  const requireCaller = (c: Context<AppEnv>): Promise<Caller> =>
+    new Promise((resolve) => resolve(requireCallerOf(c)))
 
-  async function requireCaller(c: Context<AppEnv>): Promise<Caller> {
-    const found = await caller(c)
-    if (found === null) throw UNAUTHENTICATED()
-    return found
-  }
-
-  function tokenBody(pair: TokenPair): Record<string, unknown> {
+  /**
+   * API.md's `200 {mfaRequired, challenge, methods, expiresAt}` when the first factor was right
+   * and the account has a second factor, else `null`.
+   */
+  async function challengeOf(
+    result: LoginResult,
+    purpose: ChallengePurpose,
+  ): Promise<Record<string, unknown> | null> {
+    if (result.ok || result.code !== 'second_factor_required' || deps.secondStep === undefined) {
+      return null
+    }
+    const issued = await deps.secondStep.begin(result, purpose)
     return {
-      access_token: pair.accessToken,
-      token_type: 'Bearer',
-      expires_in: pair.expiresIn,
-      refresh_token: pair.refreshToken,
+      mfaRequired: true,
+      challenge: issued.challenge,
+      methods: issued.methods,
+      expiresAt: new Date(issued.expiresAt).toISOString(),
     }
   }
 
-  /**
-   * A sign-in's session, or the HTTP error for its refusal (counted in the metrics). A second
-   * factor cannot be asked for yet: the server configures none (issue 13 answers it with the
-   * challenge of API.md).
-   */
+  /** A sign-in's session, or the HTTP error for its refusal (counted in the metrics). */
   function signedIn(
     result: LoginResult,
     route: 'login' | 'token',
@@ -171,13 +197,14 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
       const body = await readJSONBody(c.req.raw)
       expectFields(body, { email: 'string', password: 'string' })
       const current = await caller(c)
-      const result = signedIn(
-        await auth.login(body, {
-          ...info(c),
-          session: current?.kind === 'cookie' ? current.session : undefined,
-        }),
-        'login',
-      )
+      const login = await auth.login(body, {
+        ...info(c),
+        session: current?.kind === 'cookie' ? current.session : undefined,
+      })
+      // The session the request came with stays until the second step ends it (mfa.ts).
+      const challenge = await challengeOf(login, 'login')
+      if (challenge !== null) return c.json(challenge)
+      const result = signedIn(login, 'login')
       c.header('Set-Cookie', result.setCookie, { append: true })
       return c.json({ user: toPublicUser(result.user), session: toPublicSession(result.session) })
     })
@@ -221,6 +248,8 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
 
     app.delete('/auth/sessions', async (c) => {
       const current = await requireCaller(c)
+      // SECURITY: revoking every other session is a sensitive change (API.md): a recent sign-in.
+      requireRecentAuth(current.session, deps.reauthMaxAge ?? 600, (deps.now ?? Date.now)())
       await auth.revokeOtherSessions(current.user.id, { ...info(c), session: current.session })
       return c.body(null, 204)
     })
@@ -249,8 +278,10 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
     app.post('/auth/password-reset/request', async (c) => {
       const body = await readJSONBody(c.req.raw)
       expectFields(body, { email: 'string' })
-      // SECURITY: the same 202 whether or not the address has an account (no enumeration).
-      await auth.requestPasswordReset(body, info(c))
+      // SECURITY: the same 202 whether or not the address has an account (no enumeration), and
+      // whether or not the address or IP is over its limit (then nothing is sent: API.md).
+      const result = await auth.requestPasswordReset(body, info(c))
+      if (result.rateLimited) metrics.recordRateLimited('password_reset_request')
       return c.body(null, 202)
     })
 
@@ -258,7 +289,10 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
       const body = await readJSONBody(c.req.raw)
       expectFields(body, { token: 'string', newPassword: 'string' })
       const result = await auth.confirmPasswordReset(body, info(c))
-      if (!result.ok) throw failed(result)
+      if (!result.ok) {
+        if (result.code === 'rate_limited') metrics.recordRateLimited('password_reset_confirm')
+        throw failed(result)
+      }
       return c.body(null, 204)
     })
 
@@ -267,16 +301,14 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
       expectFields(body, { email: 'string', password: 'string' })
       const request = info(c)
       // The same sign-in as POST /auth/login (one pipeline), then tokens instead of a cookie.
-      const result = signedIn(await auth.login(body, request), 'token')
+      const login = await auth.login(body, request)
+      const challenge = await challengeOf(login, 'token')
+      if (challenge !== null) return c.json(challenge)
+      const result = signedIn(login, 'token')
       // The token client gets a session of its own (listed and revocable like a browser's);
       // the refresh family is bound to it, so revoking one ends the other. Its tokens carry
       // the session's auth_time, acr and amr, and every refreshed token keeps them.
-      const pair = await tokens.refresh.issue(result.user.id, {
-        sessionId: result.session.id,
-        meta: metaOf(request),
-        claims: sessionAuthClaims(result.session),
-      })
-      return c.json(tokenBody(pair))
+      return c.json(await issueTokens(tokens, result.user.id, result.session, request))
     })
 
     app.post('/auth/refresh', async (c) => {
@@ -332,6 +364,34 @@ function sessionEntry(
     lastSeenAt: session.lastSeenAt,
     expiresAt: session.expiresAt,
   }
+}
+
+/** API.md's token answer. */
+export function tokenBody(pair: TokenPair): Record<string, unknown> {
+  return {
+    access_token: pair.accessToken,
+    token_type: 'Bearer',
+    expires_in: pair.expiresIn,
+    refresh_token: pair.refreshToken,
+  }
+}
+
+/**
+ * The token pair of a token client's sign-in: a refresh family bound to the session, with the
+ * session's `auth_time`, `acr` and `amr` as claims (`POST /auth/token`, its second step).
+ */
+export async function issueTokens(
+  tokens: TokenServices,
+  userId: string,
+  session: Session,
+  request: RequestInfo,
+): Promise<Record<string, unknown>> {
+  const pair = await tokens.refresh.issue(userId, {
+    sessionId: session.id,
+    meta: metaOf(request),
+    claims: sessionAuthClaims(session),
+  })
+  return tokenBody(pair)
 }
 
 function metaOf(request: RequestInfo): { ip?: string; userAgent?: string } {

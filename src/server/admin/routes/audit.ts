@@ -26,6 +26,14 @@ const AUDIT_TYPES = [
   'passkey_added',
   'passkey_renamed',
   'passkey_removed',
+  'mfa_enrolled',
+  'mfa_removed',
+  'mfa_recovery_codes_generated',
+  'mfa_recovery_code_used',
+  'mfa_failed',
+  'mfa_reset',
+  'identity_linked',
+  'identity_unlinked',
 ] as const satisfies readonly AuditEventType[]
 // Fails to compile when an event type is added to the audit log but not to the filter above.
 const AUDIT_TYPES_COMPLETE: Exclude<AuditEventType, (typeof AUDIT_TYPES)[number]> extends never

@@ -17,6 +17,7 @@ import {
 } from '../context.js'
 import { readForm, requireSameSite } from '../forms.js'
 import { ADMIN_PERMISSION } from '../guard.js'
+import { secondStepPage } from '../views/mfa.js'
 import { signInPage } from '../views/sign-in.js'
 
 const LOGIN_COOKIE = 'tessera_admin_login'
@@ -48,6 +49,41 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
     return send(c, signInPage(page, options), status)
   }
 
+  /** The second step's code form, under a fresh login binding like the sign-in form. */
+  function renderSecondStep(
+    c: AdminContext,
+    status: 200 | 400 | 401 | 429,
+    options: { challenge: string; error?: string },
+  ): Response {
+    const binding = randomBytes(18).toString('base64url')
+    c.header('Set-Cookie', loginCookie(binding), { append: true })
+    const page = anonymousPage(kit, c, createCSRFToken(keyring, `admin-login:${binding}`))
+    return send(c, secondStepPage(page, options), status)
+  }
+
+  /** A sign-in that ended with a session: its cookie, the login binding gone, the dashboard. */
+  function signedIn(c: AdminContext, setCookie: string): Response {
+    metrics?.recordLogin('success')
+    c.header('Set-Cookie', setCookie, { append: true })
+    c.header(
+      'Set-Cookie',
+      serializeDeletedCookie(LOGIN_COOKIE, {
+        path: base,
+        httpOnly: true,
+        secure: kit.secureCookies,
+        sameSite: 'Strict',
+      }),
+      { append: true },
+    )
+    return c.redirect(base, 303)
+  }
+
+  const panelSignIn = {
+    sessions: adminSessions,
+    require: { permission: ADMIN_PERMISSION, reason: 'not_admin' },
+    audit: { action: 'admin_login', detail: { panel: 'admin' } },
+  }
+
   app.get('/login', async (c) => {
     const current = await adminSessions.validate(c.req.header('cookie'))
     if (current !== null && current.session.userId !== null) return c.redirect(base, 303)
@@ -77,10 +113,8 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
       { email: rawEmail, password },
       {
         ...ctx,
-        sessions: adminSessions,
+        ...panelSignIn,
         session: previous?.session,
-        require: { permission: ADMIN_PERMISSION, reason: 'not_admin' },
-        audit: { action: 'admin_login', detail: { panel: 'admin' } },
         data: { flash: { kind: 'ok', text: `Signed in as ${parseEmail(rawEmail) ?? rawEmail}.` } },
       },
     )
@@ -102,12 +136,17 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
             email: rawEmail,
             error: 'This account may not use the admin panel.',
           })
-        case 'second_factor_required':
-          // The panel cannot ask for a second factor yet (a later step): nobody is signed in.
-          return renderSignIn(c, 403, {
-            email: rawEmail,
-            error: 'This account has a second factor, which the admin panel cannot ask for yet.',
-          })
+        case 'second_factor_required': {
+          // The second step (issue 13): a code form bound to a challenge of purpose `admin`.
+          if (kit.deps.mfa === undefined) {
+            return renderSignIn(c, 403, {
+              email: rawEmail,
+              error: 'This account has a second factor, which this admin panel cannot ask for.',
+            })
+          }
+          const issued = await kit.deps.mfa.secondStep.begin(result, 'admin')
+          return renderSecondStep(c, 200, { challenge: issued.challenge })
+        }
         case 'invalid_request':
           return renderSignIn(c, 400, {
             email: rawEmail,
@@ -123,20 +162,51 @@ export function signInRoutes(app: AdminApp, kit: AdminKit): void {
           })
       }
     }
-    metrics?.recordLogin('success')
-    const issued = result
-    c.header('Set-Cookie', issued.setCookie, { append: true })
-    c.header(
-      'Set-Cookie',
-      serializeDeletedCookie(LOGIN_COOKIE, {
-        path: base,
-        httpOnly: true,
-        secure: kit.secureCookies,
-        sameSite: 'Strict',
-      }),
-      { append: true },
+    return signedIn(c, result.setCookie)
+  })
+
+  app.post('/login/mfa', async (c) => {
+    const mfa = kit.deps.mfa
+    const form = await readForm(c)
+    const binding = readCookie(c.req.header('cookie') ?? '', LOGIN_COOKIE) ?? ''
+    if (mfa === undefined || binding === '') {
+      return renderSignIn(c, 403, { error: 'Your sign-in form expired; please try again.' })
+    }
+    requireSameSite(kit, c, form, `admin-login:${binding}`)
+    const challenge = form.get('challenge') ?? ''
+    const previous = await adminSessions.validate(c.req.header('cookie'))
+    // The same second step as POST /auth/mfa/verify; only challenges of the panel's sign-in.
+    const verified = await mfa.secondStep.verify(
+      { challenge, method: form.get('method') ?? '', code: form.get('code') ?? '' },
+      {
+        ...requestContext(kit, c),
+        ...panelSignIn,
+        session: previous?.session,
+        purposes: ['admin'],
+        data: { flash: { kind: 'ok', text: 'Signed in with a second factor.' } },
+      },
     )
-    return c.redirect(base, 303)
+    if (verified.ok) return signedIn(c, verified.result.setCookie)
+    switch (verified.code) {
+      case 'invalid_credentials':
+        metrics?.recordLogin('failure')
+        return renderSecondStep(c, 401, { challenge, error: 'The code is not correct.' })
+      case 'rate_limited': {
+        const wait = verified.retryAfterSeconds ?? 1
+        metrics?.recordRateLimited('admin_login')
+        c.header('Retry-After', String(wait))
+        return renderSecondStep(c, 429, {
+          challenge,
+          error: `Too many attempts. Try again in ${wait} s.`,
+        })
+      }
+      case 'forbidden':
+        return renderSignIn(c, 403, { error: 'This account may not use the admin panel.' })
+      case 'invalid_request':
+        return renderSecondStep(c, 400, { challenge, error: 'Enter a code.' })
+      default:
+        return renderSignIn(c, 400, { error: 'Your sign-in expired; please sign in again.' })
+    }
   })
 }
 

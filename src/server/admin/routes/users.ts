@@ -68,6 +68,9 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
       passwordRules: kit.passwordRules,
       ...(extra.createEmail === undefined ? {} : { createEmail: extra.createEmail }),
       ...(extra.createError === undefined ? {} : { createError: extra.createError }),
+      ...(kit.deps.mfa === undefined
+        ? {}
+        : { withMFA: await kit.deps.mfa.factors.usersWithTOTP(users.map((u) => u.id)) }),
     }
     return send(c, usersPage(page, data, kit.now()), status)
   }
@@ -130,6 +133,7 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
           sessionCount: sessions.length,
           passkeyCount: passkeys === undefined ? null : passkeys.length,
           isSelf: user.id === c.get('admin').id,
+          hasMFA: await kit.deps.mfa?.factors.hasTOTP(user.id),
         },
         kit.now(),
       ),
@@ -189,7 +193,14 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
         text: `${user.email} is disabled; enable the account before sending a reset.`,
       })
     }
-    await auth.requestPasswordReset({ email: user.email }, actionContext(kit, c))
+    const sent = await auth.requestPasswordReset({ email: user.email }, actionContext(kit, c))
+    if (sent.rateLimited) {
+      // The same per-account and per-IP limit as POST /auth/password-reset/request.
+      return redirectWith(kit, c, userPath(user), {
+        kind: 'error',
+        text: `Too many reset e-mails for ${user.email} lately; nothing was sent. Try again later.`,
+      })
+    }
     return redirectWith(kit, c, userPath(user), {
       kind: 'ok',
       text: `A password reset e-mail is on its way to ${user.email}.`,

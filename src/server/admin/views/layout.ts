@@ -106,6 +106,7 @@ const NAV: ReadonlyArray<readonly [string, string]> = [
   ['/groups', 'Groups & permissions'],
   ['/audit', 'Audit log'],
   ['/keys', 'Signing keys'],
+  ['/mfa', 'Second factor'],
 ]
 
 /** Formats epoch milliseconds as `2026-11-23 06:40 UTC`. */

@@ -25,6 +25,8 @@ export interface UsersData {
   passwordRules: PasswordRules
   createEmail?: string
   createError?: string
+  /** Ids of the listed users with an active second factor (the MFA column). */
+  withMFA?: ReadonlySet<string>
 }
 
 export function usersPage(page: PageContext, data: UsersData, now: number): SafeHtml {
@@ -37,6 +39,9 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
         <td data-label="Status">
           ${user.isAdmin ? html`<span class="badge on">admin</span>` : ''}
           ${yesNo(user.isActive, 'active', 'disabled')}
+        </td>
+        <td data-label="MFA">
+          ${data.withMFA?.has(user.id) === true ? html`<span class="badge on">MFA</span>` : html`<span class="muted">—</span>`}
         </td>
         <td data-label="Created">${formatTime(user.createdAt)}</td>
         <td data-label="Last login">
@@ -64,6 +69,7 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
             <tr>
               <th>E-mail</th>
               <th>Status</th>
+              <th>MFA</th>
               <th>Created</th>
               <th>Last login</th>
               <th></th>
@@ -73,7 +79,7 @@ export function usersPage(page: PageContext, data: UsersData, now: number): Safe
             ${
               rows.length === 0
                 ? html`<tr>
-                    <td colspan="5" class="muted">No users.</td>
+                    <td colspan="6" class="muted">No users.</td>
                   </tr>`
                 : rows
             }
@@ -109,6 +115,8 @@ export interface UserData {
   /** How many passkeys the user has; `null` when the panel has no passkeys. */
   passkeyCount?: number | null
   isSelf: boolean
+  /** Whether the user has an active second factor; undefined when the panel has no MFA. */
+  hasMFA?: boolean | undefined
 }
 
 export function userPage(page: PageContext, data: UserData, now: number): SafeHtml {
@@ -186,6 +194,10 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
                   </tr>`
             }
             <tr>
+              <th>Identities</th>
+              <td><a href="${page.base}${path}/identities">identity providers</a></td>
+            </tr>
+            <tr>
               <th>Permissions</th>
               <td>
                 ${data.effectivePermissions.length === 0 ? html`<span class="muted">none</span>` : data.effectivePermissions.map((p) => html`<code>${p}</code> `)}${user.isAdmin ? html` <span class="muted">(an administrator has every permission)</span>` : ''}
@@ -200,7 +212,9 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
         ${data.isSelf ? '' : user.isActive ? postForm(page, `${path}/disable`, html`<button type="submit" class="secondary">Disable</button>`) : postForm(page, `${path}/enable`, html`<button type="submit" class="secondary">Enable</button>`)}
         ${data.isSelf ? '' : postForm(page, `${path}/admin`, html`<input type="hidden" name="isAdmin" value="${user.isAdmin ? '0' : '1'}" /><button type="submit" class="secondary">${user.isAdmin ? 'Remove administrator' : 'Make administrator'}</button>`)}
         ${postForm(page, `${path}/reset`, html`<button type="submit" class="secondary">Send password reset e-mail</button>`)}
+        ${data.hasMFA === true ? postForm(page, `${path}/mfa/reset`, html`<button type="submit" class="secondary">Reset second factors</button>`) : ''}
       </div>
+      ${data.hasMFA === undefined ? '' : html`<p class="muted">Second factor: ${data.hasMFA ? 'an authenticator app is active.' : 'none.'}</p>`}
       <h2>Groups</h2>
       ${
         data.groups.length === 0
