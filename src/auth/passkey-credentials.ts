@@ -3,6 +3,7 @@ import type { TesseraDB } from './db/database.js'
 import { newId } from './db/ids.js'
 import { toBool, toMillis, toMillisOrNull, type PasskeysTable } from './db/schema.js'
 import { isUniqueViolation } from './db/database.js'
+import { waysIn, waysLeft } from './ways-in.js'
 
 /** A user's passkey as tessera keeps it (the public key is not part of what it shows). */
 export interface Passkey {
@@ -65,8 +66,11 @@ export interface PasskeyCredentials {
   ): Promise<boolean>
   /** Renames the user's passkey; false when it is not theirs or gone. */
   rename(userId: string, id: string, name: string): Promise<boolean>
-  /** Deletes the user's passkey; the deleted row, or `null` when it is not theirs or gone. */
-  remove(userId: string, id: string): Promise<Passkey | null>
+  /**
+   * Deletes the user's passkey: the deleted row, `null` when it is not theirs or gone, or
+   * `'last_sign_in_method'` when it is the account's only way to sign in (nothing is deleted).
+   */
+  remove(userId: string, id: string): Promise<Passkey | 'last_sign_in_method' | null>
 }
 
 const ID_PATTERN = /^[0-9a-f-]{36}$/
@@ -184,15 +188,33 @@ export function createPasskeyCredentials(
       return result.numUpdatedRows > 0n
     },
 
-    async remove(userId, id): Promise<Passkey | null> {
+    async remove(userId, id): Promise<Passkey | 'last_sign_in_method' | null> {
       if (!ID_PATTERN.test(id)) return null
-      const row = await db
-        .deleteFrom('passkeys')
-        .where('id', '=', id)
-        .where('user_id', '=', userId)
-        .returningAll()
-        .executeTakeFirst()
-      return row === undefined ? null : toPasskey(row)
+      return db.transaction().execute(async (trx) => {
+        // SECURITY: the account's row lock first (as identities.unlink takes it), so two
+        // removals of the last two ways in are decided one after the other (write skew).
+        await trx
+          .updateTable('users')
+          .set((eb) => ({ is_active: eb.ref('is_active') }))
+          .where('id', '=', userId)
+          .execute()
+        const row = await trx
+          .selectFrom('passkeys')
+          .selectAll()
+          .where('id', '=', id)
+          .where('user_id', '=', userId)
+          .executeTakeFirst()
+        if (row === undefined) return null
+        // SECURITY: never the last way to sign in: a password, an identity or another passkey
+        // must remain (an account made through an identity provider has no password).
+        if (waysLeft(await waysIn(trx, userId), 'passkey') === 0) return 'last_sign_in_method'
+        await trx
+          .deleteFrom('passkeys')
+          .where('id', '=', id)
+          .where('user_id', '=', userId)
+          .execute()
+        return toPasskey(row)
+      })
     },
   }
 }

@@ -138,12 +138,16 @@ export interface Passkeys {
     name: string,
     context?: RequestContext & { actorId?: string },
   ): Promise<boolean>
-  /** Removes one of the user's passkeys, audited; false when it is not theirs. */
+  /**
+   * Removes one of the user's passkeys, audited: false when it is not theirs, and
+   * `'last_sign_in_method'` (audited as denied, nothing removed) when it is the account's only
+   * way to sign in (no password, no identity, no other passkey).
+   */
   remove(
     userId: string,
     id: string,
     context?: RequestContext & { actorId?: string },
-  ): Promise<boolean>
+  ): Promise<boolean | 'last_sign_in_method'>
   /** True when the user has at least one passkey (a second factor, API.md). */
   hasPasskeys(userId: string): Promise<boolean>
 }
@@ -477,9 +481,24 @@ export function createPasskeys(options: PasskeysOptions): Passkeys {
       return true
     },
 
-    async remove(userId, id, context = {}): Promise<boolean> {
+    async remove(userId, id, context = {}): Promise<boolean | 'last_sign_in_method'> {
       const removed = await credentials.remove(userId, id)
       if (removed === null) return false
+      if (removed === 'last_sign_in_method') {
+        await audit.record({
+          type: 'passkey_removed',
+          outcome: 'denied',
+          userId,
+          ip: context.ip,
+          userAgent: context.userAgent,
+          detail: {
+            webauthnId: id,
+            reason: 'last_sign_in_method',
+            ...(context.actorId === undefined ? {} : { actorId: context.actorId }),
+          },
+        })
+        return 'last_sign_in_method'
+      }
       await audit.record({
         type: 'passkey_removed',
         outcome: 'success',

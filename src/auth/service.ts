@@ -420,12 +420,19 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         }
         throw error
       }
-      const issued = await startSession(userId, context)
-      await accounts.recordLogin(userId)
-      await audit.record({ type: 'signup', outcome: 'success', userId, ...ctx })
-      const user = await accounts.getUserWithPermissions(userId)
-      if (user === null) throw new TesseraError('not_found', 'the new account vanished')
-      return { ok: true, user, ...issued }
+      try {
+        const issued = await startSession(userId, context)
+        await accounts.recordLogin(userId)
+        await audit.record({ type: 'signup', outcome: 'success', userId, ...ctx })
+        const user = await accounts.getUserWithPermissions(userId)
+        if (user === null) throw new TesseraError('not_found', 'the new account vanished')
+        return { ok: true, user, ...issued }
+      } catch (error) {
+        // SECURITY: a signup that cannot finish (the session store is down or full) leaves no
+        // half-made account: the client got no session and may try again with the same e-mail.
+        await accounts.deleteUser(userId).catch(() => undefined)
+        throw error
+      }
     },
 
     async login(body: unknown, context?: SessionContext): Promise<LoginResult> {

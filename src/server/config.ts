@@ -69,6 +69,12 @@ export interface ServerConfig {
   redisUrl: string | null
   /** Prefix of every Redis key, so apps (and tests) can share a server. @default 'tessera:' */
   redisPrefix: string
+  /**
+   * `TESSERA_REDIS_ASSUME_NOEVICTION=1`: the operator vouches that Redis runs with
+   * `maxmemory-policy noeviction` where the server cannot read it (a managed Redis that hides
+   * `CONFIG`); the start then logs a loud warning instead of refusing in production.
+   */
+  redisAssumeNoeviction: boolean
   /** Seconds. @default 604800 (7 days) */
   sessionIdle: number
   /** Seconds. @default 2592000 (30 days) */
@@ -218,6 +224,11 @@ export function loadConfig(
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(redisPrefix)) {
     throw invalid('TESSERA_REDIS_PREFIX must be 1 to 64 letters, digits, ":", "_", "." or "-"')
   }
+  const assume = (get('TESSERA_REDIS_ASSUME_NOEVICTION') ?? '0').toLowerCase()
+  if (!['0', '1', 'true', 'false', ''].includes(assume)) {
+    throw invalid('TESSERA_REDIS_ASSUME_NOEVICTION must be 1 or 0')
+  }
+  const redisAssumeNoeviction = assume === '1' || assume === 'true'
   const sessionIdle = parseDuration(get('TESSERA_SESSION_IDLE') ?? '7d', 'TESSERA_SESSION_IDLE')
   const sessionAbsolute = parseDuration(
     get('TESSERA_SESSION_ABSOLUTE') ?? '30d',
@@ -286,6 +297,7 @@ export function loadConfig(
     database,
     redisUrl,
     redisPrefix,
+    redisAssumeNoeviction,
     sessionIdle,
     sessionAbsolute,
     accessTtl,

@@ -71,6 +71,14 @@ export interface ServicesContext {
    * forward to check expiry over HTTP; it is not read from the environment. @default Date.now
    */
   now?: (() => number) | undefined
+  /**
+   * Path prefix the routes are served under (the mountable API, `createTesseraAPI`): links the
+   * services make (the reset e-mail, the setup link) and the admin panel's paths and cookie
+   * include it. The routes themselves are prefixed by `createApp({ basePath })`. @default ''
+   */
+  basePath?: string | undefined
+  /** Serve the admin panel (and log its setup link). @default true */
+  admin?: boolean | undefined
 }
 
 /**
@@ -87,6 +95,12 @@ export async function buildServices(
 ): Promise<ServerServices> {
   const { logger, metrics } = context
   const now = context.now ?? Date.now
+  const base = context.basePath ?? ''
+  // The routes as a browser sees them: the reset e-mail links under it. (The public URL itself
+  // stays the tokens' issuer and the trusted origin.)
+  const publicBase = `${config.publicUrl}${base}`
+  const withAdmin = context.admin !== false
+  const adminPath = `${base}/admin`
   const keyring = createKeyring(config.secret, {
     fallbacks: config.secretFallbacks,
     policy: config.keyringPolicy,
@@ -135,7 +149,7 @@ export async function buildServices(
       sessions,
       mailer,
       passwords,
-      publicUrl: config.publicUrl,
+      publicUrl: publicBase,
       limiter,
       // Reset mails and reset-token attempts, per account and per IP, in the same shared store
       // as the login limits (DEFAULT_ACTION_POLICIES).
@@ -198,6 +212,7 @@ export async function buildServices(
     const identities = createIdentities(backends.db, { audit: auth.audit, now })
     const adminSessions = createAdminSessionManager(backends.sessionStore, keyring, {
       secure: config.https,
+      basePath: adminPath,
       now,
     })
     const admin = createAdminApp({
@@ -216,6 +231,7 @@ export async function buildServices(
       passwordPolicy,
       metrics,
       mfa: { factors, registry, secondStep, required: config.adminMFA === 'required' },
+      basePath: adminPath,
       onError: (error) => logger.error({ err: error }, 'admin panel error'),
       now,
     })
@@ -225,11 +241,14 @@ export async function buildServices(
     // needs the store, and a restart once the store is back prints the link.
     let setupUrl: string | null = null
     try {
-      setupUrl = await createSetupLink({
-        accounts: auth.accounts,
-        adminSessions,
-        publicUrl: config.publicUrl,
-      })
+      setupUrl = !withAdmin
+        ? null
+        : await createSetupLink({
+            accounts: auth.accounts,
+            adminSessions,
+            publicUrl: config.publicUrl,
+            basePath: adminPath,
+          })
     } catch (error) {
       if (!isTesseraError(error, 'store_unavailable')) throw error
       logger.warn(
@@ -245,7 +264,8 @@ export async function buildServices(
     // Identity providers (docs/identity-providers.md): discovered once now; one that cannot be
     // reached is a warning, and its routes answer 503 until it can be.
     const providers = createIdentityProviders(config.identityProviders, {
-      publicUrl: config.publicUrl,
+      // The callback a browser follows: under the mount's prefix when mounted.
+      publicUrl: publicBase,
       now,
       onWarning: (message, error) => logger.warn({ err: error }, message),
     })
@@ -272,7 +292,7 @@ export async function buildServices(
       now,
     })
     const routes = [
-      (app: TesseraApp): void => mountAdminApp(app, admin),
+      ...(withAdmin ? [(app: TesseraApp): void => mountAdminApp(app, admin)] : []),
       // The page the reset e-mail links to (/reset). Before the API's routes: it answers its own
       // cross-site refusals with a page rather than the API's JSON.
       resetRoutes({
@@ -291,6 +311,7 @@ export async function buildServices(
         trustedProxies: parseTrustedProxies(config.trustedProxies),
         secondStep,
         reauthMaxAge: config.reauthMaxAge,
+        adminPath: withAdmin ? adminPath : null,
         now,
       }),
       mfaRoutes({

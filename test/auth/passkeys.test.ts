@@ -279,8 +279,12 @@ describeEachDatabase('passkeys', (open) => {
     expect(await s.passkeys.remove(s.otherId, id)).toBe(false)
     expect(await s.passkeys.remove(s.userId, 'not-an-id')).toBe(false)
     expect(await s.passkeys.hasPasskeys(s.userId)).toBe(true)
+    // SECURITY: the account has no password and no identity: its only passkey stays.
+    expect(await s.passkeys.remove(s.userId, id)).toBe('last_sign_in_method')
+    expect(await s.passkeys.hasPasskeys(s.userId)).toBe(true)
+    await register(s, s.userId)
     expect(await s.passkeys.remove(s.userId, id, { actorId: s.otherId })).toBe(true)
-    expect(await s.passkeys.hasPasskeys(s.userId)).toBe(false)
+    expect(await s.passkeys.list(s.userId)).toHaveLength(1)
     const types = await s.db
       .selectFrom('audit_events')
       .select(['type', 'detail'])
@@ -291,8 +295,11 @@ describeEachDatabase('passkeys', (open) => {
       'passkey_added',
       'passkey_renamed',
       'passkey_removed',
+      'passkey_added',
+      'passkey_removed',
     ])
-    expect(JSON.parse(types[2]?.detail ?? '{}')).toMatchObject({
+    expect(JSON.parse(types[2]?.detail ?? '{}')).toMatchObject({ reason: 'last_sign_in_method' })
+    expect(JSON.parse(types[4]?.detail ?? '{}')).toMatchObject({
       actorId: s.otherId,
       name: 'Phone',
     })

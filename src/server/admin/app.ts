@@ -85,6 +85,7 @@ export function mountAdminApp<E extends Env>(
   options: { basePath?: string } = {},
 ): void {
   const base = (options.basePath ?? '/admin').replace(/\/+$/, '')
-  app.get(`${base}/`, (c) => c.redirect(base, 308))
+  // The request's own path without the slash: under a base path (createApp's), it carries it.
+  app.get(`${base}/`, (c) => c.redirect(c.req.path.replace(/\/+$/, ''), 308))
   app.route(base, admin)
 }

@@ -47,6 +47,11 @@ export interface AuthRoutesDeps {
   reauthMaxAge?: number | undefined
   /** @default Date.now */
   now?: (() => number) | undefined
+  /**
+   * The admin panel's path as requests carry it (base path included), which has its own
+   * authentication; `null` when there is no panel. @default '/admin'
+   */
+  adminPath?: string | null
 }
 
 /** Who made a request: a browser session (cookie) or an access token (bearer). */
@@ -80,9 +85,9 @@ export function callerOf(c: Context<AppEnv>): Caller | null {
   return { kind, user: user.record, session }
 }
 
-/** True for `/admin` and everything under it (the admin panel's own routes). */
-function isAdminPath(path: string): boolean {
-  return path === '/admin' || path.startsWith('/admin/')
+/** True for the admin panel's path and everything under it (the panel's own routes). */
+function isAdminPath(path: string, adminPath: string | null): boolean {
+  return adminPath !== null && (path === adminPath || path.startsWith(`${adminPath}/`))
 }
 
 const UNAUTHENTICATED = (): TesseraError =>
@@ -101,6 +106,7 @@ export function requireCallerOf(c: Context<AppEnv>): Caller {
  */
 export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   const { auth, sessions, keyring, tokens, metrics } = deps
+  const adminPath = deps.adminPath === undefined ? '/admin' : deps.adminPath
   const info = (c: Context<AppEnv>): RequestInfo => requestInfo(c, deps.trustedProxies)
 
   // SECURITY: every request is authenticated by tessera-auth/hono, as in a user's own app: the
@@ -178,7 +184,7 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   return (app) => {
     // The admin panel has its own sessions and a form-token proof (src/server/admin); the API's
     // authentication is for everything else.
-    app.use((c, next) => (isAdminPath(c.req.path) ? next() : authenticate(c, next)))
+    app.use((c, next) => (isAdminPath(c.req.path, adminPath) ? next() : authenticate(c, next)))
 
     app.post('/auth/signup', async (c) => {
       const body = await readJSONBody(c.req.raw)

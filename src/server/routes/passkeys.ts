@@ -157,7 +157,11 @@ export function passkeyRoutes(deps: PasskeyRoutesDeps): (app: TesseraApp) => voi
 
     app.delete('/auth/passkeys/:id', async (c) => {
       const { user } = freshCaller(c)
-      if (!(await passkeys.remove(user.id, c.req.param('id'), info(c)))) throw NOT_FOUND()
+      const removed = await passkeys.remove(user.id, c.req.param('id'), info(c))
+      if (removed === 'last_sign_in_method') {
+        throw new TesseraError('conflict', 'this passkey is the last way to sign in to the account')
+      }
+      if (!removed) throw NOT_FOUND()
       return c.body(null, 204)
     })
 

@@ -21,10 +21,13 @@ export function passkeyAdminRoutes(app: AdminApp, kit: AdminKit, passkeys: Passk
     const name = (await passkeys.list(user.id)).find((passkey) => passkey.id === id)?.name
     const removed = await passkeys.remove(user.id, id, actionContext(kit, c))
     return redirectWith(kit, c, `${userPath(user)}/passkeys`, {
-      kind: removed ? 'ok' : 'error',
-      text: removed
-        ? `Removed the passkey "${name ?? id}" of ${user.email}.`
-        : 'That passkey had already been removed.',
+      kind: removed === true ? 'ok' : 'error',
+      text:
+        removed === true
+          ? `Removed the passkey "${name ?? id}" of ${user.email}.`
+          : removed === false
+            ? 'That passkey had already been removed.'
+            : `The passkey "${name ?? id}" is the last way ${user.email} can sign in; it was kept.`,
     })
   })
 }
