@@ -275,10 +275,20 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
   const { sessions, mailer, limiter, actionLimiter } = options
   const passwords = options.passwords ?? createPasswordHasher()
   const policyOptions = options.passwordPolicy ?? {}
-  const checkPolicy = (password: string): { ok: true } | { ok: false; message: string } =>
+  // The one password rule of the API, the admin panel and the CLI (password-policy.ts), with the
+  // account's e-mail as what the estimator must not find in the password.
+  const checkPolicy = (
+    password: string,
+    email: string | null | undefined,
+  ): { ok: true } | { ok: false; message: string } =>
     password.length > MAX_PASSWORD_INPUT
       ? { ok: false, message: 'The password is too long.' }
-      : checkPasswordPolicy(password, policyOptions)
+      : checkPasswordPolicy(password, {
+          ...policyOptions,
+          userInputs: [...(policyOptions.userInputs ?? []), ...(email == null ? [] : [email])],
+        })
+  const emailOf = async (userId: string): Promise<string | null> =>
+    (await accounts.findUserById(userId))?.email ?? null
   const audit = options.audit ?? createAuditLog(db, { now })
   const accounts = options.accounts ?? createAccounts(db, { sessions, audit, now })
   const credentials = options.credentials ?? createCredentials(db, { now })
@@ -393,7 +403,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       if (email === null || password === undefined) {
         return failure('invalid_request', 'email (a valid address) and password are required')
       }
-      const policy = checkPolicy(password)
+      const policy = checkPolicy(password, email)
       if (!policy.ok) return failure('weak_password', policy.message)
       if ((await accounts.findUserByEmail(email)) !== null) {
         await audit.record({
@@ -495,7 +505,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
           checked.retryAfterSeconds,
         )
       }
-      const policy = checkPolicy(newPassword)
+      const policy = checkPolicy(newPassword, await emailOf(userId))
       if (!policy.ok) return failure('weak_password', policy.message)
       await credentials.setPasswordHash(userId, await passwords.hash(newPassword))
       // SECURITY: the caller's session continues under a new token, so a copy of the old one
@@ -597,7 +607,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       if (owner === null) return invalid()
       const byAccount = await actionLimiter?.check('password_reset_confirm', { account: owner })
       if (byAccount !== undefined && !byAccount.allowed) return limited(byAccount, owner)
-      const policy = checkPolicy(newPassword)
+      const policy = checkPolicy(newPassword, await emailOf(owner))
       if (!policy.ok) return failure('weak_password', policy.message)
       const passwordHash = await passwords.hash(newPassword)
       const userId = await consumeResetToken(db, token, passwordHash, now())
@@ -656,7 +666,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
     ): Promise<CreateUserResult> {
       const email = parseEmail(input.email)
       if (email === null) return failure('invalid_request', 'email is not a valid address')
-      const policy = checkPolicy(input.password)
+      const policy = checkPolicy(input.password, email)
       if (!policy.ok) return failure('weak_password', policy.message)
       const passwordHash = await passwords.hash(input.password)
       try {
@@ -680,11 +690,10 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       newPassword: string,
       context?: ActionContext,
     ): Promise<SetPasswordResult> {
-      const policy = checkPolicy(newPassword)
+      const user = await accounts.findUserById(userId)
+      const policy = checkPolicy(newPassword, user?.email)
       if (!policy.ok) return failure('weak_password', policy.message)
-      if ((await accounts.findUserById(userId)) === null) {
-        return failure('not_found', 'no such user')
-      }
+      if (user === null) return failure('not_found', 'no such user')
       const changed = await credentials.setPasswordHash(userId, await passwords.hash(newPassword))
       if (!changed) return failure('not_found', 'no such user')
       // SECURITY: a password set by someone else ends every session of the user.

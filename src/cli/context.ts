@@ -88,7 +88,11 @@ export async function openCliContext(io: Pick<CliIO, 'env' | 'cwd' | 'err'>): Pr
     accounts,
     audit,
     passwords: createPasswordHasher(),
-    passwordPolicy: { minLength: config.passwordMinLength, maxLength: config.passwordMaxLength },
+    passwordPolicy: {
+      minLength: config.passwordMinLength,
+      maxLength: config.passwordMaxLength,
+      minStrength: config.passwordMinStrength,
+    },
     migrationsApplied,
     keys: () => (keys ??= loadKeys(config, keyring, backends)),
     close: () => backends.close(),

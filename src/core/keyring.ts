@@ -54,8 +54,9 @@ export const MIN_SECRET_BYTES = 32
 const HOW_TO_GENERATE =
   "generate one with `npx tessera-auth secret` (or `node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"`)"
 
-// Secrets copied from tutorials, READMEs and framework defaults. Compared case-insensitively
-// after trimming; a secret that merely contains one of them is not refused.
+// Secrets copied from tutorials, READMEs and framework defaults. A secret is refused when it is
+// one of them in disguise (see `sampleVariant`); a strong secret that merely contains a short one
+// (`test`, `cats`) is not.
 const SAMPLE_SECRETS = new Set([
   'keyboard cat',
   'keyboard-cat',
@@ -112,15 +113,72 @@ const SAMPLE_SECRETS = new Set([
   'complex-password-at-least-32-characters-long',
 ])
 
+/** Lower case, NFKC, letters and digits only: `Change_This-Secret.KEY` is `changethissecretkey`. */
+function canonicalSecret(value: string): string {
+  return value
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '')
+}
+
+const CANONICAL_SAMPLES = [...new Set([...SAMPLE_SECRETS].map(canonicalSecret))]
+  .filter((sample) => sample.length >= 4)
+  // Longest first, so that `changethissecretkey` is removed before `changethissecret`.
+  .sort((a, b) => b.length - a.length)
+
+/** The shortest unit whose repetition (a partial last copy allowed) makes `value`. */
+function period(value: string): string {
+  for (let size = 1; size <= value.length / 2; size++) {
+    let repeats = true
+    for (let i = size; i < value.length && repeats; i++) repeats = value[i] === value[i - size]
+    if (repeats) return value.slice(0, size)
+  }
+  return value
+}
+
+/**
+ * True when what is left around a sample is filler: nothing, digits, a few characters, or a
+ * piece of the sample itself (a repetition cut short).
+ */
+function isFiller(rest: string, sample: string): boolean {
+  return rest === '' || /^\p{N}+$/u.test(rest) || new Set(rest).size < 6 || sample.includes(rest)
+}
+
+/**
+ * True when `secret` is a published sample in disguise: in any case, with separators or spaces
+ * added or removed, repeated, or padded with filler (digits, a repeated character, a few
+ * characters). Compared on the canonical form (letters and digits, lower case).
+ */
+function sampleVariant(secret: string): boolean {
+  const canonical = canonicalSecret(secret)
+  if (canonical === '') return false
+  for (const sample of CANONICAL_SAMPLES) {
+    if (!canonical.includes(sample)) continue
+    // SECURITY: `change-this-secret-key` passed once padded or repeated past 32 bytes (issue
+    // 12): whatever surrounds the sample must itself carry entropy for the secret to count.
+    if (isFiller(canonical.split(sample).join(''), sample)) return true
+  }
+  return false
+}
+
 /**
  * Why `secret` is weak, or `null` when it is acceptable. Checks length (UTF-8 bytes), a single
- * repeated character, and a list of sample secrets from popular tutorials and templates.
+ * repeated character or short repeated pattern, and a list of sample secrets from popular
+ * tutorials and templates, also in disguise (case, separators, padding, repetition).
  */
 export function secretWeakness(secret: string): string | null {
   const trimmed = secret.trim()
   if (trimmed.length === 0) return 'is empty'
-  if (SAMPLE_SECRETS.has(trimmed.toLowerCase())) return 'is a published sample secret'
+  if (SAMPLE_SECRETS.has(trimmed.toLowerCase()) || sampleVariant(trimmed)) {
+    return 'is a published sample secret (or one in disguise)'
+  }
   if (new Set(trimmed).size === 1) return 'is one repeated character'
+  // SECURITY: a short pattern repeated to length (`abcdabcd…`, `secretsecret…`) has the
+  // entropy of the pattern, not of its length.
+  const canonical = canonicalSecret(trimmed)
+  if (canonical.length >= 8 && period(canonical).length <= 16 && period(canonical) !== canonical) {
+    return 'is a short pattern repeated'
+  }
   const bytes = Buffer.byteLength(secret, 'utf8')
   if (bytes < MIN_SECRET_BYTES)
     return `is ${bytes} bytes long; at least ${MIN_SECRET_BYTES} are needed`

@@ -52,6 +52,11 @@ export interface AppDeps {
    * about a tenth of the server's CPU on `GET /auth/session`. @default false (the app adds them)
    */
   securityHeadersBySocket?: boolean
+  /**
+   * True once a graceful stop has begun: `/readyz` answers `503` (`shutting down`) without
+   * pinging the stores, while everything else is still served. @default never
+   */
+  draining?: () => boolean
   /** Register the API routes; called in order after the operational routes. @default [] */
   routes?: ReadonlyArray<(app: TesseraApp) => void>
   /**
@@ -160,6 +165,11 @@ function operationalRoutes(app: TesseraApp, deps: AppDeps): void {
   const checks = deps.readiness ?? []
   const timeoutMs = deps.readinessTimeoutMs ?? 2000
   app.get('/readyz', async (c) => {
+    if (deps.draining?.() === true) {
+      // The first phase of a graceful stop: out of rotation, still serving (docs/server.md).
+      const answer = httpErrorOf('unavailable', 'not ready: shutting down')
+      return c.json({ ...answer.body, checks: {} }, answer.status, answer.headers)
+    }
     const results = await Promise.all(
       checks.map(async (check) => [check.name, await pingWithTimeout(check, timeoutMs)] as const),
     )

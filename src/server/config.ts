@@ -89,6 +89,11 @@ export interface ServerConfig {
   passwordMinLength: number
   /** Most characters of a new password. @default 128 */
   passwordMaxLength: number
+  /**
+   * Lowest strength score (0 to 4) of the zxcvbn estimator a new password needs, from
+   * `TESSERA_PASSWORD_MIN_STRENGTH`; 0 turns the estimator off. @default 3
+   */
+  passwordMinStrength: number
   jwtAlg: JWTAlgorithm
   logLevel: LogLevel
   /** @default 'auto' (readable on a terminal, JSON lines otherwise) */
@@ -97,6 +102,11 @@ export interface ServerConfig {
   reauthMaxAge: number
   /** Whether administrators must have a second factor. @default 'required' in production, else 'optional' */
   adminMFA: 'required' | 'optional'
+  /**
+   * Seconds a stop keeps serving with readiness at 503 before the listener closes, from
+   * `TESSERA_SHUTDOWN_DRAIN` (0 to 300, decimals allowed). @default 5
+   */
+  shutdownDrain: number
   /**
    * Identity providers, from `TESSERA_OIDC_PROVIDERS` and `TESSERA_OIDC_<NAME>_*`
    * (docs/identity-providers.md). @default []
@@ -256,6 +266,11 @@ export function loadConfig(
     throw invalid('TESSERA_PASSWORD_MIN_LENGTH must not be larger than TESSERA_PASSWORD_MAX_LENGTH')
   }
   if (passwordMaxLength > 1024) throw invalid('TESSERA_PASSWORD_MAX_LENGTH must be at most 1024')
+  const strength = get('TESSERA_PASSWORD_MIN_STRENGTH') ?? '3'
+  if (!/^[0-4]$/.test(strength.trim())) {
+    throw invalid('TESSERA_PASSWORD_MIN_STRENGTH must be 0 to 4 (3: safely unguessable; 0: off)')
+  }
+  const passwordMinStrength = Number(strength.trim())
   const jwtAlg = parseChoice(get('TESSERA_JWT_ALG') ?? 'EdDSA', 'TESSERA_JWT_ALG', JWT_ALGORITHMS)
   const logLevel = parseChoice((get('LOG_LEVEL') ?? 'info').toLowerCase(), 'LOG_LEVEL', LOG_LEVELS)
   const logFormat = parseChoice((get('LOG_FORMAT') ?? 'auto').toLowerCase(), 'LOG_FORMAT', [
@@ -279,6 +294,8 @@ export function loadConfig(
     'TESSERA_OIDC_CALLBACK_LIMIT',
     30,
   )
+
+  const shutdownDrain = parseDrain(get('TESSERA_SHUTDOWN_DRAIN'))
 
   return {
     mode,
@@ -306,11 +323,13 @@ export function loadConfig(
     mailFrom,
     passwordMinLength,
     passwordMaxLength,
+    passwordMinStrength,
     jwtAlg,
     logLevel,
     logFormat,
     reauthMaxAge,
     adminMFA,
+    shutdownDrain,
     identityProviders,
     identityCallbackLimit,
   }
@@ -549,6 +568,18 @@ function parseMailer(
     return { kind: 'smtp', url: value }
   }
   throw invalid('TESSERA_MAILER must be console, file:<directory> or smtp://user:pass@host:port')
+}
+
+function parseDrain(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') return 5
+  const match = /^(\d{1,3}(?:\.\d{1,3})?)\s*s?$/.exec(value.trim().toLowerCase())
+  const seconds = match === null ? Number.NaN : Number(match[1])
+  if (!(seconds >= 0 && seconds <= 300)) {
+    throw invalid(
+      'TESSERA_SHUTDOWN_DRAIN must be a number of seconds from 0 to 300, e.g. 5 or 0.5 (0: close at once)',
+    )
+  }
+  return seconds
 }
 
 function parseCount(value: string | undefined, key: string, fallback: number): number {

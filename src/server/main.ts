@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Logger } from 'pino'
 import { createApp, securityHeaders, type TesseraApp } from './app.js'
+import { answerClientError } from './client-error.js'
 import type { ServerConfig } from './config.js'
 import { createMetrics } from './metrics.js'
 import { buildServices } from './services.js'
@@ -32,6 +33,14 @@ export interface ListenOptions extends ServerTimeouts {
   onClose?: () => Promise<void>
   /** How long in-flight requests may take to finish after a stop, in ms. @default 10000 */
   shutdownGraceMs?: number
+  /**
+   * The first phase of a stop, in ms: `onDrain` is called (readiness turns 503) and the server
+   * keeps accepting and serving for this long, so a load balancer takes it out of rotation
+   * before the listener closes. @default 0 (close at once)
+   */
+  shutdownDrainMs?: number
+  /** Called when a stop begins, before the drain period (the app's readiness turns 503). */
+  onDrain?: () => void
 }
 
 /** A listening server. */
@@ -40,8 +49,10 @@ export interface RunningServer {
   /** The port actually bound (useful with port 0). */
   readonly port: number
   /**
-   * Graceful stop: stop accepting connections, let in-flight requests finish (up to the grace
-   * time, then drop what is left), then run `onClose`. Safe to call more than once.
+   * Graceful stop in two phases: first the drain (`onDrain`, then `shutdownDrainMs` of normal
+   * service, every response saying `Connection: close`), then stop accepting connections, let
+   * in-flight requests finish (up to the grace time, then drop what is left), and run
+   * `onClose`. Safe to call more than once.
    */
   close(): Promise<void>
 }
@@ -83,6 +94,12 @@ export async function listen(app: TesseraApp, options: ListenOptions): Promise<R
     ) as Server
     created.once('error', reject)
   })
+  // SECURITY: what the HTTP parser refuses (a malformed request line or header, a header block
+  // over the limit, a request too slow) is answered by the server with the security headers of
+  // every other response, not by Node's bare default (issue 12).
+  server.on('clientError', (error: Error & { code?: string }, socket) =>
+    answerClientError(error, socket, { headers: options.headers ?? {}, logger: options.logger }),
+  )
   server.headersTimeout = headersTimeout
   server.requestTimeout = requestTimeout
   server.keepAliveTimeout = keepAliveTimeout
@@ -92,15 +109,26 @@ export async function listen(app: TesseraApp, options: ListenOptions): Promise<R
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
     closing ??= (async (): Promise<void> => {
+      // From now on every response closes its connection, so clients reconnect (to another
+      // instance, once the load balancer has seen readiness turn 503).
+      server.on('request', (_request: unknown, response: { shouldKeepAlive: boolean }) => {
+        response.shouldKeepAlive = false
+      })
+      const drainMs = options.shutdownDrainMs ?? 0
+      options.onDrain?.()
+      if (drainMs > 0) {
+        // SECURITY/availability: phase one of a graceful stop (issue 12): readiness is 503 but
+        // the listener stays open, so connections accepted (or queued in the backlog) in the
+        // last moments before the signal are served rather than reset.
+        options.logger.info({ drainMs }, 'draining: readiness is 503, still serving')
+        await new Promise<void>((resolve) => setTimeout(resolve, drainMs))
+      }
       options.logger.info('shutting down: no new connections, finishing requests in flight')
       const drained = new Promise<void>((resolve) => server.close(() => resolve()))
       // A kept-alive connection becomes idle when its last response ends; close it then
       // rather than waiting for the keep-alive timeout.
       server.closeIdleConnections()
       const idleSweep = setInterval(() => server.closeIdleConnections(), 50)
-      server.on('request', (_request: unknown, response: { shouldKeepAlive: boolean }) => {
-        response.shouldKeepAlive = false
-      })
       const grace = options.shutdownGraceMs ?? 10_000
       let timer: NodeJS.Timeout | undefined
       const timedOut = new Promise<'timeout'>((resolve) => {
@@ -150,6 +178,11 @@ export interface StartOptions extends ServerTimeouts {
   routes?: ReadonlyArray<(app: TesseraApp) => void>
   shutdownGraceMs?: number
   /**
+   * The drain period of a stop in ms (see `ListenOptions.shutdownDrainMs`).
+   * @default config.shutdownDrain (TESSERA_SHUTDOWN_DRAIN, 5 s)
+   */
+  shutdownDrainMs?: number
+  /**
    * Clock in epoch milliseconds for every service and store (see `ServicesContext.now`); tests
    * move it forward to check expiry over HTTP. Not configurable from the environment.
    * @default Date.now
@@ -168,7 +201,9 @@ export async function startServer(
   const { logger } = options
   const metrics = createMetrics()
   const services = await buildServices(config, { logger, metrics, now: options.now })
+  let draining = false
   const app = createApp({
+    draining: () => draining,
     config,
     logger,
     metrics,
@@ -183,6 +218,10 @@ export async function startServer(
       headers: securityHeaders(config),
       logger,
       onClose: () => services.close(),
+      onDrain: () => {
+        draining = true
+      },
+      shutdownDrainMs: options.shutdownDrainMs ?? config.shutdownDrain * 1000,
       ...(options.headersTimeout === undefined ? {} : { headersTimeout: options.headersTimeout }),
       ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout }),
       ...(options.keepAliveTimeout === undefined

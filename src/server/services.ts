@@ -118,6 +118,7 @@ export async function buildServices(
     const passwordPolicy = {
       minLength: config.passwordMinLength,
       maxLength: config.passwordMaxLength,
+      minStrength: config.passwordMinStrength,
     }
     const mailer = createMailer(config, logger)
     const limiter = createLoginLimiter({ store: backends.rateLimitStore, now })

@@ -88,6 +88,42 @@ async function resetToken(t: ReturnType<typeof setup>, email = 'alice@example.co
 }
 
 describeEachDatabase('auth service', (open) => {
+  // Issue 12, item 7: one rule for every way a password is set (API signup and change, reset,
+  // the admin panel's createUser and setPassword), with the account's e-mail as estimator input.
+  it('refuses password1234 and a password made of the e-mail, wherever a password is set', async () => {
+    const db = await open()
+    const t = setup(db)
+    const email = 'margaret.hamilton@example.com'
+    const fromEmail = 'margaret.hamilton2024'
+    for (const password of ['password1234', fromEmail]) {
+      const signup = await t.auth.signup({ email, password })
+      expect(signup).toMatchObject({ ok: false, code: 'weak_password' })
+      const created = await t.auth.createUser({ email, password })
+      expect(created).toMatchObject({ ok: false, code: 'weak_password' })
+    }
+    const user = await t.auth.signup({ email, password: PASSWORD })
+    if (!user.ok) throw new Error(user.code)
+    for (const password of ['password1234', fromEmail]) {
+      expect(await t.auth.setPassword(user.user.id, password)).toMatchObject({
+        code: 'weak_password',
+      })
+      expect(
+        await t.auth.changePassword(user.user.id, {
+          currentPassword: PASSWORD,
+          newPassword: password,
+        }),
+      ).toMatchObject({ code: 'weak_password' })
+    }
+    const token = await resetToken(t, email)
+    const reset = await t.auth.confirmPasswordReset({ token, newPassword: fromEmail })
+    expect(reset).toMatchObject({ ok: false, code: 'weak_password' })
+    if (!reset.ok) expect(reset.message).toContain('unrelated words')
+    // A password the estimator rates strong is still accepted everywhere.
+    expect(
+      await t.auth.confirmPasswordReset({ token, newPassword: 'a new long passphrase' }),
+    ).toMatchObject({ ok: true })
+  })
+
   it('signup ignores unknown fields: no isAdmin from a body, no prototype pollution', async () => {
     const t = setup(await open())
     const body: unknown = JSON.parse(

@@ -177,6 +177,15 @@ describe('tessera user', () => {
   })
 
   it('refuses a weak password, an empty stdin, a bad e-mail and a taken e-mail (exit 1, one line)', async () => {
+    // The server's rule (issue 12, item 7): a breached password or one made of the e-mail.
+    for (const [address, password] of [
+      ['a@example.com', 'password1234'],
+      ['margaret.hamilton@example.com', 'margaret.hamilton2024'],
+    ]) {
+      const refused = await fx.run(['user', 'create', address!], { stdin: `${password}\n` })
+      expect(refused.code, password).toBe(1)
+      expect(refused.stderr).toContain('unrelated words')
+    }
     const weak = await fx.run(['user', 'create', 'a@example.com'], { stdin: 'password\n' })
     expect(weak.code).toBe(1)
     expectOneLineError(weak)

@@ -70,6 +70,43 @@ describe('createKeyring', () => {
     expect(keyring.kids).toEqual([createKeyring(GOOD).currentKid, createKeyring(OTHER).currentKid])
   })
 
+  // Issue 12, item 8: `change-this-secret-key` was refused only for its length, so a padded or
+  // repeated variant of 32 bytes or more passed.
+  it('refuses published samples in disguise: case, padding, repetition, separators', () => {
+    const variants = [
+      'change-this-secret-key-change-this-secret-key',
+      'CHANGE-THIS-SECRET-KEY-0000000000000000',
+      'change_this_secret_key_1234567890123456',
+      'Change This Secret Key !!!!!!!!!!!!!!!!!!',
+      '--------change-this-secret-key--------',
+      'changethissecretkeychangethissecretkey',
+      'keyboard cat keyboard cat keyboard cat',
+      'Keyboard-Cat-Keyboard-Cat-Keyboard-Cat-2024',
+      'xxxxxxxxxxxxkeyboardcatxxxxxxxxxxxxxxxx',
+      'your-256-bit-secret your-256-bit-secret',
+      'ｃｈａｎｇｅ－ｔｈｉｓ－ｓｅｃｒｅｔ－ｋｅｙ－ｃｈａｎｇｅ',
+    ]
+    for (const secret of variants) {
+      expect(Buffer.byteLength(secret)).toBeGreaterThanOrEqual(32)
+      expect(secretWeakness(secret), secret).toMatch(/sample/)
+      expect(() => createKeyring(secret), secret).toThrow(/sample/)
+    }
+  })
+
+  it('refuses a short pattern repeated to length, and keeps strong secrets that contain a word', () => {
+    expect(secretWeakness('abcd1234abcd1234abcd1234abcd1234')).toMatch(/repeated/)
+    expect(secretWeakness('0123456789'.repeat(4))).toMatch(/repeated/)
+    for (const strong of [
+      GOOD,
+      `test${GOOD}`,
+      `${OTHER}-secret`,
+      'correct horse battery staple for tessera in 2026',
+      'f3a9c2e81b7d4065a9e2c4b1d8f70e3a6b5c9d2e1f0a4b7c8d9e0f1a2b3c4d5',
+    ]) {
+      expect(secretWeakness(strong), strong).toBeNull()
+    }
+  })
+
   it('explains weaknesses', () => {
     expect(secretWeakness(GOOD)).toBeNull()
     expect(secretWeakness('abc')).toMatch(/3 bytes/)

@@ -89,6 +89,8 @@ export async function startTestServer(
     PORT: '0',
     HOST: '127.0.0.1',
     TESSERA_MAILER: `file:${outbox}`,
+    // No drain period on stop (the default is 5 s): the drain has its own test (main.test.ts).
+    TESSERA_SHUTDOWN_DRAIN: '0',
   }
   if (backend.kind === 'postgres+redis') {
     const url = new URL(backend.pgUrl)

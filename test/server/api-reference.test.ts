@@ -21,7 +21,13 @@ let app: TesseraApp | undefined
 beforeAll(async () => {
   cwd = mkdtempSync(join(tmpdir(), 'tessera-api-reference-'))
   const config = loadConfig(
-    { NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', TESSERA_MAILER: `file:${join(cwd, 'out')}` },
+    {
+      NODE_ENV: 'test',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      TESSERA_MAILER: `file:${join(cwd, 'out')}`,
+      TESSERA_SHUTDOWN_DRAIN: '0',
+    },
     { cwd, envFiles: false },
   )
   running = await startServer(config, {

@@ -164,6 +164,8 @@ function apiSuite(
         ['too short', 'short-pw'],
         ['too long', 'x'.repeat(129)],
         ['common', 'unbelievable'],
+        ['breached (issue 12)', 'password1234'],
+        ['easy to guess (issue 12)', 'qwertyuiop[]'],
       ])('signup: 400 weak_password for a %s password', async (_name, password) => {
         const response = await new Client(server).request('POST', '/auth/signup', {
           json: { email: email(), password },

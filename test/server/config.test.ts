@@ -68,6 +68,32 @@ describe('loadConfig defaults', () => {
     })
   })
 
+  it('takes TESSERA_PASSWORD_MIN_STRENGTH from 0 to 4, 3 by default', () => {
+    expect(load({ TESSERA_SECRET: STRONG }).passwordMinStrength).toBe(3)
+    expect(
+      load({ TESSERA_SECRET: STRONG, TESSERA_PASSWORD_MIN_STRENGTH: '0' }).passwordMinStrength,
+    ).toBe(0)
+    for (const bad of ['5', '-1', 'high', '2.5']) {
+      expect(
+        configError({ TESSERA_SECRET: STRONG, TESSERA_PASSWORD_MIN_STRENGTH: bad }).message,
+      ).toContain('TESSERA_PASSWORD_MIN_STRENGTH')
+    }
+  })
+
+  it('drains for TESSERA_SHUTDOWN_DRAIN seconds on stop, 5 by default, 0 to 300', () => {
+    expect(load({ TESSERA_SECRET: STRONG }).shutdownDrain).toBe(5)
+    expect(load({ TESSERA_SECRET: STRONG, TESSERA_SHUTDOWN_DRAIN: '0' }).shutdownDrain).toBe(0)
+    expect(load({ TESSERA_SECRET: STRONG, TESSERA_SHUTDOWN_DRAIN: '0.25' }).shutdownDrain).toBe(
+      0.25,
+    )
+    expect(load({ TESSERA_SECRET: STRONG, TESSERA_SHUTDOWN_DRAIN: '30s' }).shutdownDrain).toBe(30)
+    for (const bad of ['-1', '301', 'soon', '5m', '1e3']) {
+      expect(
+        configError({ TESSERA_SECRET: STRONG, TESSERA_SHUTDOWN_DRAIN: bad }).message,
+      ).toContain('TESSERA_SHUTDOWN_DRAIN')
+    }
+  })
+
   it('refuses a minimum password length above the maximum, naming both', () => {
     const error = configError({
       TESSERA_SECRET: STRONG,
@@ -222,16 +248,21 @@ describe('secrets in production', () => {
     expect(error.message).toContain('npx tessera-auth secret')
   })
 
-  it.each(['keyboard cat', 'short-secret', 'x'.repeat(64), 'change-this-secret-key'])(
-    'refuses the weak secret %j',
-    (secret) => {
-      for (const key of ['TESSERA_SECRET', 'SESSION_SECRET', 'JWT_SECRET']) {
-        const error = configError({ NODE_ENV: 'production', [key]: secret })
-        expect(error.message).toContain(key)
-        expect(error.message).toContain('npx tessera-auth secret')
-      }
-    },
-  )
+  it.each([
+    'keyboard cat',
+    'short-secret',
+    'x'.repeat(64),
+    'change-this-secret-key',
+    'change-this-secret-key'.repeat(2),
+    'CHANGE_THIS_SECRET_KEY_00000000000000',
+    'keyboard-cat keyboard-cat keyboard-cat',
+  ])('refuses the weak secret %j', (secret) => {
+    for (const key of ['TESSERA_SECRET', 'SESSION_SECRET', 'JWT_SECRET']) {
+      const error = configError({ NODE_ENV: 'production', [key]: secret })
+      expect(error.message).toContain(key)
+      expect(error.message).toContain('npx tessera-auth secret')
+    }
+  })
 
   it('refuses a weak fallback', () => {
     const error = configError({

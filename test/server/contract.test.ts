@@ -1105,7 +1105,23 @@ function contractSuite(
           ).status,
         ).toBe(201)
       }
-      for (const password of ['a1b2c3d4e5f6', 'x'.repeat(128), '🔑'.repeat(12), '🔑'.repeat(128)]) {
+      // Refused though of legal length: breached, or easy to guess (issue 12, item 7).
+      for (const password of ['password1234', 'a1b2c3d4e5f6', 'x'.repeat(128), '🔑'.repeat(12)]) {
+        await expectError(
+          await client.request('POST', '/auth/signup', {
+            json: { email: uniqueEmail(), password },
+          }),
+          400,
+          'weak_password',
+        )
+      }
+      const emoji = '🦊🐙🌵🎻🚲🧭🪁🍋🦉🌋🎲🪐'
+      for (const password of [
+        'k7#Vq2!mZp9x',
+        randomBytes(96).toString('base64url'),
+        emoji,
+        [...emoji.repeat(11)].slice(0, 128).join(''),
+      ]) {
         const response = await client.request('POST', '/auth/signup', {
           json: { email: uniqueEmail(), password },
         })
@@ -1118,11 +1134,11 @@ function contractSuite(
       expect(
         (
           await client.request('POST', '/auth/signup', {
-            json: { email: uniqueEmail(), password: 'k7#Qz!2m' },
+            json: { email: uniqueEmail(), password: 'k7#Qz!2mW' },
           })
         ).status,
       ).toBe(201)
-      for (const password of ['k7#Qz!2', 'password', 'PassWord']) {
+      for (const password of ['k7#Qz!2', 'password', 'PassWord', 'k7#Qz!2m']) {
         await expectError(
           await client.request('POST', '/auth/signup', {
             json: { email: uniqueEmail(), password },

@@ -26,7 +26,13 @@ describe('tessera-auth/server', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tessera-embed-'))
     try {
       const config = loadConfig(
-        { NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', TESSERA_MAILER: 'console' },
+        {
+          NODE_ENV: 'test',
+          PORT: '0',
+          HOST: '127.0.0.1',
+          TESSERA_MAILER: 'console',
+          TESSERA_SHUTDOWN_DRAIN: '0',
+        },
         { cwd, envFiles: false },
       )
       const running = await startServer(config, {

@@ -96,6 +96,62 @@ describe('the server on a real socket', { timeout: 90_000 }, () => {
     expect(messages.indexOf('request')).toBeLessThan(messages.indexOf('stopped'))
   })
 
+  // Issue 12, item 14: connections accepted in the last moments before SIGTERM were reset,
+  // because the listener closed at once. Now readiness turns 503 and the server keeps serving
+  // for TESSERA_SHUTDOWN_DRAIN seconds (short here), then closes the listener.
+  it('stops in two phases: readiness 503 while still serving, no connection opened before SIGTERM reset', async () => {
+    const server = await start('test/server/fixtures/serve.ts', {
+      env: { TESSERA_SHUTDOWN_DRAIN: '3' },
+    })
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 40 },
+        () =>
+          new Promise<import('node:net').Socket>((resolve, reject) => {
+            const socket = connect(server.port, '127.0.0.1', () => resolve(socket))
+            socket.once('error', reject)
+          }),
+      ),
+    )
+    server.child.kill('SIGTERM')
+    await server.waitForLine((line) => line.msg === 'draining: readiness is 503, still serving')
+
+    const ready = await rawExchange(server.port, (socket) => {
+      socket.write('GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n')
+    })
+    expect(ready).toMatch(/^HTTP\/1.1 503 /)
+    expect(ready).toMatch(/retry-after: \d+/i)
+    expect(ready).toContain('shutting down')
+
+    const answers = await Promise.all(
+      sockets.map(
+        (socket) =>
+          new Promise<string>((resolve) => {
+            let text = ''
+            socket.setEncoding('utf8')
+            socket.on('data', (chunk: string) => (text += chunk))
+            socket.on('error', (error: NodeJS.ErrnoException) => resolve(`error ${error.code}`))
+            socket.on('close', () => resolve(text))
+            socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+          }),
+      ),
+    )
+    for (const answer of answers) {
+      expect(answer).toMatch(/^HTTP\/1.1 200 /)
+      // Each connection is told to close, so its client reconnects elsewhere.
+      expect(answer).toMatch(/connection: close/i)
+    }
+    expect(await server.exited).toBe(0)
+    const messages = server.lines.map((line) => line.msg)
+    const drain = messages.indexOf('draining: readiness is 503, still serving')
+    const closing = messages.indexOf(
+      'shutting down: no new connections, finishing requests in flight',
+    )
+    expect(drain).toBeGreaterThanOrEqual(0)
+    expect(closing).toBeGreaterThan(drain)
+    expect(messages.indexOf('stopped')).toBeGreaterThan(closing)
+  })
+
   it('refuses a chunked body over 64 KiB with 413, and a slow client is cut off', async () => {
     const server = await start('test/server/fixtures/serve.ts', {
       env: { FIXTURE_HEADERS_TIMEOUT: '500' },

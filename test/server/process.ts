@@ -63,6 +63,8 @@ export async function spawnEntry(
         NODE_ENV: 'test',
         PORT: '0',
         HOST: '127.0.0.1',
+        // No drain period on stop unless a test asks for one (the default is 5 s).
+        TESSERA_SHUTDOWN_DRAIN: '0',
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

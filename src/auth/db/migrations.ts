@@ -1,8 +1,8 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
 import { m0002SigningKeys } from './migration-0002-signing-keys.js'
-import { m0007Passkeys } from './migration-0007-passkeys.js'
-import { m0004MFA } from './migration-0004-mfa.js'
 import { m0003SigningKeyUniqueness } from './migration-0003-signing-key-uniqueness.js'
+import { m0004MFA } from './migration-0004-mfa.js'
+import { m0007Passkeys } from './migration-0007-passkeys.js'
 import { m0005Identities } from './migration-0005-identities.js'
 
 /*

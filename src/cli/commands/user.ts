@@ -184,7 +184,8 @@ async function createUser(args: readonly string[], io: CliIO): Promise<number> {
     }
     const password = await readNewPassword(io, {
       fromStdin: values['password-stdin'] === true,
-      policy: context.passwordPolicy,
+      // The server's rule (password-policy.ts), with the account's e-mail as the estimator's input.
+      policy: { ...context.passwordPolicy, userInputs: [email] },
     })
     const passwordHash = await context.passwords.hash(password)
     return context.accounts.createUser(
@@ -342,7 +343,7 @@ async function changePassword(args: readonly string[], io: CliIO): Promise<numbe
     const user = await findUser(context.accounts, positionals[0] ?? '')
     const password = await readNewPassword(io, {
       fromStdin: values['password-stdin'] === true,
-      policy: context.passwordPolicy,
+      policy: { ...context.passwordPolicy, userInputs: [user.email] },
     })
     const hash = await context.passwords.hash(password)
     await createCredentials(context.backends.db).setPasswordHash(user.id, hash)

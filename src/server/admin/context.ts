@@ -161,6 +161,8 @@ export function createAdminKit(deps: AdminDeps): AdminKit {
       minLength: deps.passwordPolicy?.minLength ?? 12,
       maxLength: deps.passwordPolicy?.maxLength ?? 128,
       commonList: deps.passwordPolicy?.commonList ?? true,
+      // The auth service's default (password-policy.ts) when the policy leaves it out.
+      minStrength: deps.passwordPolicy?.minStrength ?? 3,
     },
   }
 }

@@ -10,8 +10,7 @@ import { checkCrossSite, verifyCSRFToken } from '../../core/csrf.js'
 import type { AdminApp, AdminContext, AdminKit } from './context.js'
 import { TesseraError } from '../../core/errors.js'
 import { redirectWith } from './flash.js'
-
-const MAX_BODY = 64 * 1024
+import { readFormBody } from '../body.js'
 
 /** A route parameter, `''` when absent. */
 export function param(c: AdminContext, name: string): string {
@@ -43,27 +42,12 @@ export function codenameList(
 }
 
 /**
- * The fields of a form post.
- * @throws TesseraError `unsupported_media_type` (415) for another content type, `payload_too_large` (413) over 64 KiB
+ * The fields of a form post, through the server's one body reader (`readFormBody`), read once
+ * per request however often it is called.
+ * @throws TesseraError `unsupported_media_type` (415) for another content type, `payload_too_large` (413) over 64 KiB, `invalid_request` (400) for a body cut off or malformed
  */
-export async function readForm(c: AdminContext): Promise<URLSearchParams> {
-  const type = c.req.header('content-type') ?? ''
-  const essence = type.split(';')[0]?.trim().toLowerCase()
-  if (essence !== 'application/x-www-form-urlencoded') {
-    throw new TesseraError(
-      'unsupported_media_type',
-      'Forms must be sent as application/x-www-form-urlencoded.',
-    )
-  }
-  const length = Number(c.req.header('content-length') ?? '0')
-  if (Number.isFinite(length) && length > MAX_BODY) {
-    throw new TesseraError('payload_too_large', 'The form is larger than 64 KiB.')
-  }
-  const buffer = await c.req.arrayBuffer()
-  if (buffer.byteLength > MAX_BODY) {
-    throw new TesseraError('payload_too_large', 'The form is larger than 64 KiB.')
-  }
-  return new URLSearchParams(new TextDecoder().decode(buffer))
+export function readForm(c: AdminContext): Promise<URLSearchParams> {
+  return readFormBody(c.req.raw)
 }
 
 /**

@@ -7,7 +7,7 @@ import { isTesseraError } from '../../core/errors.js'
 import { html, type SafeHtml } from '../admin/html.js'
 import { documentShell } from '../admin/views/layout.js'
 import type { AppEnv, TesseraApp } from '../app.js'
-import { MAX_BODY_BYTES, readBodyBytes } from '../body.js'
+import { readFormBody } from '../body.js'
 import { HTTPError } from '../http-error.js'
 import { requestInfo } from '../request-context.js'
 
@@ -172,24 +172,31 @@ export function resetRoutes(deps: ResetRoutesDeps): (app: TesseraApp) => void {
           ),
         )
       }
-      const type = c.req.header('content-type') ?? ''
-      if (type.split(';')[0]?.trim().toLowerCase() !== 'application/x-www-form-urlencoded') {
-        return send(
-          c,
-          415,
-          messagePage('Unsupported form', 'The form must be sent as a normal HTML form.'),
-        )
-      }
-      let bytes: Uint8Array
+      let form: URLSearchParams
       try {
-        bytes = await readBodyBytes(c.req.raw, MAX_BODY_BYTES)
+        // The server's one body reader, as the API's and the admin panel's.
+        form = await readFormBody(c.req.raw)
       } catch (error) {
-        if (error instanceof HTTPError && error.status === 413) {
+        if (!(error instanceof HTTPError)) throw error
+        if (error.status === 415) {
+          return send(
+            c,
+            415,
+            messagePage('Unsupported form', 'The form must be sent as a normal HTML form.'),
+          )
+        }
+        if (error.status === 413) {
           return send(c, 413, messagePage('Form too large', 'The form is larger than 64 KiB.'))
         }
-        throw error
+        return send(
+          c,
+          400,
+          messagePage(
+            'The form did not arrive whole',
+            'The form was cut off on its way. Nothing was changed. Open the link from the e-mail again.',
+          ),
+        )
       }
-      const form = new URLSearchParams(new TextDecoder().decode(bytes))
       const token = form.get('token') ?? ''
       if (!TOKEN_SHAPE.test(token)) return send(c, 400, invalidLink)
       const newPassword = form.get('newPassword') ?? ''

@@ -135,7 +135,7 @@ describe.runIf(present || required)('admin panel in headless Chromium', () => {
       await f.createUser(long)
       await page.click('nav >> text=Users')
       expect(await page.textContent('#password-rules')).toBe(
-        '12 to 128 characters, not a common password.',
+        '12 to 128 characters, not a common password. Hard to guess: four or more unrelated words work well.',
       )
       await page.fill('form.stack input[name=email]', 'new.person@example.com')
       await page.fill('form.stack input[name=password]', 'a long enough password')

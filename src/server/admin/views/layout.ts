@@ -295,9 +295,17 @@ export interface PasswordRules {
   maxLength: number
   /** The common-password list applies. */
   commonList: boolean
+  /** The strength estimator's lowest accepted score (0: off). @default 0 */
+  minStrength?: number
 }
 
-/** The sentence under a new-password field, e.g. "12 to 128 characters, not a common password." */
+/**
+ * The sentences under a new-password field, e.g. "12 to 128 characters, not a common password.
+ * Hard to guess: four or more unrelated words work well."
+ */
 export function passwordRulesText(rules: PasswordRules): string {
-  return `${rules.minLength} to ${rules.maxLength} characters${rules.commonList ? ', not a common password' : ''}.`
+  const length = `${rules.minLength} to ${rules.maxLength} characters${rules.commonList ? ', not a common password' : ''}.`
+  return (rules.minStrength ?? 0) > 0
+    ? `${length} Hard to guess: four or more unrelated words work well.`
+    : length
 }
