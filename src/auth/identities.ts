@@ -4,6 +4,7 @@ import { isUniqueViolation, type TesseraDB } from './db/database.js'
 import { newId } from './db/ids.js'
 import { toBool, toMillis, toMillisOrNull, type IdentitiesTable } from './db/schema.js'
 import type { ActionContext } from './users.js'
+import { waysIn, waysLeft } from './ways-in.js'
 
 /** An account's identity at an identity provider. Times are epoch milliseconds. */
 export interface Identity {
@@ -255,20 +256,9 @@ export function createIdentities(
           .where('user_id', '=', userId)
           .executeTakeFirst()
         if (row === undefined) return { ok: false, code: 'not_found' }
-        const user = await trx
-          .selectFrom('users')
-          .select('password_hash')
-          .where('id', '=', userId)
-          .executeTakeFirst()
-        const others = await trx
-          .selectFrom('identities')
-          .select((eb) => eb.fn.countAll<number | string>().as('count'))
-          .where('user_id', '=', userId)
-          .where('id', '!=', identityId)
-          .executeTakeFirstOrThrow()
         // SECURITY: never leave an account no way in (API.md: the last way to sign in cannot be
-        // removed): a password or another identity must remain.
-        if ((user?.password_hash ?? null) === null && Number(others.count) === 0) {
+        // removed): a password, another identity or a passkey must remain.
+        if (waysLeft(await waysIn(trx, userId), 'identity') === 0) {
           return { ok: false, code: 'conflict', reason: 'last_sign_in_method' }
         }
         const deleted = await trx

@@ -25,6 +25,36 @@ export {
 } from './accounts.js'
 export { createCredentials, type Credentials } from './credentials.js'
 export {
+  cleanPasskeyName,
+  createPasskeys,
+  type Passkey,
+  type PasskeyProof,
+  type PasskeyRefusal,
+  type Passkeys,
+  type PasskeysOptions,
+  type PasskeyUser,
+} from './passkeys.js'
+export {
+  PASSKEY_CHALLENGE_TTL_SECONDS,
+  createPasskeyChallenges,
+  type PasskeyChallengeBinding,
+  type PasskeyChallengePurpose,
+  type PasskeyChallenges,
+} from './passkey-challenges.js'
+export {
+  createPasskeySecondFactor,
+  secondFactorBinding,
+  type PasskeySecondFactor,
+  type PasskeySecondFactorContext,
+  type PasskeySecondFactorInput,
+} from './passkey-second-factor.js'
+export {
+  createPasskeyCredentials,
+  type NewPasskey,
+  type PasskeyCredentials,
+  type StoredPasskey,
+} from './passkey-credentials.js'
+export {
   createSignIn,
   MAX_PASSWORD_INPUT,
   type AuthProof,

@@ -16,6 +16,8 @@ import {
   type Mailer,
 } from '../auth/mailer.js'
 import { createMailDelivery } from '../auth/mail-delivery.js'
+import { createPasskeySecondFactor } from '../auth/passkey-second-factor.js'
+import { createPasskeys, type Passkeys } from '../auth/passkeys.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
 import { createActionLimiter } from '../auth/action-limiter.js'
 import { createLoginLimiter } from '../auth/rate-limit.js'
@@ -32,6 +34,7 @@ import { CREATE_ADMIN_COMMAND, logMail, logSetupLink } from './logger.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
+import { passkeyRoutes } from './routes/passkeys.js'
 import { mfaRoutes } from './routes/mfa.js'
 import { oidcRoutes } from './routes/oidc.js'
 import { emailPages } from './routes/email-pages.js'
@@ -54,6 +57,8 @@ export interface ServerServices {
   auth: AuthService
   tokens: TokenServices
   passwords: PasswordHasher
+  /** Passkeys (WebAuthn): relying party from the public URL, challenges in the session store. */
+  passkeys: Passkeys
   /** Closes every store and client opened here (after background work such as mail). */
   close(): Promise<void>
 }
@@ -151,8 +156,19 @@ export async function buildServices(
       issuer: new URL(config.publicUrl).host,
       now,
     })
-    // The second-factor methods; passkeys (issue 14) add theirs to this list.
-    const secondFactorMethods = [...factors.verifiers]
+    // SECURITY: the relying party id and the accepted origins come from the configuration
+    // (TESSERA_PUBLIC_URL, TESSERA_TRUSTED_ORIGINS), never from a request's Host header.
+    const passkeys = createPasskeys({
+      db: backends.db,
+      store: backends.sessionStore,
+      publicUrl: config.publicUrl,
+      origins: config.trustedOrigins,
+      audit,
+      now,
+    })
+    const passkeyFactor = createPasskeySecondFactor(passkeys)
+    // The second-factor methods: TOTP and recovery codes, and passkeys (issue 14).
+    const secondFactorMethods = [...factors.verifiers, passkeyFactor]
     const registry = createSecondFactorRegistry(secondFactorMethods)
     const auth = createAuthService(backends.db, {
       audit,
@@ -240,6 +256,7 @@ export async function buildServices(
       trustedOrigins: config.trustedOrigins,
       trustedProxies: config.trustedProxies,
       countSessions: backends.countSessions,
+      passkeys,
       identities,
       passwordPolicy,
       metrics,
@@ -335,9 +352,9 @@ export async function buildServices(
         metrics,
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
-        adminPath: withAdmin ? adminPath : null,
         secondStep,
         reauthMaxAge: config.reauthMaxAge,
+        adminPath: withAdmin ? adminPath : null,
         now,
       }),
       mfaRoutes({
@@ -345,6 +362,7 @@ export async function buildServices(
         registry,
         secondStep,
         reauth,
+        passkeys,
         sessions,
         tokens,
         metrics,
@@ -369,6 +387,16 @@ export async function buildServices(
         now,
         secondStep,
       }),
+      passkeyRoutes({
+        auth,
+        passkeys,
+        metrics,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        reauthMaxAge: config.reauthMaxAge,
+        secondStep,
+        factor: passkeyFactor,
+        now,
+      }),
     ]
     logger.info(
       { storage: backends.describe, jwtAlg: keys.algorithm, publicUrl: config.publicUrl },
@@ -383,6 +411,7 @@ export async function buildServices(
       auth,
       tokens,
       passwords,
+      passkeys,
       close: async () => {
         await auth.idle()
         await mailer.close?.()

@@ -2,8 +2,13 @@ import { expect, it } from 'vitest'
 import { createAccounts } from '../../src/auth/accounts.js'
 import { createAuditLog } from '../../src/auth/audit.js'
 import { createIdentities, type ProviderIdentity } from '../../src/auth/identities.js'
+import { createPasskeys } from '../../src/auth/passkeys.js'
+import { createMemoryStore } from '../../src/stores/memory.js'
 import { createTestSessions } from '../helpers/auth-fixtures.js'
 import { describeEachDatabase } from '../helpers/databases.js'
+import { createCredential } from '../helpers/webauthn.js'
+
+const ORIGIN = 'https://auth.example.test'
 
 const now = (): number => 1_700_000_000_000
 
@@ -144,5 +149,30 @@ describeEachDatabase('identities (migration 0005)', (open) => {
     if (!created.ok) throw new Error('not created')
     expect(await accounts.deleteUser(created.userId)).toBe(true)
     expect(await identities.find('test', 'a')).toBeNull()
+  })
+  it('a passkey is a way in too: the last identity can go when a passkey stays, and the other way round', async () => {
+    const db = await open()
+    const audit = createAuditLog(db, { now })
+    const identities = createIdentities(db, { audit, now })
+    const passkeys = createPasskeys({
+      db,
+      store: createMemoryStore({ now }),
+      publicUrl: ORIGIN,
+      audit,
+      now,
+    })
+    const created = await identities.createAccount('pk@example.test', given('pk'))
+    if (!created.ok) throw new Error('not created')
+    const options = await passkeys.registrationOptions({
+      id: created.userId,
+      email: 'pk@example.test',
+    })
+    const made = createCredential(options, { origin: ORIGIN })
+    const added = await passkeys.register(created.userId, made.response)
+    if (!added.ok) throw new Error(added.message)
+    // The identity is not the last way in: the passkey remains.
+    expect(await identities.unlink(created.userId, created.identity.id)).toMatchObject({ ok: true })
+    // Now the passkey is.
+    expect(await passkeys.remove(created.userId, added.passkey.id)).toBe('last_sign_in_method')
   })
 })

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { createClient } from 'redis'
 import { loadConfig } from '../../src/server/config.js'
-import { startServer, type RunningServer } from '../../src/server/main.js'
+import { startServer, type RunningServer, type StartOptions } from '../../src/server/main.js'
 import { uniqueName } from '../helpers/services.js'
 import { captureLogger, type CapturedLogger } from './helpers.js'
 
@@ -84,6 +84,8 @@ export async function startTestServer(
     now?: () => number
     /** Waits between tries of a mail that failed. @default the server's */
     mailRetryDelaysMs?: readonly number[]
+    /** Extra routes (a page of an example). @default [] */
+    routes?: StartOptions['routes']
   } = {},
 ): Promise<TestServer> {
   const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'tessera-api-'))
@@ -112,6 +114,7 @@ export async function startTestServer(
     ...(options.mailRetryDelaysMs === undefined
       ? {}
       : { mailRetryDelaysMs: options.mailRetryDelaysMs }),
+    ...(options.routes === undefined ? {} : { routes: options.routes }),
   })
   const origin = `http://127.0.0.1:${running.port}`
   return {

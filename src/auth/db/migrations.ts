@@ -2,6 +2,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely'
 import { m0002SigningKeys } from './migration-0002-signing-keys.js'
 import { m0003SigningKeyUniqueness } from './migration-0003-signing-key-uniqueness.js'
 import { m0004MFA } from './migration-0004-mfa.js'
+import { m0007Passkeys } from './migration-0007-passkeys.js'
 import { m0005Identities } from './migration-0005-identities.js'
 import { m0006Email } from './migration-0006-email.js'
 
@@ -144,6 +145,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0004_mfa': m0004MFA,
   '0005_identities': m0005Identities,
   '0006_email': m0006Email,
+  '0007_passkeys': m0007Passkeys,
 })
 
 /** The in-code {@link MigrationProvider} for Kysely's `Migrator`. */

@@ -112,6 +112,30 @@ export interface AuditEventsTable {
   detail: string | null
 }
 
+/** A user's WebAuthn credential (a passkey); see docs/passkeys.md. */
+export interface PasskeysTable {
+  /** Opaque id (UUIDv7), the one the API and the admin panel show. */
+  id: string
+  user_id: string
+  /** The credential id as the browser sends it (base64url); unique across users. */
+  credential_id: string
+  /** The COSE public key, base64url. */
+  public_key: string
+  /** The last signature counter the authenticator reported (0 for most synced passkeys). */
+  counter: ColumnType<number | string, number | undefined, number>
+  /** JSON array of the transports the browser reported (`internal`, `hybrid`, `usb`, ...). */
+  transports: string
+  /** `singleDevice` or `multiDevice` (a synced passkey). */
+  device_type: string
+  /** Whether the credential is backed up (synced) as of its last use. */
+  backed_up: Flag
+  aaguid: string | null
+  /** A name the user chose, e.g. "Laptop". */
+  name: string
+  created_at: Millis
+  last_used_at: NullableMillis
+}
+
 /** A user's TOTP authenticator (issue 13): pending until `confirmed_at` is set. */
 export interface MFATotpTable {
   user_id: string
@@ -178,6 +202,7 @@ export interface TesseraDatabase {
   password_reset_tokens: PasswordResetTokensTable
   email_tokens: EmailTokensTable
   audit_events: AuditEventsTable
+  passkeys: PasskeysTable
   mfa_totp: MFATotpTable
   mfa_recovery_codes: MFARecoveryCodesTable
   mfa_challenges: MFAChallengesTable

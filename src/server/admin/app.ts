@@ -13,6 +13,7 @@ import { dashboardRoutes } from './routes/dashboard.js'
 import { groupRoutes } from './routes/groups.js'
 import { identityRoutes } from './routes/identities.js'
 import { keyRoutes } from './routes/keys.js'
+import { passkeyAdminRoutes } from './routes/passkeys.js'
 import { mfaGate, mfaRoutes } from './routes/mfa.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { setupRoutes } from './routes/setup.js'
@@ -61,6 +62,7 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   dashboardRoutes(app, kit)
   userRoutes(app, kit)
   sessionRoutes(app, kit)
+  if (deps.passkeys !== undefined) passkeyAdminRoutes(app, kit, deps.passkeys)
   identityRoutes(app, kit)
   groupRoutes(app, kit)
   auditRoutes(app, kit)

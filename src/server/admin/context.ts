@@ -24,6 +24,7 @@ import type { SafeHtml } from './html.js'
 import type { AdminSessionManager } from './setup.js'
 import type { ServerMetrics } from '../metrics.js'
 import type { Flash, PageContext, PasswordRules } from './views/layout.js'
+import type { Passkeys } from '../../auth/passkeys.js'
 
 /** What {@link createAdminApp} is built from: the server's real services. */
 export interface AdminDeps {
@@ -59,6 +60,8 @@ export interface AdminDeps {
    * refusals by the limiter in `tessera_rate_limited_total` (scope `admin_login`). @default none
    */
   metrics?: Pick<ServerMetrics, 'recordLogin' | 'recordRateLimited'> | undefined
+  /** The users' passkeys (listed and removed per user); without it the panel shows none. */
+  passkeys?: Passkeys | undefined
   /** Users' identities at identity providers (listed and unlinked per user). @default none */
   identities?: Identities | undefined
   /** Live browser sessions, when the store can count them (`Backends.countSessions`). */

@@ -1,3 +1,4 @@
+import type { Passkeys } from '../../auth/passkeys.js'
 import type { Context } from 'hono'
 import { toPublicUser } from '../../auth/accounts.js'
 import type { SecondStep } from '../../auth/mfa-challenges.js'
@@ -20,6 +21,7 @@ import {
   type Caller,
   type TokenServices,
 } from './auth.js'
+import { toPublicPasskey } from './passkeys.js'
 import { requireRecentAuth } from './step-up.js'
 
 /** What the second-factor routes are built on. */
@@ -34,6 +36,8 @@ export interface MFARoutesDeps {
   metrics: ServerMetrics
   /** Seconds within which a factor change needs a sign-in. */
   reauthMaxAge: number
+  /** The users' passkeys, listed by `GET /auth/mfa`. @default none */
+  passkeys?: Pick<Passkeys, 'list'> | undefined
   /** @default Date.now */
   now?: (() => number) | undefined
 }
@@ -143,7 +147,7 @@ export function mfaRoutes(deps: MFARoutesDeps): (app: TesseraApp) => void {
                 createdAt: new Date(status.totp.createdAt).toISOString(),
               },
         recoveryCodes: status.recoveryCodes,
-        passkeys: [],
+        passkeys: (await deps.passkeys?.list(caller.user.id))?.map(toPublicPasskey) ?? [],
       })
     })
 

@@ -71,7 +71,10 @@ export async function buildAdmin(
   options: {
     backend?: AdminBackend
     publicUrl?: string
-    deps?: Partial<AdminDeps>
+    /** More dependencies, or a function making them from the fixture's database and services. */
+    deps?:
+      | Partial<AdminDeps>
+      | ((parts: { db: TesseraDB; backends: Backends; auth: AuthService }) => Partial<AdminDeps>)
     withAdmin?: boolean
   } = {},
 ): Promise<AdminFixture> {
@@ -142,7 +145,7 @@ export async function buildAdmin(
     onError: (error) => {
       throw error
     },
-    ...options.deps,
+    ...(typeof options.deps === 'function' ? options.deps({ db, backends, auth }) : options.deps),
   })
   const app = createApp({
     config: { https: config.https },

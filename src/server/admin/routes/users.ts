@@ -111,12 +111,13 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
   app.get('/users/:id', async (c) => {
     const user = await findUserOr404(kit, param(c, 'id'))
     const flash = await takeFlash(kit, c)
-    const [groups, memberOf, direct, effective, sessions] = await Promise.all([
+    const [groups, memberOf, direct, effective, sessions, passkeys] = await Promise.all([
       accounts.listGroups(),
       accounts.listUserGroups(user.id),
       accounts.listDirectPermissions(user.id),
       accounts.getUserPermissions(user.id),
       appSessions.list(user.id),
+      kit.deps.passkeys?.list(user.id),
     ])
     const page = pageContext(kit, c, csrfFor(c), flash)
     return send(
@@ -130,6 +131,7 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
           directPermissions: direct,
           effectivePermissions: effective,
           sessionCount: sessions.length,
+          passkeyCount: passkeys === undefined ? null : passkeys.length,
           isSelf: user.id === c.get('admin').id,
           hasMFA: await kit.deps.mfa?.factors.hasTOTP(user.id),
         },

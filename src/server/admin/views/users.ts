@@ -113,6 +113,8 @@ export interface UserData {
   directPermissions: string[]
   effectivePermissions: string[]
   sessionCount: number
+  /** How many passkeys the user has; `null` when the panel has no passkeys. */
+  passkeyCount?: number | null
   isSelf: boolean
   /** Whether the user has an active second factor; undefined when the panel has no MFA. */
   hasMFA?: boolean | undefined
@@ -186,6 +188,18 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
                 >
               </td>
             </tr>
+            ${
+              data.passkeyCount === undefined || data.passkeyCount === null
+                ? ''
+                : html`<tr>
+                    <th>Passkeys</th>
+                    <td>
+                      <a href="${page.base}${path}/passkeys"
+                        >${plural(data.passkeyCount, 'passkey')}</a
+                      >
+                    </td>
+                  </tr>`
+            }
             <tr>
               <th>Identities</th>
               <td><a href="${page.base}${path}/identities">identity providers</a></td>
