@@ -441,3 +441,20 @@ function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error)
   return error.message !== '' ? error.message : error.constructor.name
 }
+
+// The near-cache (issue 18, docs/scaling.md) ships with this entry point: its invalidation
+// channel is Redis pub/sub.
+export {
+  createRedisInvalidation,
+  type InvalidationListener,
+  type RedisInvalidation,
+  type RedisInvalidationOptions,
+  type RedisPublisherLike,
+  type RedisSubscriberLike,
+} from './redis-invalidation.js'
+export {
+  createNearCache,
+  createNearCacheStore,
+  type NearCache,
+  type NearCacheOptions,
+} from './near-cache.js'
