@@ -65,6 +65,11 @@ export interface ServerConfig {
   redisUrl: string | null
   /** Prefix of every Redis key, so apps (and tests) can share a server. @default 'tessera:' */
   redisPrefix: string
+  /**
+   * The near-cache of sessions (docs/scaling.md), on when Redis is configured unless
+   * `TESSERA_NEAR_CACHE=off`. Always false without Redis.
+   */
+  nearCache: boolean
   /** Seconds. @default 604800 (7 days) */
   sessionIdle: number
   /** Seconds. @default 2592000 (30 days) */
@@ -200,6 +205,13 @@ export function loadConfig(
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(redisPrefix)) {
     throw invalid('TESSERA_REDIS_PREFIX must be 1 to 64 letters, digits, ":", "_", "." or "-"')
   }
+  // Issue 18: the near-cache of Redis sessions (docs/scaling.md), on unless turned off.
+  const nearCache =
+    redisUrl !== null &&
+    parseChoice((get('TESSERA_NEAR_CACHE') ?? 'on').toLowerCase(), 'TESSERA_NEAR_CACHE', [
+      'on',
+      'off',
+    ] as const) === 'on'
   const sessionIdle = parseDuration(get('TESSERA_SESSION_IDLE') ?? '7d', 'TESSERA_SESSION_IDLE')
   const sessionAbsolute = parseDuration(
     get('TESSERA_SESSION_ABSOLUTE') ?? '30d',
@@ -252,6 +264,7 @@ export function loadConfig(
     database,
     redisUrl,
     redisPrefix,
+    nearCache,
     sessionIdle,
     sessionAbsolute,
     accessTtl,

@@ -4,6 +4,8 @@ import { TesseraError } from '../core/errors.js'
 /** The publishing side: any connected node-redis client (or cluster client) with `publish`. */
 export interface RedisPublisherLike {
   publish(channel: string, message: string): Promise<unknown>
+  /** node-redis's flag: false while the connection is down (then the channel counts as down). */
+  readonly isReady?: boolean
 }
 
 /**
@@ -78,11 +80,11 @@ const HEARTBEAT = 'h'
 
 /**
  * The near-cache's invalidation channel over Redis pub/sub (docs/scaling.md has the guarantee).
- * Messages are `i <sender> <JSON list of keys>` for changed keys and `h` heartbeats. Subscribe is awaited, so
- * once this resolves the channel is live; it is healthy once the first heartbeat came back.
+ * Messages are `i <sender> <JSON list of keys>` for changed keys and `h` heartbeats. It is
+ * healthy once its first heartbeat came back; with Redis away (the subscriber not ready) it
+ * subscribes when the subscriber becomes ready, and stays unhealthy (caches bypassed) until then.
  *
- * @throws TesseraError `config_invalid` for a bad interval; `store_unavailable` when the
- *   subscription fails
+ * @throws TesseraError `config_invalid` for a bad interval
  * @example
  * ```ts
  * const subscriber = client.duplicate()
@@ -135,7 +137,15 @@ export async function createRedisInvalidation(
   }
 
   function healthy(): boolean {
-    if (!down && (!connected || now() - lastMessage > staleAfter)) goDown()
+    if (
+      !down &&
+      (!connected ||
+        !subscriber.isReady ||
+        publisher.isReady === false ||
+        now() - lastMessage > staleAfter)
+    ) {
+      goDown()
+    }
     return !down
   }
 
@@ -173,17 +183,23 @@ export async function createRedisInvalidation(
     connected = false
     goDown()
   })
-  subscriber.on('ready', () => {
-    // node-redis subscribes again by itself; healthy again at the next message.
-    connected = true
-  })
-  try {
-    await subscriber.subscribe(channel, onMessage)
-  } catch (error) {
-    throw new TesseraError('store_unavailable', 'near-cache: cannot subscribe to Redis', {
-      cause: error,
-    })
+  let subscribed = false
+  async function subscribe(): Promise<void> {
+    try {
+      await subscriber.subscribe(channel, onMessage)
+      subscribed = true
+    } catch (error) {
+      onError(error)
+    }
   }
+  subscriber.on('ready', () => {
+    // node-redis subscribes again by itself after a reconnect; healthy again at the next
+    // message. A subscription that never happened (Redis away at start) is made now.
+    connected = true
+    if (!subscribed && !closed) void subscribe()
+  })
+  connected = subscriber.isReady
+  if (connected) await subscribe()
 
   const beat = (): void => {
     publisher.publish(channel, HEARTBEAT).catch(onError)

@@ -77,10 +77,14 @@ describeWithService('redis', 'near-cache over Redis pub/sub', (url) => {
     reads: () => number
     invalidation: RedisInvalidation
     subscriber: RedisClientType
+    subscriberId: string
   }> {
     const subscriber = client.duplicate()
     subscriber.on('error', () => undefined)
     await subscriber.connect()
+    // Its own id, asked before it subscribes (a subscribed connection takes no CLIENT ID).
+    const reply: unknown = await subscriber.sendCommand(['CLIENT', 'ID'])
+    const subscriberId = typeof reply === 'number' ? String(reply) : ''
     const invalidation = await createRedisInvalidation(client, subscriber, {
       channel,
       ...(now === undefined ? {} : { now }),
@@ -90,7 +94,7 @@ describeWithService('redis', 'near-cache over Redis pub/sub', (url) => {
     const store = createNearCacheStore(redis.store, invalidation, now === undefined ? {} : { now })
     // Healthy once its own first heartbeat came back through Redis.
     while (!invalidation.healthy()) await new Promise((resolve) => setImmediate(resolve))
-    return { store, reads: redis.reads, invalidation, subscriber }
+    return { store, reads: redis.reads, invalidation, subscriber, subscriberId }
   }
 
   async function cleanup(prefix: string): Promise<void> {
@@ -158,14 +162,13 @@ describeWithService('redis', 'near-cache over Redis pub/sub', (url) => {
     const session = record('cy')
     await raw.create(session)
     expect(await b.store.get(session.id)).toEqual(session)
-    const id = String(await b.subscriber.sendCommand(['CLIENT', 'ID']).catch(() => ''))
     // Killing our own subscriber only (by its id): other suites share this server.
     const down = new Promise<void>((resolve) => {
       b.subscriber.once('error', () => resolve())
       b.subscriber.once('reconnecting', () => resolve())
     })
-    const subscriberId = id !== '' ? id : await subscriberIdOf(client, channel)
-    await client.sendCommand(['CLIENT', 'KILL', 'ID', subscriberId])
+    expect(b.subscriberId).toMatch(/^\d+$/)
+    await client.sendCommand(['CLIENT', 'KILL', 'ID', b.subscriberId])
     await down
     expect(b.invalidation.healthy()).toBe(false)
     // A revocation the dead channel cannot carry: written behind the cache's back.
@@ -222,14 +225,6 @@ describeWithService('redis', 'near-cache over Redis pub/sub', (url) => {
     expect(reads).toBe(2)
   })
 })
-
-/** The client id of the connection subscribed to `channel` (CLIENT LIST). */
-async function subscriberIdOf(client: RedisClientType, channel: string): Promise<string> {
-  void channel
-  const list = String(await client.sendCommand(['CLIENT', 'LIST', 'TYPE', 'pubsub']))
-  const line = list.split('\n').find((entry) => entry.includes('sub=1'))
-  return /id=(\d+)/.exec(line ?? '')?.[1] ?? ''
-}
 
 describe('near-cache options', () => {
   it('refuses a bad heartbeat setting at setup', async () => {
