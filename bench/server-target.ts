@@ -1,5 +1,6 @@
 // One benchmark target in its own process: prints {"port", "cookie", "login"} on stdout, then
-// serves until killed. Targets: tessera-sqlite, tessera-redis, tessera-postgres (accounts and
+// serves until killed. Targets: tessera-sqlite, tessera-redis (tessera-redis-nocache: with
+// TESSERA_NEAR_CACHE=off), tessera-postgres (accounts and
 // sessions in a schema of the test database), express-session (connect-redis and
 // a bcrypt login), express-session-dropin (the same app and store with tessera-auth/express-session
 // in place of express-session: the one-line switch), better-auth (Express + better-auth over SQLite), hono-bare (Hono on
@@ -86,9 +87,11 @@ async function tessera(): Promise<TargetInfo> {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
   }
-  if (target === 'tessera-redis') {
+  if (target === 'tessera-redis' || target === 'tessera-redis-nocache') {
     env.REDIS_URL = redisUrl
     env.TESSERA_REDIS_PREFIX = prefix
+    // The server's near-cache (docs/scaling.md) is on with Redis; this target turns it off.
+    if (target === 'tessera-redis-nocache') env.TESSERA_NEAR_CACHE = 'off'
   }
   if (target === 'tessera-postgres') {
     // Accounts and sessions in PostgreSQL, in a schema of this run (bench/wrk.ts drops it).

@@ -30,13 +30,16 @@ export interface RedisInvalidationOptions {
   /**
    * Milliseconds between this process's heartbeats on the channel. Each one, coming back
    * through Redis, proves that the publisher, the server and the subscriber all work.
-   * @default 20
+   * @default 50
    */
   heartbeatInterval?: number
   /**
    * Milliseconds without a message (a heartbeat or an invalidation) after which the channel
    * counts as down: every cache built on it is emptied and bypassed until messages flow again.
-   * @default 60
+   * This bounds a channel that fails silently (no error on the connection); an error or a
+   * reconnect takes it down at once. Not much shorter than the longest pause of a busy event
+   * loop, or the cache keeps switching itself off under load.
+   * @default 250
    */
   staleAfter?: number
   /** Clock in epoch milliseconds. @default Date.now */
@@ -99,8 +102,8 @@ export async function createRedisInvalidation(
   options: RedisInvalidationOptions = {},
 ): Promise<RedisInvalidation> {
   const channel = options.channel ?? 'tessera:invalidate'
-  const interval = options.heartbeatInterval ?? 20
-  const staleAfter = options.staleAfter ?? 60
+  const interval = options.heartbeatInterval ?? 50
+  const staleAfter = options.staleAfter ?? 250
   if (!Number.isFinite(interval) || interval <= 0 || !Number.isFinite(staleAfter)) {
     throw new TesseraError(
       'config_invalid',
