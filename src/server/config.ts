@@ -205,13 +205,14 @@ export function loadConfig(
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(redisPrefix)) {
     throw invalid('TESSERA_REDIS_PREFIX must be 1 to 64 letters, digits, ":", "_", "." or "-"')
   }
-  // Issue 18: the near-cache of Redis sessions (docs/scaling.md), on unless turned off.
-  const nearCache =
-    redisUrl !== null &&
-    parseChoice((get('TESSERA_NEAR_CACHE') ?? 'on').toLowerCase(), 'TESSERA_NEAR_CACHE', [
-      'on',
-      'off',
-    ] as const) === 'on'
+  // Issue 18: the near-cache of Redis sessions (docs/scaling.md), on unless turned off; the
+  // value is checked even without Redis, so a typo fails at start.
+  const nearCacheSetting = parseChoice(
+    (get('TESSERA_NEAR_CACHE') ?? 'on').toLowerCase(),
+    'TESSERA_NEAR_CACHE',
+    ['on', 'off'] as const,
+  )
+  const nearCache = redisUrl !== null && nearCacheSetting === 'on'
   const sessionIdle = parseDuration(get('TESSERA_SESSION_IDLE') ?? '7d', 'TESSERA_SESSION_IDLE')
   const sessionAbsolute = parseDuration(
     get('TESSERA_SESSION_ABSOLUTE') ?? '30d',
