@@ -303,7 +303,9 @@ async function nearCached(
   const { createRedisInvalidation, createNearCacheStore } = await import('../stores/redis.js')
   const subscriber = client.duplicate()
   subscriber.on('error', () => undefined) // the command client already logs Redis errors
-  await subscriber.connect().catch((error: unknown) => {
+  // Not awaited: with Redis away it retries for ever (as the command client does), and the
+  // channel subscribes once it is ready; until then every read goes to Redis.
+  subscriber.connect().catch((error: unknown) => {
     logger.warn({ err: error }, 'near-cache: redis subscriber connect failed; reads go to Redis')
   })
   // Real time, not the server's clock: the channel's health is about the network, and a test
