@@ -205,7 +205,11 @@ export async function createRedisInvalidation(
   if (connected) await subscribe()
 
   const beat = (): void => {
-    publisher.publish(channel, HEARTBEAT).catch(onError)
+    publisher.publish(channel, HEARTBEAT).catch((error: unknown) => {
+      // A heartbeat that cannot be sent: the channel cannot be trusted from now on.
+      goDown()
+      onError(error)
+    })
   }
   const timer = setInterval(beat, interval)
   timer.unref()
@@ -220,6 +224,7 @@ export async function createRedisInvalidation(
       try {
         await publisher.publish(channel, `i ${self} ${JSON.stringify(keys)}`)
       } catch (error) {
+        goDown()
         throw new TesseraError('store_unavailable', 'near-cache: cannot publish to Redis', {
           cause: error,
         })
