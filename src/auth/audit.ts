@@ -20,6 +20,8 @@ export type AuditEventType =
   | 'user_deleted'
   | 'permission_changed'
   | 'token_reused'
+  | 'identity_linked'
+  | 'identity_unlinked'
 
 /** How the event ended. */
 export type AuditOutcome = 'success' | 'failure' | 'denied'

@@ -121,6 +121,17 @@ export {
 export { createPostgresRateLimitStore, createSQLiteRateLimitStore } from './rate-limit-sql.js'
 export { createRedisRateLimitStore } from './rate-limit-redis.js'
 export {
+  createActionLimiter,
+  DEFAULT_ACTION_POLICIES,
+  type ActionCheck,
+  type ActionLimit,
+  type ActionLimiter,
+  type ActionLimiterOptions,
+  type ActionPolicy,
+  type ActionSubject,
+  type ActionTicket,
+} from './action-limiter.js'
+export {
   createHMACKeySet,
   createHmacKeySet,
   createKeyringSealer,
@@ -163,3 +174,38 @@ export {
   type RefreshTokens,
   type TokenPair,
 } from './refresh-tokens.js'
+export {
+  createIdentities,
+  toPublicIdentity,
+  type Identities,
+  type Identity,
+  type LinkResult,
+  type ProviderIdentity,
+  type PublicIdentity,
+  type UnlinkResult,
+} from './identities.js'
+export {
+  checkIdentityProviderSettings,
+  createIdentityProviders,
+  IdentityProviderError,
+  type AuthorizationChecks,
+  type CallbackRefusalReason,
+  type IdentityProvider,
+  type IdentityProviderKind,
+  type IdentityProviderSettings,
+  type IdentityProviders,
+  type IdentityProvidersOptions,
+} from './identity-providers.js'
+export {
+  createIdentitySignIn,
+  IDENTITY_CALLBACK_ACTION,
+  IDENTITY_CALLBACK_POLICY,
+  safeReturnTo,
+  type BeginOptions,
+  type CallbackRequest,
+  type IdentityCallbackResult,
+  type IdentityRefusal,
+  type IdentityRefusalReason,
+  type IdentitySignIn,
+  type IdentitySignInDeps,
+} from './identity-sign-in.js'

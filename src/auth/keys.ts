@@ -38,6 +38,20 @@ export interface StoredSigningKey {
 }
 
 /**
+ * A change of the stored key set computed from what was read: applied by
+ * {@link KeyStorage.commit} only if that is still what the storage holds.
+ */
+export interface KeyChange {
+  /** Keys that must still have these statuses; if one does not, nothing is written. */
+  readonly expect: ReadonlyArray<{ readonly kid: string; readonly status: KeyStatus }>
+  /**
+   * Keys to write, in order: a kid named in `expect` is updated (status and times), any other
+   * is inserted (and must not exist yet).
+   */
+  readonly write: readonly StoredSigningKey[]
+}
+
+/**
  * Persistence of signing keys. Implementations store records as given; they never see a
  * private key in plain text.
  */
@@ -48,6 +62,14 @@ export interface KeyStorage {
   put(key: StoredSigningKey): Promise<void>
   /** Removes a key; removing a missing key is not an error. */
   delete(kid: string): Promise<void>
+  /**
+   * Applies `change` atomically, across every process sharing the storage: all of it when each
+   * `expect` still holds, no kid to insert exists, and the result has at most one `current` and
+   * at most one `next` key; else nothing, resolving `false` (another process changed the keys
+   * first: read them again). Key creation and rotation go through it, so several processes
+   * starting at once on an empty storage end with one current key.
+   */
+  commit(change: KeyChange): Promise<boolean>
 }
 
 /** Encrypts private keys at rest; `unseal` returns `null` for anything it cannot open. */
@@ -131,6 +153,9 @@ export interface KeySetOptions {
   /** Clock in epoch milliseconds. @default Date.now */
   now?: () => number
 }
+
+/** Compare-and-set rounds of one load before giving up (each lost round means another won). */
+const MAX_KEY_ATTEMPTS = 8
 
 interface LoadedKey {
   info: KeyInfo
@@ -252,22 +277,32 @@ export function createKeySet(options: KeySetOptions): KeySet {
   }
 
   async function doLoad(): Promise<void> {
-    const at = now()
-    let records = await expire(await storage.list(), at)
-    if (!records.some((record) => record.status === 'current')) {
-      const promoted = records.find((record) => record.status === 'next')
-      const current = promoted
-        ? { ...promoted, status: 'current' as const, activatedAt: at }
-        : generate('current', at)
-      await storage.put(current)
-      records = [...records.filter((record) => record.kid !== current.kid), current]
+    for (let attempt = 0; attempt < MAX_KEY_ATTEMPTS; attempt += 1) {
+      const at = now()
+      const records = await expire(await storage.list(), at)
+      // SECURITY: one current key across processes: each missing key is created by a
+      // compare-and-set on the storage; a process that loses reads the winner's key instead of
+      // signing with its own (tokens it signed would fail elsewhere until the next reload).
+      if (!records.some((record) => record.status === 'current')) {
+        const promoted = records.find((record) => record.status === 'next')
+        await storage.commit(
+          promoted
+            ? {
+                expect: [{ kid: promoted.kid, status: 'next' }],
+                write: [{ ...promoted, status: 'current', activatedAt: at }],
+              }
+            : { expect: [], write: [generate('current', at)] },
+        )
+        continue // won or lost, read what the storage now holds
+      }
+      if (!records.some((record) => record.status === 'next')) {
+        await storage.commit({ expect: [], write: [generate('next', at)] })
+        continue
+      }
+      install(records)
+      return
     }
-    if (!records.some((record) => record.status === 'next')) {
-      const next = generate('next', at)
-      await storage.put(next)
-      records = [...records, next]
-    }
-    install(records)
+    throw new TesseraError('store_conflict', 'signing keys kept changing while they were loaded')
   }
 
   function load(): Promise<void> {
@@ -302,14 +337,27 @@ export function createKeySet(options: KeySetOptions): KeySet {
       await load()
       const at = now()
       const records = await storage.list()
-      for (const record of records) {
-        if (record.status === 'current') {
-          await storage.put({ ...record, status: 'previous', retiredAt: at })
-        }
-      }
+      const currents = records.filter((record) => record.status === 'current')
       const next = records.find((record) => record.status === 'next')
-      if (next) await storage.put({ ...next, status: 'current', activatedAt: at })
-      await storage.put(generate('next', at))
+      if (next !== undefined) {
+        // SECURITY: one compare-and-set: of two rotations at once, one applies and the other
+        // finds the keys moved (false) and keeps that rotation; never two current keys.
+        await storage.commit({
+          expect: [
+            ...currents.map((record) => ({ kid: record.kid, status: 'current' as const })),
+            { kid: next.kid, status: 'next' },
+          ],
+          write: [
+            ...currents.map((record) => ({
+              ...record,
+              status: 'previous' as const,
+              retiredAt: at,
+            })),
+            { ...next, status: 'current', activatedAt: at },
+            generate('next', at),
+          ],
+        })
+      }
       await doLoad()
       return loaded.map((key) => ({ ...key.info }))
     },
@@ -359,6 +407,25 @@ export const createHmacKeySet = createHMACKeySet
 export function createMemoryKeyStorage(): KeyStorage {
   const keys = new Map<string, StoredSigningKey>()
   return {
+    commit: (change) => {
+      const kept = new Map(change.expect.map((entry) => [entry.kid, entry.status]))
+      for (const [kid, status] of kept) {
+        if (keys.get(kid)?.status !== status) return Promise.resolve(false)
+      }
+      const after = new Map(keys)
+      for (const key of change.write) {
+        if (!kept.has(key.kid) && after.has(key.kid)) return Promise.resolve(false)
+        after.set(key.kid, { ...key })
+      }
+      for (const status of ['current', 'next'] as const) {
+        if ([...after.values()].filter((key) => key.status === status).length > 1) {
+          return Promise.resolve(false)
+        }
+      }
+      keys.clear()
+      for (const [kid, key] of after) keys.set(kid, key)
+      return Promise.resolve(true)
+    },
     list: () => Promise.resolve([...keys.values()].map((key) => ({ ...key }))),
     put: (key) => {
       keys.set(key.kid, { ...key })

@@ -1,5 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import { TesseraError } from '../core/errors.js'
+import { toStoreUnavailable } from '../stores/unavailable.js'
+import { isUniqueViolation } from './db/database.js'
 import type { AsymmetricAlgorithm, KeyStatus, KeyStorage, StoredSigningKey } from './keys.js'
 
 /** The signing-key table. Times are epoch milliseconds. */
@@ -55,7 +57,7 @@ export function createKyselyKeyStorage(
     try {
       return await work()
     } catch (cause) {
-      throw new TesseraError('store_unavailable', `signing keys: ${what} failed`, { cause })
+      throw toStoreUnavailable(cause, `signing keys: ${what} failed`)
     }
   }
 
@@ -63,6 +65,47 @@ export function createKyselyKeyStorage(
     migrate: () =>
       guard('migrate', async () => {
         await createSigningKeyTable(db, table)
+        await createSigningKeyIndex(db, table)
+      }),
+    commit: (change) =>
+      guard('commit', async () => {
+        const expected = new Map(change.expect.map((entry) => [entry.kid, entry.status]))
+        try {
+          await db.transaction().execute(async (trx) => {
+            // Every statement writes (no read first), so on SQLite the transaction takes the
+            // write lock at its first statement, waiting for another writer instead of failing
+            // on a stale snapshot; on PostgreSQL each UPDATE waits for a concurrent one on the
+            // same row and then sees its result.
+            for (const [kid, status] of expected) {
+              const key = change.write.find((written) => written.kid === kid)
+              const result = await trx
+                .updateTable(table)
+                .set(
+                  key === undefined
+                    ? { status }
+                    : {
+                        status: key.status,
+                        activated_at: key.activatedAt,
+                        retired_at: key.retiredAt,
+                      },
+                )
+                .where('kid', '=', kid)
+                .where('status', '=', status)
+                .executeTakeFirst()
+              if (result.numUpdatedRows !== 1n) throw new KeysMoved()
+            }
+            for (const key of change.write) {
+              if (expected.has(key.kid)) continue
+              // SECURITY: the unique index on status (current, next) refuses a second current
+              // or next key, whichever process inserts it (migration 0003).
+              await trx.insertInto(table).values(toRow(key)).execute()
+            }
+          })
+          return true
+        } catch (error) {
+          if (error instanceof KeysMoved || isUniqueViolation(error)) return false
+          throw error
+        }
       }),
     list: () =>
       guard('list', async () => {
@@ -71,19 +114,9 @@ export function createKyselyKeyStorage(
       }),
     put: (key) =>
       guard('put', async () => {
-        const row = {
-          kid: key.kid,
-          alg: key.alg,
-          status: key.status,
-          public_jwk: key.publicJwk,
-          sealed_private_key: key.sealedPrivateKey,
-          created_at: key.createdAt,
-          activated_at: key.activatedAt,
-          retired_at: key.retiredAt,
-        }
         await db
           .insertInto(table)
-          .values(row)
+          .values(toRow(key))
           .onConflict((conflict) =>
             conflict.column('kid').doUpdateSet({
               status: sql`excluded.status`,
@@ -121,6 +154,58 @@ export async function createSigningKeyTable(
     .addColumn('activated_at', 'bigint')
     .addColumn('retired_at', 'bigint')
     .execute()
+}
+
+/** Thrown inside a commit's transaction when an expected key moved: rolls it back. */
+class KeysMoved extends Error {}
+
+function toRow(key: StoredSigningKey): SigningKeyTable {
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    status: key.status,
+    public_jwk: key.publicJwk,
+    sealed_private_key: key.sealedPrivateKey,
+    created_at: key.createdAt,
+    activated_at: key.activatedAt,
+    retired_at: key.retiredAt,
+  }
+}
+
+/**
+ * At most one `current` and one `next` key, enforced by the database: a unique index on `status`
+ * over those two values (SQLite and PostgreSQL both have partial indexes). Keys left doubled by
+ * earlier versions (two processes starting at once) are settled first: the newest `current`
+ * stays, older ones become `previous` (they keep verifying until their tokens expire); extra
+ * `next` keys, which never signed, are deleted. Idempotent; used by migration
+ * `0003_signing_key_uniqueness` and by {@link KyselyKeyStorage.migrate}.
+ */
+export async function createSigningKeyIndex(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a migration sees any schema
+  db: Kysely<any>,
+  table = 'tessera_signing_keys',
+  at: number = Date.now(),
+): Promise<void> {
+  const keys = db as Kysely<Database>
+  const rows = await keys.selectFrom(table).selectAll().execute()
+  const newestFirst = (a: SigningKeyTable, b: SigningKeyTable): number =>
+    Number(b.activated_at ?? b.created_at) - Number(a.activated_at ?? a.created_at)
+  const currents = rows.filter((row) => row.status === 'current').sort(newestFirst)
+  for (const extra of currents.slice(1)) {
+    await keys
+      .updateTable(table)
+      .set({ status: 'previous', retired_at: at })
+      .where('kid', '=', extra.kid)
+      .where('status', '=', 'current')
+      .execute()
+  }
+  const nexts = rows.filter((row) => row.status === 'next').sort(newestFirst)
+  for (const extra of nexts.slice(1)) {
+    await keys.deleteFrom(table).where('kid', '=', extra.kid).where('status', '=', 'next').execute()
+  }
+  await sql`CREATE UNIQUE INDEX IF NOT EXISTS ${sql.id(`${table}_one_per_status`)} ON ${sql.table(table)} (status) WHERE status IN ('current', 'next')`.execute(
+    db,
+  )
 }
 
 function toKey(row: SigningKeyTable): StoredSigningKey {

@@ -1,4 +1,5 @@
 import { TesseraError } from '../core/errors.js'
+import { timeoutMs, withDeadline } from '../stores/deadline.js'
 import type {
   BackoffPolicy,
   RateLimitDecision,
@@ -15,6 +16,12 @@ export interface RedisEvalClientLike {
 export interface RedisRateLimitStoreOptions {
   /** Prefix of every key. @default 'tessera:rl:' */
   prefix?: string
+  /**
+   * Seconds one script may take before the call rejects with `store_unavailable`, enforced by
+   * the store itself as the session store does (node-redis stops timing a command once it is
+   * written to the socket, so a Redis that hangs would hold a login for as long). @default 1
+   */
+  timeout?: number
 }
 
 // Each script touches one key (Redis Cluster safe) and is a line-by-line copy of applyBackoff,
@@ -88,6 +95,10 @@ function decision(reply: unknown): RateLimitDecision {
  * Counters in Redis through node-redis, one Lua script per step (atomic on the server), so every
  * process on the Redis server or cluster enforces one limit.
  *
+ * Every call settles within `timeout` (default 1 s): `store_unavailable` when Redis does not
+ * answer, cannot be reached, or refuses the write (`OOM command not allowed`).
+ *
+ * @throws TesseraError `config_invalid` for a bad timeout
  * @example
  * ```ts
  * const client = await createClient({ url }).connect()
@@ -99,14 +110,22 @@ export function createRedisRateLimitStore(
   options: RedisRateLimitStoreOptions = {},
 ): RateLimitStore {
   const prefix = options.prefix ?? 'tessera:rl:'
+  const deadline = timeoutMs('createRedisRateLimitStore options.timeout', options.timeout ?? 1)
 
   async function run(script: string, key: string, args: number[]): Promise<unknown> {
     try {
-      return await client.eval(script, {
-        keys: [prefix + key],
-        arguments: args.map((value) => String(Math.round(value))),
-      })
+      // SECURITY: bounded like every Redis call: a hung Redis fails the login closed (503)
+      // within the deadline instead of holding it (and its socket) open.
+      return await withDeadline(
+        client.eval(script, {
+          keys: [prefix + key],
+          arguments: args.map((value) => String(Math.round(value))),
+        }),
+        deadline,
+        'the rate-limit Redis',
+      )
     } catch (error) {
+      if (error instanceof TesseraError) throw error
       throw new TesseraError('store_unavailable', 'the rate-limit Redis did not answer', {
         cause: error,
       })

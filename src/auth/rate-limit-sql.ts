@@ -1,4 +1,5 @@
 import { TesseraError } from '../core/errors.js'
+import { toStoreUnavailable } from '../stores/unavailable.js'
 import {
   applyBackoff,
   applyRefund,
@@ -55,9 +56,19 @@ function checkIdentifier(name: string, value: string): string {
   return `"${value}"`
 }
 
-function storeError(error: unknown): TesseraError {
-  return new TesseraError('store_unavailable', 'the rate-limit database did not answer', {
-    cause: error,
+/** The one unavailability rule of every SQL path (src/stores/unavailable.ts). */
+function storeError(error: unknown): unknown {
+  return toStoreUnavailable(error, 'the rate-limit database did not answer')
+}
+
+/** Runs a synchronous better-sqlite3 call as a promise, its errors mapped by {@link storeError}. */
+function settle<T>(call: () => T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    try {
+      resolve(call())
+    } catch (error) {
+      throw storeError(error)
+    }
   })
 }
 
@@ -123,7 +134,7 @@ export function createSQLiteRateLimitStore(
     key: string,
     apply: (state: RateLimitState | null) => { next: RateLimitState | null; result: T },
   ): Promise<T> {
-    try {
+    return settle(() => {
       const s = prepared()
       const run = db.transaction((): T => {
         const { next, result } = apply(toState(s.select.get(key) as Row | undefined))
@@ -133,10 +144,8 @@ export function createSQLiteRateLimitStore(
       })
       // SECURITY: IMMEDIATE takes the write lock before reading, so two processes cannot both
       // read the same count and both admit an attempt.
-      return Promise.resolve(run.immediate())
-    } catch (error) {
-      return Promise.reject(storeError(error))
-    }
+      return run.immediate()
+    })
   }
 
   return {
@@ -156,34 +165,20 @@ export function createSQLiteRateLimitStore(
       return step(key, (state) => ({ next: applyRefund(state, now), result: undefined }))
     },
     reset(key: string): Promise<void> {
-      try {
-        prepared().remove.run(key)
-        return Promise.resolve()
-      } catch (error) {
-        return Promise.reject(storeError(error))
-      }
+      return settle(() => void prepared().remove.run(key))
     },
     migrate(): Promise<void> {
-      try {
+      return settle(() => {
         db.exec(
           `CREATE TABLE IF NOT EXISTS ${table} (key TEXT PRIMARY KEY, hits INTEGER NOT NULL,
              delay_ms INTEGER NOT NULL, blocked_until INTEGER NOT NULL, expires_at INTEGER NOT NULL);
            CREATE INDEX IF NOT EXISTS ${checkIdentifier('table', `${options.table ?? RATE_LIMIT_TABLE}_expires`)}
              ON ${table} (expires_at);`,
         )
-        return Promise.resolve()
-      } catch (error) {
-        return Promise.reject(storeError(error))
-      }
+      })
     },
     prune(now: number = Date.now()): Promise<number> {
-      try {
-        return Promise.resolve(
-          db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`).run(now).changes,
-        )
-      } catch (error) {
-        return Promise.reject(storeError(error))
-      }
+      return settle(() => db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`).run(now).changes)
     },
   }
 }

@@ -259,7 +259,8 @@ function count(name: string, value: number): number {
   return value
 }
 
-async function guard<T>(step: () => Promise<T>): Promise<T> {
+/** Runs one store step; anything but a TesseraError becomes `store_unavailable` (fail closed). */
+export async function guard<T>(step: () => Promise<T>): Promise<T> {
   try {
     return await step()
   } catch (error) {

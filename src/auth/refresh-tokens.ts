@@ -89,6 +89,8 @@ interface FamilyData {
   kind: 'refresh-family'
   familyId: string
   sessionId: string | null
+  /** The generation of the newest token issued (the first token is generation 0). */
+  generation: number
   /** Hashes of the tokens that may refresh now (one, or a few within a grace window). */
   live: string[]
   /** Hash of the most recently retired token and when it was retired. */
@@ -100,6 +102,18 @@ interface FamilyData {
 
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/
 const FAMILY_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/
+/**
+ * A token is 32 bytes, base64url: the family's handle (12 random bytes, the same in every token
+ * of the family), the token's generation (4 bytes, big-endian) and a secret (16 random bytes).
+ * The store keeps one record per family: the hashes of its live tokens and the newest
+ * generation. A token of the family that is not live and whose generation was issued is an
+ * older one: reuse. The handle is in no record (the family id is its hash), so only someone who
+ * held a token of the family can present one.
+ */
+const HANDLE_BYTES = 12
+const GENERATION_BYTES = 4
+const SECRET_BYTES = 16
+const MAX_GENERATION = 0xffff_ffff
 /** Live branches a grace window may open before a reuse counts as theft anyway. */
 const MAX_LIVE = 4
 const MAX_ATTEMPTS = 8
@@ -112,14 +126,61 @@ function familyRecordId(familyId: string): string {
   return hash(`refresh-family:${familyId}`)
 }
 
+/** The public id of the family a handle names: a hash, so it reveals no token part. */
+function familyIdOf(handle: Buffer): string {
+  return createHash('sha256')
+    .update('refresh-family-handle:')
+    .update(handle)
+    .digest()
+    .subarray(0, 16)
+    .toString('base64url')
+}
+
+function makeToken(handle: Buffer, generation: number): string {
+  const token = Buffer.alloc(HANDLE_BYTES + GENERATION_BYTES + SECRET_BYTES)
+  handle.copy(token, 0)
+  token.writeUInt32BE(generation, HANDLE_BYTES)
+  randomBytes(SECRET_BYTES).copy(token, HANDLE_BYTES + GENERATION_BYTES)
+  return token.toString('base64url')
+}
+
+interface ParsedToken {
+  handle: Buffer
+  generation: number
+  /** Hash of the whole token, as the family record keeps it. */
+  tokenHash: string
+  /** The family's record in the store. */
+  recordId: string
+}
+
+function parseToken(token: unknown): ParsedToken | null {
+  if (typeof token !== 'string' || !TOKEN_PATTERN.test(token)) return null
+  const bytes = Buffer.from(token, 'base64url')
+  const handle = bytes.subarray(0, HANDLE_BYTES)
+  return {
+    handle,
+    generation: bytes.readUInt32BE(HANDLE_BYTES),
+    tokenHash: hash(token),
+    recordId: familyRecordId(familyIdOf(handle)),
+  }
+}
+
 function isFamily(record: SessionRecord | null): record is SessionRecord & { data: FamilyData } {
-  return record !== null && record.data.kind === 'refresh-family' && Array.isArray(record.data.live)
+  return (
+    record !== null &&
+    record.data.kind === 'refresh-family' &&
+    Array.isArray(record.data.live) &&
+    typeof record.data.generation === 'number'
+  )
 }
 
 /**
  * Creates rotating refresh tokens over any {@link SessionStore}: opaque 32-byte tokens stored as
  * SHA-256 hashes, grouped in families; each refresh retires the old token with a compare-and-set
- * on the family record, and a retired token presented again revokes the family.
+ * on the family record, and a retired token presented again revokes the family. The store holds
+ * one record per family, however often it refreshes: each token carries its family's handle and
+ * its generation, so any older token of a live family is recognised as reuse without a record
+ * of its own.
  *
  * @throws TesseraError `config_invalid` for non-positive lifetimes or a negative grace
  * @example
@@ -160,37 +221,6 @@ export function createRefreshTokens(options: RefreshTokenOptions): RefreshTokens
     }
   }
 
-  async function storeToken(
-    token: string,
-    family: SessionRecord & { data: FamilyData },
-    at: number,
-  ): Promise<void> {
-    await store.create({
-      id: hash(token),
-      userId: null,
-      version: 0,
-      createdAt: at,
-      lastSeenAt: at,
-      // Kept until the family's absolute end, so a retired token is still recognised.
-      expiresAt: family.absoluteExpiresAt,
-      absoluteExpiresAt: family.absoluteExpiresAt,
-      data: { kind: 'refresh-token', family: family.id },
-      meta: {},
-    })
-  }
-
-  async function findFamily(
-    token: string,
-  ): Promise<{ tokenHash: string; familyId: string | null } | null> {
-    if (typeof token !== 'string' || !TOKEN_PATTERN.test(token)) return null
-    const tokenHash = hash(token)
-    const record = await store.get(tokenHash)
-    if (record === null || record.data.kind !== 'refresh-token')
-      return { tokenHash, familyId: null }
-    const family = record.data.family
-    return { tokenHash, familyId: typeof family === 'string' ? family : null }
-  }
-
   async function revokeById(recordId: string): Promise<void> {
     await store.delete(recordId)
   }
@@ -201,12 +231,14 @@ export function createRefreshTokens(options: RefreshTokenOptions): RefreshTokens
         throw new TesseraError('invalid_argument', 'issue: userId must be a non-empty string')
       }
       const at = now()
-      const familyId = randomBytes(16).toString('base64url')
-      const token = randomBytes(32).toString('base64url')
+      const handle = randomBytes(HANDLE_BYTES)
+      const familyId = familyIdOf(handle)
+      const token = makeToken(handle, 0)
       const data: FamilyData = {
         kind: 'refresh-family',
         familyId,
         sessionId: issueOptions.sessionId ?? null,
+        generation: 0,
         live: [hash(token)],
         lastRetired: null,
         lastRetiredAt: 0,
@@ -224,25 +256,27 @@ export function createRefreshTokens(options: RefreshTokenOptions): RefreshTokens
         data,
         meta: issueOptions.meta ?? {},
       }
+      // SECURITY: one record per family, holding only hashes; the token is nowhere in the store.
       await store.create(family)
-      await storeToken(token, family, at)
       return pairFor(family, token)
     },
 
     async refresh(token, refreshOptions = {}): Promise<RefreshResult> {
-      const found = await findFamily(token)
-      if (found === null) return { ok: false, code: 'token_invalid', reason: 'malformed' }
-      if (found.familyId === null) return { ok: false, code: 'token_invalid', reason: 'unknown' }
-      const { tokenHash } = found
+      const parsed = parseToken(token)
+      if (parsed === null) return { ok: false, code: 'token_invalid', reason: 'malformed' }
+      const { tokenHash } = parsed
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
-        const family = await store.get(found.familyId)
+        const family = await store.get(parsed.recordId)
         if (!isFamily(family) || family.userId === null) {
-          return { ok: false, code: 'token_invalid', reason: 'revoked' }
+          return { ok: false, code: 'token_invalid', reason: 'unknown' }
         }
         const data = family.data
         const isLive = data.live.includes(tokenHash)
+        // A generation never issued is no token of ours (a forgery by someone who knows the
+        // handle): refused, and it revokes nothing.
+        const issued = parsed.generation <= data.generation
         if (data.revoked !== null) {
-          return isLive || data.revoked === 'revoked'
+          return isLive || !issued || data.revoked === 'revoked'
             ? { ok: false, code: 'token_invalid', reason: 'revoked' }
             : { ok: false, code: 'token_reused', reason: 'reused' }
         }
@@ -258,7 +292,10 @@ export function createRefreshTokens(options: RefreshTokenOptions): RefreshTokens
           data.live.length < MAX_LIVE
 
         if (isLive || inGrace) {
-          const successor = randomBytes(32).toString('base64url')
+          if (data.generation >= MAX_GENERATION) {
+            return { ok: false, code: 'token_invalid', reason: 'expired' }
+          }
+          const successor = makeToken(parsed.handle, data.generation + 1)
           const live = isLive ? data.live.filter((entry) => entry !== tokenHash) : [...data.live]
           live.push(hash(successor))
           const next = {
@@ -268,6 +305,7 @@ export function createRefreshTokens(options: RefreshTokenOptions): RefreshTokens
             expiresAt: Math.min(at + idle * 1000, family.absoluteExpiresAt),
             data: {
               ...data,
+              generation: data.generation + 1,
               live,
               lastRetired: isLive ? tokenHash : data.lastRetired,
               lastRetiredAt: isLive ? at : data.lastRetiredAt,
@@ -277,13 +315,14 @@ export function createRefreshTokens(options: RefreshTokenOptions): RefreshTokens
           // SECURITY: one compare-and-set retires the old token and installs its successor:
           // of any number of concurrent refreshes exactly one wins (RFC 9700 4.14.2).
           if (!(await store.update(next, family.version))) continue
-          await storeToken(successor, next, at)
           const pair = await pairFor(next, successor)
           return { ok: true, userId: family.userId, ...pair }
         }
 
-        // SECURITY: a retired token came back: someone holds a copy. Revoke the whole family
-        // and its session (RFC 9700 4.14.2, refresh token rotation with reuse detection).
+        if (!issued) return { ok: false, code: 'token_invalid', reason: 'unknown' }
+        // SECURITY: a retired token came back (any older generation, not only the last): someone
+        // holds a copy. Revoke the whole family and its session (RFC 9700 4.14.2, refresh token
+        // rotation with reuse detection).
         const revoked = {
           ...family,
           version: family.version + 1,
@@ -308,18 +347,15 @@ export function createRefreshTokens(options: RefreshTokenOptions): RefreshTokens
     },
 
     async revoke(token): Promise<{ userId: string; sessionId: string | null } | null> {
-      const found = await findFamily(token)
-      if (found === null) return null
-      let revoked: { userId: string; sessionId: string | null } | null = null
-      if (found.familyId !== null) {
-        const family = await store.get(found.familyId)
-        if (isFamily(family) && family.userId !== null) {
-          revoked = { userId: family.userId, sessionId: family.data.sessionId }
-        }
-        await revokeById(found.familyId)
-      }
-      await store.delete(found.tokenHash)
-      return revoked
+      const parsed = parseToken(token)
+      if (parsed === null) return null
+      const family = await store.get(parsed.recordId)
+      // Only a token the family issued may revoke it (a guess at the handle's generation
+      // space is no token of ours).
+      if (!isFamily(family) || family.userId === null) return null
+      if (parsed.generation > family.data.generation) return null
+      await revokeById(parsed.recordId)
+      return { userId: family.userId, sessionId: family.data.sessionId }
     },
 
     async revokeFamily(familyId): Promise<void> {

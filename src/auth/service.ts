@@ -1,6 +1,7 @@
 import { TesseraError } from '../core/errors.js'
 import type { IssuedSession, Session, SessionManager } from '../core/session-manager.js'
 import type { SessionMeta } from '../core/session-store.js'
+import type { ActionLimiter } from './action-limiter.js'
 import {
   createAccounts,
   type Accounts,
@@ -53,6 +54,12 @@ export interface AuthServiceOptions {
    * change. Without it nothing is throttled: use that only behind another limiter.
    */
   limiter?: LoginLimiter
+  /**
+   * Limits of the reset flow (`createActionLimiter`, actions `password_reset_request` and
+   * `password_reset_confirm`): reset mails per address and per IP, token attempts per IP and per
+   * account. Without it nothing is limited: use that only behind another limiter.
+   */
+  actionLimiter?: ActionLimiter
   /** Defaults to `createAuditLog(db, { now })`. */
   audit?: AuditLog
   /** Defaults to `createAccounts(db, { sessions, audit, now })`. */
@@ -93,7 +100,15 @@ export type ChangePasswordResult =
   | { ok: true; rotated: IssuedSession | null }
   | AuthFailure<'invalid_request' | 'invalid_credentials' | 'weak_password' | 'rate_limited'>
 export type ConfirmResetResult =
-  { ok: true; userId: string } | AuthFailure<'invalid_request' | 'invalid_token' | 'weak_password'>
+  | { ok: true; userId: string }
+  | AuthFailure<'invalid_request' | 'invalid_token' | 'weak_password' | 'rate_limited'>
+/**
+ * What became of a reset request: `rateLimited` when the address or the IP is over its limit and
+ * nothing is sent. The caller answers the same either way (API.md: `202` always).
+ */
+export interface RequestResetResult {
+  rateLimited: boolean
+}
 
 export type CreateUserResult =
   | { ok: true; user: UserWithPermissions }
@@ -156,7 +171,12 @@ export interface AuthService {
    * Same answer (nothing) and nearly the same time whether the e-mail is known: the lookup,
    * the token and the mail happen after this resolves. See {@link AuthService.idle}.
    */
-  requestPasswordReset(body: unknown, context?: ActionContext): Promise<void>
+  requestPasswordReset(body: unknown, context?: ActionContext): Promise<RequestResetResult>
+  /**
+   * Sets the password a reset token is for. With an `actionLimiter`, attempts are limited per IP
+   * (before the token is looked up) and per account (once the token names one): `rate_limited`
+   * with `retryAfterSeconds`.
+   */
   confirmPasswordReset(body: unknown, context?: RequestContext): Promise<ConfirmResetResult>
   /**
    * Revokes one of the user's sessions by public id; false when it is not theirs (or gone).
@@ -252,7 +272,7 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
   if (!Number.isInteger(ttl) || ttl < 60 || ttl > 24 * 3600) {
     throw new TesseraError('config_invalid', 'resetTokenTtlSeconds must be 60 to 86400 seconds')
   }
-  const { sessions, mailer, limiter } = options
+  const { sessions, mailer, limiter, actionLimiter } = options
   const passwords = options.passwords ?? createPasswordHasher()
   const policyOptions = options.passwordPolicy ?? {}
   const checkPolicy = (password: string): { ok: true } | { ok: false; message: string } =>
@@ -400,12 +420,19 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         }
         throw error
       }
-      const issued = await startSession(userId, context)
-      await accounts.recordLogin(userId)
-      await audit.record({ type: 'signup', outcome: 'success', userId, ...ctx })
-      const user = await accounts.getUserWithPermissions(userId)
-      if (user === null) throw new TesseraError('not_found', 'the new account vanished')
-      return { ok: true, user, ...issued }
+      try {
+        const issued = await startSession(userId, context)
+        await accounts.recordLogin(userId)
+        await audit.record({ type: 'signup', outcome: 'success', userId, ...ctx })
+        const user = await accounts.getUserWithPermissions(userId)
+        if (user === null) throw new TesseraError('not_found', 'the new account vanished')
+        return { ok: true, user, ...issued }
+      } catch (error) {
+        // SECURITY: a signup that cannot finish (the session store is down or full) leaves no
+        // half-made account: the client got no session and may try again with the same e-mail.
+        await accounts.deleteUser(userId).catch(() => undefined)
+        throw error
+      }
     },
 
     async login(body: unknown, context?: SessionContext): Promise<LoginResult> {
@@ -495,12 +522,39 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
       return { ok: true, rotated }
     },
 
-    requestPasswordReset(body: unknown, context?: ActionContext): Promise<void> {
+    async requestPasswordReset(
+      body: unknown,
+      context?: ActionContext,
+    ): Promise<RequestResetResult> {
       const email = parseEmail(readString(body, 'email'))
+      if (email === null) return { rateLimited: false }
+      // SECURITY: mail flooding (API.md): at most so many reset mails per address and per IP,
+      // counted in the shared store, so every process enforces one limit. Keyed on the
+      // normalised address whether or not it has an account: the limit reveals nothing either.
+      const check = await actionLimiter?.check('password_reset_request', {
+        account: email,
+        ip: context?.ip,
+      })
+      if (check !== undefined && !check.allowed) {
+        background(() =>
+          audit.record({
+            type: 'rate_limited',
+            outcome: 'denied',
+            ip: context?.ip,
+            userAgent: context?.userAgent,
+            detail: {
+              action: 'password_reset_request',
+              scope: check.scope,
+              retryAfterSeconds: check.retryAfter,
+            },
+          }),
+        )
+        return { rateLimited: true }
+      }
       // SECURITY: the caller's answer and timing do not depend on whether the account exists
       // (user enumeration): everything account-specific runs after this returns.
-      if (email !== null) background(() => sendResetMail(email, context))
-      return Promise.resolve()
+      background(() => sendResetMail(email, context))
+      return { rateLimited: false }
     },
 
     async confirmPasswordReset(
@@ -517,8 +571,32 @@ export function createAuthService(db: TesseraDB, options: AuthServiceOptions): A
         await audit.record({ type: 'password_reset_used', outcome: 'failure', ...ctx })
         return failure('invalid_token', 'the reset link is invalid or has expired')
       }
+      const limited = async (
+        check: { retryAfter: number; scope: 'account' | 'ip' },
+        userId: string | null,
+      ): Promise<ConfirmResetResult> => {
+        await audit.record({
+          type: 'rate_limited',
+          outcome: 'denied',
+          userId,
+          ...ctx,
+          detail: {
+            action: 'password_reset_confirm',
+            scope: check.scope,
+            retryAfterSeconds: check.retryAfter,
+          },
+        })
+        return failure('rate_limited', 'too many attempts; try again later', check.retryAfter)
+      }
+      // SECURITY: token guessing (API.md): attempts per IP are counted before the token is
+      // looked up, so a guesser is stopped whatever it sends.
+      const byIp = await actionLimiter?.check('password_reset_confirm', { ip: context?.ip })
+      if (byIp !== undefined && !byIp.allowed) return limited(byIp, null)
       // Checked first, without consuming, so a bad token costs no hash.
-      if ((await peekResetToken(db, token, now())) === null) return invalid()
+      const owner = await peekResetToken(db, token, now())
+      if (owner === null) return invalid()
+      const byAccount = await actionLimiter?.check('password_reset_confirm', { account: owner })
+      if (byAccount !== undefined && !byAccount.allowed) return limited(byAccount, owner)
       const policy = checkPolicy(newPassword)
       if (!policy.ok) return failure('weak_password', policy.message)
       const passwordHash = await passwords.hash(newPassword)

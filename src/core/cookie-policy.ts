@@ -93,13 +93,19 @@ export function positiveSeconds(value: number, option: string, context: string):
 
 /** The lifetime options every session kind takes, in seconds. */
 export interface LifetimeOptions {
-  /** A session ends after this many seconds without a request (sliding). */
+  /** A session ends after this many seconds without a request (sliding). @default 604800 (7 days) */
   idleTimeout?: number | undefined
-  /** A session ends this many seconds after it was created, however active. */
+  /** A session ends this many seconds after it was created, however active. @default 2592000 (30 days) */
   absoluteTimeout?: number | undefined
   /** The idle expiry moves forward at most once per this many seconds. @default idleTimeout / 10 */
   touchInterval?: number | undefined
 }
+
+/** The lifetimes a session kind gets when its options name none, in seconds. */
+export const DEFAULT_LIFETIMES = Object.freeze({
+  idleTimeout: 7 * 86_400,
+  absoluteTimeout: 30 * 86_400,
+})
 
 /** Checked lifetimes, in milliseconds. */
 export interface Lifetimes {

@@ -8,7 +8,13 @@ import {
   serializeChunkedCookie,
   serializeDeletedChunkedCookie,
 } from './cookie.js'
-import { createCookiePolicy, mergeData, sessionLifetimes } from './cookie-policy.js'
+import {
+  DEFAULT_LIFETIMES,
+  createCookiePolicy,
+  mergeData,
+  sessionLifetimes,
+} from './cookie-policy.js'
+import type { CookiePolicyOptions, LifetimeOptions } from './cookie-policy.js'
 import { TesseraError } from './errors.js'
 import type { KeyPurpose, Keyring } from './keyring.js'
 import { sealValue, unsealValue } from './sealing.js'
@@ -17,7 +23,7 @@ import type { JSONValue } from './session-store.js'
 import type { SessionDataChanges } from './session-manager.js'
 
 /** Options of {@link createCookieSessions}. Durations are seconds. */
-export interface CookieSessionOptions {
+export interface CookieSessionOptions extends CookiePolicyOptions, LifetimeOptions {
   /**
    * Cookie name; chunks are `name.0`, `name.1`, … The default is `tessera_state`, or
    * `__Host-tessera_state` with `secure` (`__Secure-tessera_state` with a `domain` or a path
@@ -25,23 +31,6 @@ export interface CookieSessionOptions {
    * @default 'tessera_state'
    */
   cookieName?: string
-  /** `Secure` cookies (https only). @default false */
-  secure?: boolean
-  /** Cookie `Domain`; unset for a host-only cookie. */
-  domain?: string
-  /** Cookie `Path`. @default '/' */
-  path?: string
-  /** Cookie `SameSite`. @default 'Lax' */
-  sameSite?: 'Strict' | 'Lax' | 'None'
-  /** The session ends after this many seconds without a request. @default 604800 (7 days) */
-  idleTimeout?: number
-  /** The session ends this many seconds after it was created. @default 2592000 (30 days) */
-  absoluteTimeout?: number
-  /**
-   * The cookie is re-sealed to push the idle expiry forward at most once per this many seconds
-   * (each re-seal is a `Set-Cookie` of the whole session). @default idleTimeout / 10
-   */
-  touchInterval?: number
   /**
    * Whether a read pushes the idle expiry forward (re-sealing the cookie at most once per
    * `touchInterval`). `false`: only writes (`create`, `update`) seal it again, and a read
@@ -132,9 +121,6 @@ export interface CookieSessions {
   revokeAll(userId: string): Promise<number>
 }
 
-const DEFAULT_IDLE = 7 * 86_400
-const DEFAULT_ABSOLUTE = 30 * 86_400
-
 /** What is sealed: short keys, since every byte travels on every request. */
 interface Payload {
   v: 1
@@ -178,7 +164,7 @@ export function createCookieSessions(
 ): CookieSessions {
   const { idleMs, absoluteMs, touchMs } = sessionLifetimes(
     options,
-    { idleTimeout: DEFAULT_IDLE, absoluteTimeout: DEFAULT_ABSOLUTE },
+    DEFAULT_LIFETIMES,
     'cookie sessions',
   )
   const purpose = options.purpose ?? 'cookie-session'

@@ -1,7 +1,12 @@
 import { hash, randomBytes } from 'node:crypto'
 import { readCookie, serializeCookie, serializeDeletedCookie } from './cookie.js'
-import { createCookiePolicy, mergeData, sessionLifetimes } from './cookie-policy.js'
-import type { DataChanges } from './cookie-policy.js'
+import {
+  DEFAULT_LIFETIMES,
+  createCookiePolicy,
+  mergeData,
+  sessionLifetimes,
+} from './cookie-policy.js'
+import type { CookiePolicyOptions, DataChanges, LifetimeOptions } from './cookie-policy.js'
 import { TesseraError } from './errors.js'
 import type { KeyPurpose, Keyring } from './keyring.js'
 import { PUBLIC_ID_LENGTH } from './session-store.js'
@@ -9,30 +14,13 @@ import type { JSONValue, SessionMeta, SessionRecord, SessionStore } from './sess
 import { signValue, verifyValue } from './signing.js'
 
 /** Options of {@link createSessionManager}. Durations are seconds. */
-export interface SessionManagerOptions {
+export interface SessionManagerOptions extends CookiePolicyOptions, LifetimeOptions {
   /**
    * Cookie name. The default is `tessera_session`, or `__Host-tessera_session` with `secure`
    * (`__Secure-tessera_session` when a `domain` or a path other than `/` rules out `__Host-`).
    * @default 'tessera_session'
    */
   cookieName?: string
-  /** Send the cookie over HTTPS only (`Secure`); turn on whenever the site is served over https. @default false */
-  secure?: boolean
-  /** Cookie `Domain`; leave unset for a host-only cookie. */
-  domain?: string
-  /** Cookie `Path`. @default '/' */
-  path?: string
-  /** Cookie `SameSite`. @default 'Lax' */
-  sameSite?: 'Strict' | 'Lax' | 'None'
-  /** A session ends after this many seconds without a request (sliding). @default 604800 (7 days) */
-  idleTimeout?: number
-  /** A session ends this many seconds after it was created, however active. @default 2592000 (30 days) */
-  absoluteTimeout?: number
-  /**
-   * The idle expiry is pushed forward (one store write) at most once per this many seconds.
-   * @default idleTimeout / 10
-   */
-  touchInterval?: number
   /** Keyring purpose of the cookie signature; admin sessions use `'admin-session'`. @default 'session' */
   purpose?: KeyPurpose
   /**
@@ -228,8 +216,6 @@ export interface SessionManager {
   hasSignedCookie(cookieHeader: string | null | undefined): boolean
 }
 
-const DEFAULT_IDLE = 7 * 86_400
-const DEFAULT_ABSOLUTE = 30 * 86_400
 const TOKEN_BYTES = 32
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/
 
@@ -257,7 +243,7 @@ export function createSessionManager(
 ): SessionManager {
   const { idleMs, absoluteMs, touchMs } = sessionLifetimes(
     options,
-    { idleTimeout: DEFAULT_IDLE, absoluteTimeout: DEFAULT_ABSOLUTE },
+    DEFAULT_LIFETIMES,
     'session manager',
   )
   const maxAttempts = options.maxUpdateAttempts ?? 32

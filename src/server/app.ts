@@ -54,6 +54,13 @@ export interface AppDeps {
   securityHeadersBySocket?: boolean
   /** Register the API routes; called in order after the operational routes. @default [] */
   routes?: ReadonlyArray<(app: TesseraApp) => void>
+  /**
+   * Path prefix of every route, e.g. `/api/auth` (the mountable API, `createTesseraAPI`): the
+   * route modules register their usual paths and Hono prefixes them. @default '' (none)
+   */
+  basePath?: string
+  /** Serve `/healthz`, `/readyz` and `/metrics`. @default true */
+  operationalRoutes?: boolean
 }
 
 // SECURITY: the API serves JSON only, so its CSP allows nothing at all; no inline script
@@ -101,7 +108,10 @@ export function securityHeaders(config: AppConfig): Readonly<Record<string, stri
  */
 export function createApp(deps: AppDeps): TesseraApp {
   const { logger, metrics } = deps
-  const app = new Hono<AppEnv>()
+  const base = deps.basePath ?? ''
+  // Hono prefixes every registration on a basePath app; its type carries the prefix, which the
+  // route modules (typed for TesseraApp) need not know.
+  const app = (base === '' ? new Hono<AppEnv>() : new Hono<AppEnv>().basePath(base)) as TesseraApp
 
   app.use(async (c, next) => {
     const started = performance.now()
@@ -127,6 +137,24 @@ export function createApp(deps: AppDeps): TesseraApp {
     })
   }
 
+  if (deps.operationalRoutes !== false) operationalRoutes(app, deps)
+
+  for (const register of deps.routes ?? []) register(app)
+
+  app.notFound((c) => {
+    c.set('routeLabel', 'unmatched')
+    const answer = httpErrorOf('not_found', 'no such route')
+    return c.json(answer.body, answer.status)
+  })
+
+  app.onError((error, c) => errorResponse(error, c, logger))
+
+  return app
+}
+
+/** `/healthz`, `/readyz` and `/metrics`. */
+function operationalRoutes(app: TesseraApp, deps: AppDeps): void {
+  const { logger, metrics } = deps
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
 
   const checks = deps.readiness ?? []
@@ -149,18 +177,6 @@ export function createApp(deps: AppDeps): TesseraApp {
     const text = await metrics.render()
     return c.body(text, 200, { 'Content-Type': metrics.contentType })
   })
-
-  for (const register of deps.routes ?? []) register(app)
-
-  app.notFound((c) => {
-    c.set('routeLabel', 'unmatched')
-    const answer = httpErrorOf('not_found', 'no such route')
-    return c.json(answer.body, answer.status)
-  })
-
-  app.onError((error, c) => errorResponse(error, c, logger))
-
-  return app
 }
 
 async function pingWithTimeout(check: ReadinessCheck, timeoutMs: number): Promise<boolean> {

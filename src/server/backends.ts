@@ -91,6 +91,37 @@ export function cacheFor<T>(
  */
 export const loadDriver = loadOptionalPeer
 
+/**
+ * What the server does about Redis' `maxmemory-policy` (docs/stores.md): nothing for
+ * `noeviction`; for an evicting policy, refuse in production and warn elsewhere; when the
+ * policy cannot be read (a managed Redis that hides `CONFIG`), refuse in production unless
+ * `TESSERA_REDIS_ASSUME_NOEVICTION=1`, which logs a loud warning instead.
+ */
+export function evictionProblem(
+  policy: string | null,
+  config: Pick<ServerConfig, 'mode' | 'redisAssumeNoeviction'>,
+): { refuse: boolean; message: string } | null {
+  if (policy === 'noeviction') return null
+  const production = config.mode === 'production'
+  if (policy === null) {
+    if (config.redisAssumeNoeviction) {
+      return {
+        refuse: false,
+        message:
+          'WARNING: Redis hides CONFIG, so maxmemory-policy cannot be checked; TESSERA_REDIS_ASSUME_NOEVICTION=1 says it is noeviction. If Redis can evict keys, a full Redis silently drops session indexes and login counters: revocation and login limits then fail.',
+      }
+    }
+    return {
+      refuse: production,
+      message: `Redis maxmemory-policy cannot be read (CONFIG GET is refused). Set maxmemory-policy noeviction on the Redis server, then set TESSERA_REDIS_ASSUME_NOEVICTION=1${production ? '' : ' (refused in production)'}`,
+    }
+  }
+  return {
+    refuse: production,
+    message: `Redis maxmemory-policy is ${policy}: under memory pressure Redis evicts keys revocation relies on (a user's sessions index, login counters). Set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf)${production ? '' : '; accepted because NODE_ENV is not production, refused in production'}`,
+  }
+}
+
 const SESSIONS_TABLE = 'tessera_sessions'
 const REFRESH_TABLE = 'tessera_refresh_families'
 
@@ -218,7 +249,7 @@ async function open(
   })
 
   if (config.redisUrl !== null) {
-    const [{ createClient }, { createRedisStore }] = await Promise.all([
+    const [{ createClient }, { createRedisStore, readEvictionPolicy }] = await Promise.all([
       loadDriver(() => import('redis'), 'redis', 'REDIS_URL is set'),
       import('../stores/redis.js'),
     ])
@@ -260,6 +291,29 @@ async function open(
       logger.warn('redis is not reachable yet: serving 503 for what needs it until it is')
     }
     clearTimeout(timer)
+    // SECURITY: revocation must not depend on a key Redis may evict (a user's set of sessions,
+    // a login counter): production refuses to start unless maxmemory-policy is noeviction.
+    let evictionRefusal: string | null = null
+    const checkEviction = async (): Promise<void> => {
+      const problem = evictionProblem(await readEvictionPolicy(client), config)
+      if (problem === null) return
+      if (problem.refuse) throw new TesseraError('config_invalid', problem.message)
+      logger.warn(problem.message)
+    }
+    if (client.isReady) {
+      await checkEviction()
+    } else {
+      // Not reachable at start: check once it connects; a refused policy then keeps /readyz
+      // at 503 (the process is already serving).
+      client.once('ready', () => {
+        checkEviction().catch((error: unknown) => {
+          if (error instanceof TesseraError && error.code === 'config_invalid') {
+            evictionRefusal = error.message
+            logger.error(error.message)
+          } else logger.warn({ err: error }, 'redis: could not check maxmemory-policy')
+        })
+      })
+    }
     const sessions = createRedisStore(client, { prefix: config.redisPrefix, now })
     sessionStore = config.nearCache
       ? await nearCached(sessions, client, config.redisPrefix, logger, closers)
@@ -269,7 +323,13 @@ async function open(
     // A SCAN pass costs about one call per thousand keys of the database: at most one per
     // REDIS_COUNT_CACHE_MS, however often /metrics is scraped or the dashboard is opened.
     countSessions = cacheFor(() => sessions.count(), REDIS_COUNT_CACHE_MS)
-    readiness.push({ name: 'redis', ping: async () => void (await client.ping()) })
+    readiness.push({
+      name: 'redis',
+      ping: async () => {
+        if (evictionRefusal !== null) throw new TesseraError('config_invalid', evictionRefusal)
+        await client.ping()
+      },
+    })
     const url = new URL(config.redisUrl)
     describe += `, redis ${url.hostname}:${url.port || '6379'}`
   }

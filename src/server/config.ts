@@ -4,6 +4,10 @@ import { isIP } from 'node:net'
 import { isAbsolute, join, resolve } from 'node:path'
 import { parseEnv } from 'node:util'
 import type { DatabaseLocation } from '../auth/db/database.js'
+import {
+  checkIdentityProviderSettings,
+  type IdentityProviderSettings,
+} from '../auth/identity-providers.js'
 import { parseDuration } from '../core/duration.js'
 import { TesseraError } from '../core/errors.js'
 import { secretWeakness } from '../core/keyring.js'
@@ -70,6 +74,12 @@ export interface ServerConfig {
    * `TESSERA_NEAR_CACHE=off`. Always false without Redis.
    */
   nearCache: boolean
+  /**
+   * `TESSERA_REDIS_ASSUME_NOEVICTION=1`: the operator vouches that Redis runs with
+   * `maxmemory-policy noeviction` where the server cannot read it (a managed Redis that hides
+   * `CONFIG`); the start then logs a loud warning instead of refusing in production.
+   */
+  redisAssumeNoeviction: boolean
   /** Seconds. @default 604800 (7 days) */
   sessionIdle: number
   /** Seconds. @default 2592000 (30 days) */
@@ -88,6 +98,16 @@ export interface ServerConfig {
   logLevel: LogLevel
   /** @default 'auto' (readable on a terminal, JSON lines otherwise) */
   logFormat: LogFormat
+  /**
+   * Identity providers, from `TESSERA_OIDC_PROVIDERS` and `TESSERA_OIDC_<NAME>_*`
+   * (docs/identity-providers.md). @default []
+   */
+  identityProviders: IdentityProviderSettings[]
+  /**
+   * Identity-provider callbacks admitted per client IP per 15 minutes
+   * (`TESSERA_OIDC_CALLBACK_LIMIT`). @default 30
+   */
+  identityCallbackLimit: number
 }
 
 /** Options of {@link loadConfig}. */
@@ -213,6 +233,11 @@ export function loadConfig(
     ['on', 'off'] as const,
   )
   const nearCache = redisUrl !== null && nearCacheSetting === 'on'
+  const assume = (get('TESSERA_REDIS_ASSUME_NOEVICTION') ?? '0').toLowerCase()
+  if (!['0', '1', 'true', 'false', ''].includes(assume)) {
+    throw invalid('TESSERA_REDIS_ASSUME_NOEVICTION must be 1 or 0')
+  }
+  const redisAssumeNoeviction = assume === '1' || assume === 'true'
   const sessionIdle = parseDuration(get('TESSERA_SESSION_IDLE') ?? '7d', 'TESSERA_SESSION_IDLE')
   const sessionAbsolute = parseDuration(
     get('TESSERA_SESSION_ABSOLUTE') ?? '30d',
@@ -247,6 +272,12 @@ export function loadConfig(
     'json',
     'pretty',
   ] as const)
+  const identityProviders = parseIdentityProviders(get)
+  const identityCallbackLimit = parseCount(
+    get('TESSERA_OIDC_CALLBACK_LIMIT'),
+    'TESSERA_OIDC_CALLBACK_LIMIT',
+    30,
+  )
 
   return {
     mode,
@@ -266,6 +297,7 @@ export function loadConfig(
     redisUrl,
     redisPrefix,
     nearCache,
+    redisAssumeNoeviction,
     sessionIdle,
     sessionAbsolute,
     accessTtl,
@@ -277,6 +309,97 @@ export function loadConfig(
     jwtAlg,
     logLevel,
     logFormat,
+    identityProviders,
+    identityCallbackLimit,
+  }
+}
+
+/**
+ * `TESSERA_OIDC_PROVIDERS=google,github` and, per name, `TESSERA_OIDC_<NAME>_ISSUER`,
+ * `_CLIENT_ID`, `_CLIENT_SECRET`, `_SCOPES`; `_PRESET=github` (implied by the name `github`
+ * without an issuer) with `_GITHUB_URL` and `_GITHUB_API_URL` for GitHub Enterprise Server.
+ * Only checked here; nothing is fetched until the server starts.
+ */
+function parseIdentityProviders(
+  get: (key: string) => string | undefined,
+): IdentityProviderSettings[] {
+  const names = splitList(get('TESSERA_OIDC_PROVIDERS')).map((name) => name.toLowerCase())
+  const seen = new Set<string>()
+  for (const name of names) {
+    if (!/^[a-z][a-z0-9_-]{0,31}$/.test(name)) {
+      throw invalid(
+        `TESSERA_OIDC_PROVIDERS entries must be names of 1 to 32 letters, digits, "_" or "-", starting with a letter (got "${name}")`,
+      )
+    }
+    // `my-idp` and `my_idp` would read the same variables.
+    const key = name.replace(/-/g, '_')
+    if (seen.has(key)) throw invalid(`TESSERA_OIDC_PROVIDERS names ${name} twice`)
+    seen.add(key)
+  }
+  return names.map((name) => {
+    const prefix = `TESSERA_OIDC_${name.toUpperCase().replace(/-/g, '_')}_`
+    const issuer = get(`${prefix}ISSUER`)
+    const preset =
+      get(`${prefix}PRESET`) ?? (name === 'github' && issuer === undefined ? 'github' : undefined)
+    if (preset !== undefined && preset !== 'github') throw invalid(`${prefix}PRESET must be github`)
+    const clientId = get(`${prefix}CLIENT_ID`)
+    if (clientId === undefined) {
+      throw invalid(`${prefix}CLIENT_ID is required: the client id ${name} gave this application`)
+    }
+    const clientSecret = get(`${prefix}CLIENT_SECRET`)
+    const scopes = get(`${prefix}SCOPES`)
+      ?.split(/[\s,]+/)
+      .filter((scope) => scope !== '')
+    const settings: IdentityProviderSettings = {
+      name,
+      kind: preset === 'github' ? 'github' : 'oidc',
+      clientId,
+      ...(clientSecret === undefined ? {} : { clientSecret }),
+      ...(scopes === undefined ? {} : { scopes }),
+    }
+    if (preset === 'github') {
+      if (issuer !== undefined)
+        throw invalid(`${prefix}ISSUER is not used with the github preset; remove it`)
+      if (clientSecret === undefined) throw invalid(`${prefix}CLIENT_SECRET is required for GitHub`)
+      const webUrl = get(`${prefix}GITHUB_URL`)
+      const apiUrl = get(`${prefix}GITHUB_API_URL`)
+      if (webUrl !== undefined) checkProviderURL(webUrl, `${prefix}GITHUB_URL`)
+      if (apiUrl !== undefined) checkProviderURL(apiUrl, `${prefix}GITHUB_API_URL`)
+      settings.github = {
+        ...(webUrl === undefined ? {} : { webUrl }),
+        ...(apiUrl === undefined ? {} : { apiUrl }),
+      }
+    } else {
+      if (issuer === undefined) {
+        throw invalid(
+          `${prefix}ISSUER is required: the provider's issuer URL, e.g. https://accounts.google.com (or set ${prefix}PRESET=github)`,
+        )
+      }
+      checkProviderURL(issuer, `${prefix}ISSUER`)
+      settings.issuer = issuer
+    }
+    try {
+      checkIdentityProviderSettings(settings)
+    } catch (error) {
+      throw invalid(`${prefix}*: ${(error as Error).message}`, error)
+    }
+    return settings
+  })
+}
+
+function checkProviderURL(value: string, key: string): void {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch (error) {
+    throw invalid(`${key} must be an absolute https URL`, error)
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw invalid(`${key} must be an https URL (http only for 127.0.0.1 or localhost)`)
+  }
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw invalid(`${key} must not contain credentials, a query or a fragment`)
   }
 }
 

@@ -6,8 +6,10 @@
  * The surface is small on purpose: read the configuration ({@link loadConfig}, the same
  * variables as `tessera serve`, docs/configuration.md), make the JSON logger
  * ({@link createLogger}), start ({@link startServer}), and stop ({@link RunningServer.close},
- * for instance on {@link waitForStopSignal}). To embed sessions in an application of your own,
- * use the library's entry points (`tessera-auth`, `tessera-auth/auth`, `tessera-auth/hono`, ...) instead.
+ * for instance on {@link waitForStopSignal}). To serve the same API inside an app of your own
+ * (Express, Fastify, Hono, Next.js) under a prefix, use {@link createTesseraAPI}; to write the
+ * routes yourself, the library's entry points (`tessera-auth`, `tessera-auth/auth`,
+ * `tessera-auth/express`, ...).
  *
  * The server opens the drivers its configuration names, so `better-sqlite3`, `pg` and `redis`
  * must be installed (they are optional peer dependencies of the library).
@@ -52,6 +54,16 @@ export {
   type StartOptions,
 } from './main.js'
 export type { AppEnv, TesseraApp } from './app.js'
+// The same API mounted inside an app (Express, Fastify, Hono, Next.js) under a prefix.
+export {
+  createTesseraAPI,
+  type FastifyInstanceLike,
+  type HeadersLike,
+  type TesseraAPI,
+  type TesseraAPIOptions,
+  type TesseraAPIServices,
+  type TesseraSessionInfo,
+} from './mount.js'
 // What the CLI (and an operator's own tooling) opens exactly as the server does: the stores and
 // database of a configuration, and its signing keys.
 export { openBackends, type Backends } from './backends.js'

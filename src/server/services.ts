@@ -1,5 +1,8 @@
 import type { Logger } from 'pino'
 import { createAccessTokens } from '../auth/access-tokens.js'
+import { createIdentities } from '../auth/identities.js'
+import { createIdentityProviders } from '../auth/identity-providers.js'
+import { createIdentitySignIn, IDENTITY_CALLBACK_ACTION } from '../auth/identity-sign-in.js'
 import { createHMACKeySet, createKeyringSealer, createKeySet, type KeySet } from '../auth/keys.js'
 import {
   createConsoleMailer,
@@ -8,6 +11,7 @@ import {
   type Mailer,
 } from '../auth/mailer.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
+import { createActionLimiter } from '../auth/action-limiter.js'
 import { createLoginLimiter } from '../auth/rate-limit.js'
 import { createRefreshTokens } from '../auth/refresh-tokens.js'
 import { createAuthService, type AuthService } from '../auth/service.js'
@@ -22,6 +26,7 @@ import { CREATE_ADMIN_COMMAND, logMail, logSetupLink } from './logger.js'
 import type { ServerConfig } from './config.js'
 import type { ServerMetrics } from './metrics.js'
 import { authRoutes, type TokenServices } from './routes/auth.js'
+import { oidcRoutes } from './routes/oidc.js'
 import { resetRoutes } from './routes/reset.js'
 import {
   createAdminApp,
@@ -55,6 +60,14 @@ export interface ServicesContext {
    * forward to check expiry over HTTP; it is not read from the environment. @default Date.now
    */
   now?: (() => number) | undefined
+  /**
+   * Path prefix the routes are served under (the mountable API, `createTesseraAPI`): links the
+   * services make (the reset e-mail, the setup link) and the admin panel's paths and cookie
+   * include it. The routes themselves are prefixed by `createApp({ basePath })`. @default ''
+   */
+  basePath?: string | undefined
+  /** Serve the admin panel (and log its setup link). @default true */
+  admin?: boolean | undefined
 }
 
 /**
@@ -71,6 +84,12 @@ export async function buildServices(
 ): Promise<ServerServices> {
   const { logger, metrics } = context
   const now = context.now ?? Date.now
+  const base = context.basePath ?? ''
+  // The routes as a browser sees them: the reset e-mail links under it. (The public URL itself
+  // stays the tokens' issuer and the trusted origin.)
+  const publicBase = `${config.publicUrl}${base}`
+  const withAdmin = context.admin !== false
+  const adminPath = `${base}/admin`
   const keyring = createKeyring(config.secret, {
     fallbacks: config.secretFallbacks,
     policy: config.keyringPolicy,
@@ -95,8 +114,11 @@ export async function buildServices(
       sessions,
       mailer,
       passwords,
-      publicUrl: config.publicUrl,
+      publicUrl: publicBase,
       limiter,
+      // Reset mails and reset-token attempts, per account and per IP, in the same shared store
+      // as the login limits (DEFAULT_ACTION_POLICIES).
+      actionLimiter: createActionLimiter({ store: backends.rateLimitStore, now }),
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
@@ -134,8 +156,10 @@ export async function buildServices(
     if (backends.countSessions !== undefined) metrics.setActiveSessions(backends.countSessions)
 
     // The admin panel at /admin, with its own shorter sessions in the same store.
+    const identities = createIdentities(backends.db, { audit: auth.audit, now })
     const adminSessions = createAdminSessionManager(backends.sessionStore, keyring, {
       secure: config.https,
+      basePath: adminPath,
       now,
     })
     const admin = createAdminApp({
@@ -149,8 +173,10 @@ export async function buildServices(
       trustedOrigins: config.trustedOrigins,
       trustedProxies: config.trustedProxies,
       countSessions: backends.countSessions,
+      identities,
       passwordPolicy,
       metrics,
+      basePath: adminPath,
       onError: (error) => logger.error({ err: error }, 'admin panel error'),
       now,
     })
@@ -160,11 +186,14 @@ export async function buildServices(
     // needs the store, and a restart once the store is back prints the link.
     let setupUrl: string | null = null
     try {
-      setupUrl = await createSetupLink({
-        accounts: auth.accounts,
-        adminSessions,
-        publicUrl: config.publicUrl,
-      })
+      setupUrl = !withAdmin
+        ? null
+        : await createSetupLink({
+            accounts: auth.accounts,
+            adminSessions,
+            publicUrl: config.publicUrl,
+            basePath: adminPath,
+          })
     } catch (error) {
       if (!isTesseraError(error, 'store_unavailable')) throw error
       logger.warn(
@@ -177,8 +206,38 @@ export async function buildServices(
       // works once, and expires (30 minutes unused, 12 hours at most).
       logSetupLink(logger, setupUrl)
     }
+    // Identity providers (docs/identity-providers.md): discovered once now; one that cannot be
+    // reached is a warning, and its routes answer 503 until it can be.
+    const providers = createIdentityProviders(config.identityProviders, {
+      // The callback a browser follows: under the mount's prefix when mounted.
+      publicUrl: publicBase,
+      now,
+      onWarning: (message, error) => logger.warn({ err: error }, message),
+    })
+    await providers.discoverAll()
+    const identitySignIn = createIdentitySignIn({
+      providers,
+      identities,
+      accounts: auth.accounts,
+      signIn: auth.signIn,
+      audit: auth.audit,
+      keyring,
+      publicUrl: config.publicUrl,
+      trustedOrigins: createTrustedOrigins(config.trustedOrigins),
+      signup: config.signup,
+      secure: config.https,
+      // Each callback with a valid state makes a request to the provider: limited per IP.
+      limiter: createActionLimiter({
+        store: backends.rateLimitStore,
+        policies: {
+          [IDENTITY_CALLBACK_ACTION]: { ip: { limit: config.identityCallbackLimit, window: 900 } },
+        },
+        now,
+      }),
+      now,
+    })
     const routes = [
-      (app: TesseraApp): void => mountAdminApp(app, admin),
+      ...(withAdmin ? [(app: TesseraApp): void => mountAdminApp(app, admin)] : []),
       // The page the reset e-mail links to (/reset). Before the API's routes: it answers its own
       // cross-site refusals with a page rather than the API's JSON.
       resetRoutes({
@@ -195,6 +254,15 @@ export async function buildServices(
         metrics,
         trustedOrigins: createTrustedOrigins(config.trustedOrigins),
         trustedProxies: parseTrustedProxies(config.trustedProxies),
+        adminPath: withAdmin ? adminPath : null,
+      }),
+      // After authRoutes, whose middleware authenticates these requests too.
+      oidcRoutes({
+        identitySignIn,
+        identities,
+        trustedProxies: parseTrustedProxies(config.trustedProxies),
+        metrics,
+        now,
       }),
     ]
     logger.info(

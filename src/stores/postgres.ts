@@ -4,6 +4,7 @@ import { TesseraError } from '../core/errors.js'
 import { PUBLIC_ID_LENGTH } from '../core/session-store.js'
 import type { SessionRecord, SessionStore } from '../core/session-store.js'
 import { timeoutMs, withDeadline } from './deadline.js'
+import { toStoreUnavailable } from './unavailable.js'
 import {
   checkIdentifier,
   checkRecord,
@@ -241,54 +242,8 @@ function storable(value: string): boolean {
   return !value.includes('\u0000')
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'ENOENT', // a Unix socket that is not there: the server is not running
-])
-
-// SQLSTATEs of a server that is going away or cannot take the query now: connection exceptions
-// (class 08), shutdowns (57P01-57P03), statement timeout / cancel (57014), out of resources (53).
-const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|57014|53...)$/
-
-const UNAVAILABLE_MESSAGE =
-  /timeout exceeded when trying to connect|connection terminated|query read timeout|connection timeout|not queryable|connection ended|server closed the connection/i
-
-/** True when `error` says the server cannot be reached or did not answer, not that a query is wrong. */
-export function isPostgresUnavailable(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false
-  const { code, message, errors } = error as { code?: unknown; message?: unknown; errors?: unknown }
-  if (typeof code === 'string' && (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) {
-    return true
-  }
-  if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true
-  // Node reports a failed connect to every address of a name (localhost: ::1 and 127.0.0.1)
-  // as an AggregateError.
-  return Array.isArray(errors) && errors.some(isPostgresUnavailable)
-}
+export { isPostgresUnavailable } from './unavailable.js'
 
 function toStoreError(error: unknown): unknown {
-  if (error instanceof TesseraError) return error
-  if (isPostgresUnavailable(error)) {
-    const reason = describeError(error)
-    return new TesseraError('store_unavailable', `PostgreSQL session store: ${reason}`, {
-      cause: error,
-    })
-  }
-  return error
-}
-
-/** The error's message, or its class name when it has none (node-redis timeouts). */
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error)
-  return error.message !== '' ? error.message : error.constructor.name
+  return toStoreUnavailable(error, 'PostgreSQL session store')
 }

@@ -325,6 +325,65 @@ export function createRedisStore(
   }
 }
 
+/**
+ * The `maxmemory-policy` of the Redis server (of each master, for a cluster client with
+ * `nodeClient`), by `CONFIG GET`, or `null` when it cannot be read: a managed Redis that hides or
+ * renames `CONFIG`, or a user without the right to it. Revocation relies on keys Redis must not
+ * drop (a user's set of sessions, a login counter): anything but `noeviction` can evict them
+ * under memory pressure (docs/stores.md), so check this at start.
+ *
+ * @throws TesseraError `store_unavailable` when Redis cannot be reached or does not answer
+ * within `timeout` seconds (default 1)
+ */
+export async function readEvictionPolicy(
+  client: RedisClientLike | RedisClusterLike,
+  options: { timeout?: number } = {},
+): Promise<string | null> {
+  const deadline = timeoutMs('readEvictionPolicy options.timeout', options.timeout ?? 1)
+  const args = ['CONFIG', 'GET', 'maxmemory-policy']
+  let targets: RedisClientLike[]
+  if (!('masters' in client)) targets = [client]
+  else if (client.nodeClient === undefined) {
+    targets = [{ sendCommand: (command) => client.sendCommand(undefined, false, command) }]
+  } else {
+    const nodeClient = client.nodeClient.bind(client)
+    targets = await Promise.all(client.masters.map((master) => nodeClient(master)))
+  }
+  const policies = new Set<string>()
+  for (const target of targets) {
+    let reply: unknown
+    try {
+      reply = await withDeadline(target.sendCommand(args, { timeout: 0 }), deadline, 'Redis')
+    } catch (error) {
+      if (isReply(error) && !UNAVAILABLE_REPLY.test(error.message)) return null // no CONFIG here
+      throw toStoreError(error)
+    }
+    const policy = configValue(reply, 'maxmemory-policy')
+    if (policy === null) return null
+    policies.add(policy)
+  }
+  // The least safe policy decides: any master that may evict can lose a revocation.
+  return [...policies].find((policy) => policy !== 'noeviction') ?? [...policies][0] ?? null
+}
+
+/** A value from a `CONFIG GET` reply: a flat array (RESP2), a Map or an object (RESP3). */
+function configValue(reply: unknown, name: string): string | null {
+  if (Array.isArray(reply)) {
+    const index = reply.indexOf(name)
+    const value: unknown = index >= 0 ? reply[index + 1] : undefined
+    return typeof value === 'string' ? value : null
+  }
+  if (reply instanceof Map) {
+    const value: unknown = reply.get(name)
+    return typeof value === 'string' ? value : null
+  }
+  if (typeof reply === 'object' && reply !== null) {
+    const value: unknown = (reply as Record<string, unknown>)[name]
+    return typeof value === 'string' ? value : null
+  }
+  return null
+}
+
 /** The script arguments naming a session's user: a flag, then the id (empty for anonymous). */
 function owner(userId: string | null): [string, string] {
   return userId === null ? ['0', ''] : ['1', userId]
@@ -410,7 +469,10 @@ return false
 `)
 
 // Replies that mean "the server (or cluster) cannot serve this now", not "your command is wrong".
-const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|BUSY|READONLY|NOREPLICAS)\b/
+// OOM: a full Redis under `noeviction` refuses writes ("OOM command not allowed when used memory
+// > 'maxmemory'"): the store cannot keep a session, which is an outage, not a bug.
+const UNAVAILABLE_REPLY =
+  /^(CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|BUSY|READONLY|NOREPLICAS|OOM)\b/
 
 function isReply(error: unknown): error is Error {
   if (error instanceof ErrorReply) return true

@@ -1,5 +1,4 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import { TesseraError } from '../core/errors.js'
 import { PUBLIC_ID_LENGTH } from '../core/session-store.js'
 import type { SessionRecord, SessionStore } from '../core/session-store.js'
 import {
@@ -9,6 +8,7 @@ import {
   rowToRecord,
   type SessionRow,
 } from './record-codec.js'
+import { toStoreUnavailable } from './unavailable.js'
 
 /** Options of {@link createSQLiteStore}. */
 export interface SQLiteStoreOptions {
@@ -172,27 +172,11 @@ function settle<T>(call: () => T): Promise<T> {
   return new Promise((resolve) => resolve(guard(call)))
 }
 
-// SQLite result codes that mean "the database cannot be used right now", not a bug in a query.
-const UNAVAILABLE_CODES =
-  /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|NOTADB|CORRUPT|PROTOCOL)/
-
 /** Runs a synchronous database call, turning unavailability into `store_unavailable`. */
 function guard<T>(call: () => T): T {
   try {
     return call()
   } catch (error) {
-    const code = (error as { code?: unknown }).code
-    const closed =
-      error instanceof TypeError && /database connection is not open/i.test(error.message)
-    if (closed || (typeof code === 'string' && UNAVAILABLE_CODES.test(code))) {
-      throw new TesseraError(
-        'store_unavailable',
-        `SQLite session store: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      )
-    }
-    throw error
+    throw toStoreUnavailable(error, 'SQLite session store')
   }
 }

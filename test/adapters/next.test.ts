@@ -80,6 +80,8 @@ afterAll(async () => {
     await exited
   }
   for (const file of sessionFiles) rmSync(file, { force: true })
+  // The quick start's accounts and sessions (./data/app.db of the app).
+  rmSync(path.join(appDir, 'data'), { recursive: true, force: true })
 })
 
 function firstCookies(response: Response): string {
@@ -266,5 +268,41 @@ describe("the README's lib/session.ts (lazy, SQLite store), built without TESSER
     const html = (await page.text()).replaceAll('<!-- -->', '')
     expect(html).toContain('store:dora')
     expect(html).toContain('sealed:anonymous')
+  })
+})
+
+describe("docs/quickstart.md's mounted API (lib/tessera.ts, app/api/[...tessera], app/me), built without TESSERA_SECRET", () => {
+  it('signs up, signs in, serves /me from the same sessions, and logs out with the CSRF token', async () => {
+    const email = `next-${randomBytes(4).toString('hex')}@example.com`
+    const json = { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin' }
+    const body = JSON.stringify({ email, password: 'correct horse battery staple' })
+    const signup = await fetch(`${base}/api/auth/signup`, { method: 'POST', headers: json, body })
+    expect(signup.status).toBe(201)
+    const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: json, body })
+    expect(login.status).toBe(200)
+    const line = login.headers.getSetCookie().find((entry) => entry.includes('tessera_session='))
+    expect(line).toMatch(/; Path=\/(;|$)/)
+    const cookie = line?.split(';')[0] ?? ''
+    const session = await fetch(`${base}/api/auth/session`, { headers: { cookie } })
+    expect(((await session.json()) as { user: { email: string } }).user.email).toBe(email)
+    const me = await fetch(`${base}/me`, { headers: { cookie } })
+    expect(me.status).toBe(200)
+    expect(((await me.json()) as { user: { email: string } }).user.email).toBe(email)
+    const { token } = (await (
+      await fetch(`${base}/api/auth/csrf`, { headers: { cookie } })
+    ).json()) as { token: string }
+    const crossSite = await fetch(`${base}/api/auth/logout`, {
+      method: 'POST',
+      headers: { cookie, origin: 'https://evil.example' },
+    })
+    expect(crossSite.status).toBe(403)
+    const logout = await fetch(`${base}/api/auth/logout`, {
+      method: 'POST',
+      headers: { cookie, 'x-csrf-token': token },
+    })
+    expect(logout.status).toBe(204)
+    expect((await fetch(`${base}/me`, { headers: { cookie } })).status).toBe(401)
+    // The prefix is the route's: the API answers nothing outside /api.
+    expect((await fetch(`${base}/auth/session`, { headers: { cookie } })).status).toBe(404)
   })
 })

@@ -1,3 +1,9 @@
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import pg from 'pg'
@@ -9,12 +15,12 @@ import {
   type KeyStorage,
   createKeyringSealer,
 } from '../../src/auth/keys.js'
-import { createKyselyKeyStorage } from '../../src/auth/kysely-key-storage.js'
+import { createKyselyKeyStorage, createSigningKeyTable } from '../../src/auth/kysely-key-storage.js'
 import { isTesseraError } from '../../src/core/errors.js'
 import { createKeyring } from '../../src/core/keyring.js'
 import { importPublicJWK } from '../../src/jwt/jwk.js'
-import { migrateToLatest } from '../../src/auth/db/database.js'
-import { describeEachDatabase } from '../helpers/databases.js'
+import { createDatabase, migrateToLatest, type TesseraDB } from '../../src/auth/db/database.js'
+import { describeEachDatabase, openPostgres } from '../helpers/databases.js'
 import { describeWithService, uniqueName } from '../helpers/services.js'
 import { testKeyring } from '../helpers/tokens.js'
 
@@ -49,6 +55,10 @@ describe('createKeySet', () => {
       put: (key) => {
         records.push(JSON.stringify(key))
         return inner.put(key)
+      },
+      commit: (change) => {
+        for (const key of change.write) records.push(JSON.stringify(key))
+        return inner.commit(change)
       },
     }
     const keys = createKeySet({ storage, sealer: createKeyringSealer(keyring) })
@@ -268,5 +278,152 @@ describeEachDatabase('accounts migration 0002_signing_keys', (open) => {
     await keys.load()
     expect(await storage.list()).toHaveLength(2)
     expect(await migrateToLatest(db)).toEqual({ applied: [] })
+  })
+})
+
+const statuses = async (db: TesseraDB): Promise<string[]> =>
+  (await createKyselyKeyStorage(db).list()).map((key) => key.status).sort()
+
+// better-sqlite3 is synchronous: a second connection in the same process waiting on the file
+// lock blocks the event loop the first one needs to finish, so SQLite races across real
+// processes (the cold-start test below) rather than handles.
+describeWithService('postgres', 'signing keys: one current key across pools (item 13)', (url) => {
+  it('four independent pools loading at once on an empty database sign with one key', async () => {
+    const dbs = await openPostgres(url).many(4)
+    const keyring = testKeyring()
+    const sets = dbs.map((db) =>
+      createKeySet({ storage: createKyselyKeyStorage(db), sealer: createKeyringSealer(keyring) }),
+    )
+    await Promise.all(sets.map((keys) => keys.load()))
+    expect(await statuses(dbs[0] as TesseraDB)).toEqual(['current', 'next'])
+    expect(new Set(sets.map((keys) => keys.signingKey().kid)).size).toBe(1)
+
+    // Four rotations at once: the keys move once or more, never to two current keys.
+    await Promise.all(sets.map((keys) => keys.rotate()))
+    const after = await statuses(dbs[0] as TesseraDB)
+    expect(after.filter((status) => status === 'current')).toHaveLength(1)
+    expect(after.filter((status) => status === 'next')).toHaveLength(1)
+    await Promise.all(sets.map((keys) => keys.load()))
+    expect(new Set(sets.map((keys) => keys.signingKey().kid)).size).toBe(1)
+  })
+})
+
+describeEachDatabase('signing keys: the storage enforces one current key (item 13)', (open) => {
+  it('the database itself refuses a second current key (migration 0003)', async () => {
+    const db = await open()
+    const storage = createKyselyKeyStorage(db)
+    const keys = createKeySet({ storage, sealer: createKeyringSealer(testKeyring()) })
+    await keys.load()
+    const [current] = (await storage.list()).filter((key) => key.status === 'current')
+    if (current === undefined) throw new Error('no current key')
+    const other = { ...current, kid: `${current.kid}-2` }
+    expect(await storage.commit({ expect: [], write: [other] })).toBe(false)
+    await expect(storage.put(other)).rejects.toBeDefined()
+    expect(await statuses(db)).toEqual(['current', 'next'])
+  })
+
+  it('migration 0003 settles keys doubled before it: the newest current signs, the other retires', async () => {
+    const db = await open()
+    const table = uniqueName('doubled')
+    const storage = createKyselyKeyStorage(db, { table })
+    await createSigningKeyTable(db, table)
+    const base = { alg: 'EdDSA' as const, publicJwk: '{}', sealedPrivateKey: 'x', retiredAt: null }
+    await storage.put({ ...base, kid: 'old', status: 'current', createdAt: 1, activatedAt: 1 })
+    await storage.put({ ...base, kid: 'new', status: 'current', createdAt: 2, activatedAt: 2 })
+    await storage.put({ ...base, kid: 'n1', status: 'next', createdAt: 1, activatedAt: null })
+    await storage.put({ ...base, kid: 'n2', status: 'next', createdAt: 2, activatedAt: null })
+    await storage.migrate()
+    const rows = await storage.list()
+    expect(rows.map((key) => [key.kid, key.status]).sort()).toEqual([
+      ['n2', 'next'],
+      ['new', 'current'],
+      ['old', 'previous'],
+    ])
+    expect(rows.find((key) => key.kid === 'old')?.retiredAt).not.toBeNull()
+  })
+})
+
+describe('signing keys: a real multi-process cold start (issue 12 item 13)', () => {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'key-cold-start.ts')
+
+  async function coldStart(args: string[], count: number): Promise<string[]> {
+    const children = Array.from({ length: count }, () =>
+      spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      }),
+    )
+    const outputs = children.map((child) => {
+      const lines: string[] = []
+      const waiters: Array<() => void> = []
+      let buffer = ''
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString()
+        let index
+        while ((index = buffer.indexOf('\n')) !== -1) {
+          lines.push(buffer.slice(0, index))
+          buffer = buffer.slice(index + 1)
+          for (const wake of waiters.splice(0)) wake()
+        }
+      })
+      return async (n: number): Promise<string> => {
+        while (lines.length < n) await new Promise<void>((resolve) => waiters.push(resolve))
+        return lines[n - 1] as string
+      }
+    })
+    try {
+      expect(await Promise.all(outputs.map((line) => line(1)))).toEqual(children.map(() => 'ready'))
+      for (const child of children) child.stdin.write('go\n')
+      const results = await Promise.all(outputs.map((line) => line(2)))
+      return results.map((text) => {
+        const parsed = JSON.parse(text) as { kid?: string; error?: string }
+        if (parsed.kid === undefined) throw new Error(parsed.error ?? text)
+        return parsed.kid
+      })
+    } finally {
+      for (const child of children) child.kill()
+    }
+  }
+
+  it('four processes starting at once on an empty SQLite file sign with one key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-keys-'))
+    try {
+      const file = join(dir, 'accounts.db')
+      // The schema first: Kysely takes no migration lock on SQLite (its lock is a no-op there),
+      // so this test races what item 13 is about, the keys, on a migrated, key-less file.
+      const setup = await createDatabase(`sqlite:${file}`)
+      await migrateToLatest(setup)
+      await setup.destroy()
+      const kids = await coldStart([randomBytes(32).toString('base64url'), `sqlite:${file}`], 4)
+      expect(new Set(kids).size).toBe(1)
+      const db = await createDatabase(`sqlite:${file}`)
+      try {
+        const rows = await createKyselyKeyStorage(db).list()
+        expect(rows.map((key) => key.status).sort()).toEqual(['current', 'next'])
+      } finally {
+        await db.destroy()
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
+  describeWithService('postgres', 'on PostgreSQL', (url) => {
+    it('four processes starting at once on an empty schema sign with one key', async () => {
+      const schema = uniqueName('coldkeys')
+      const admin = new pg.Client({ connectionString: url })
+      await admin.connect()
+      await admin.query(`CREATE SCHEMA ${schema}`)
+      try {
+        const kids = await coldStart([randomBytes(32).toString('base64url'), url, schema], 4)
+        expect(new Set(kids).size).toBe(1)
+        const { rows } = await admin.query<{ status: string }>(
+          `SELECT status FROM ${schema}.tessera_signing_keys ORDER BY status`,
+        )
+        expect(rows.map((row) => row.status)).toEqual(['current', 'next'])
+      } finally {
+        await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+        await admin.end()
+      }
+    }, 60_000)
   })
 })

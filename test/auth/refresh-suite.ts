@@ -20,6 +20,8 @@ const DAY = 24 * 3600 * 1000
 /** A store for one test, and how to release it. */
 export interface StoreHandle {
   store: SessionStore
+  /** How many records the store holds (every kind, live or not). */
+  records: () => Promise<number>
   close: () => Promise<void>
 }
 
@@ -133,6 +135,59 @@ export function refreshTokenSuite(
       // Presented again, it is still reported as reuse, and the hook is not called twice.
       expect(await refresh.refresh(first.refreshToken)).toMatchObject({ code: 'token_reused' })
       expect(reuses).toHaveLength(1)
+    })
+
+    it('storage is bounded by live families: one record per family, however often it refreshes', async () => {
+      const refresh = make()
+      const families = await Promise.all([refresh.issue('user-1'), refresh.issue('user-2')])
+      for (const family of families) {
+        let token = family.refreshToken
+        for (let round = 0; round < 25; round += 1) {
+          now += 15 * 60 * 1000
+          const next = await refresh.refresh(token)
+          if (!next.ok) throw new Error(`refresh ${round} failed`)
+          token = next.refreshToken
+        }
+      }
+      expect(await handle.records()).toBe(2)
+    })
+
+    it('reuse of any older token of a live family (not only the last) revokes it', async () => {
+      const refresh = make()
+      const first = await refresh.issue('user-1', { sessionId: 'sess-old' })
+      const tokens = [first.refreshToken]
+      for (let round = 0; round < 5; round += 1) {
+        now += 1000
+        const next = await refresh.refresh(tokens[tokens.length - 1] as string)
+        if (!next.ok) throw new Error('refresh failed')
+        tokens.push(next.refreshToken)
+      }
+      // The second token of six: four rotations old.
+      expect(await refresh.refresh(tokens[1] as string)).toEqual({
+        ok: false,
+        code: 'token_reused',
+        reason: 'reused',
+      })
+      expect(revokedSessions).toEqual(['sess-old'])
+      expect(await refresh.refresh(tokens[5] as string)).toMatchObject({ code: 'token_invalid' })
+      expect(await refresh.isFamilyAlive(first.familyId)).toBe(false)
+    })
+
+    it('a token of a generation the family never issued is refused and revokes nothing', async () => {
+      const refresh = make()
+      const pair = await refresh.issue('user-1')
+      // Same handle (the first 12 bytes), a later generation, any secret: not a token of ours.
+      const bytes = Buffer.from(pair.refreshToken, 'base64url')
+      bytes.writeUInt32BE(7, 12)
+      const forged = bytes.toString('base64url')
+      expect(await refresh.refresh(forged)).toEqual({
+        ok: false,
+        code: 'token_invalid',
+        reason: 'unknown',
+      })
+      expect(await refresh.revoke(forged)).toBeNull()
+      expect(reuses).toHaveLength(0)
+      expect((await refresh.refresh(pair.refreshToken)).ok).toBe(true)
     })
 
     it('ten parallel uses of one token produce exactly one successor', async () => {

@@ -17,7 +17,11 @@ import { refreshTokenSuite } from './refresh-suite.js'
 
 refreshTokenSuite('the memory store', (now) => {
   const store = createMemoryStore({ now })
-  return Promise.resolve({ store, close: () => store.close() })
+  return Promise.resolve({
+    store,
+    records: () => Promise.resolve(store.size),
+    close: () => store.close(),
+  })
 })
 
 refreshTokenSuite('the SQLite store', (now) => {
@@ -25,6 +29,10 @@ refreshTokenSuite('the SQLite store', (now) => {
   const store = createSQLiteStore(db, { now })
   return Promise.resolve({
     store,
+    records: () =>
+      Promise.resolve(
+        (db.prepare('SELECT COUNT(*) AS n FROM tessera_sessions').get() as { n: number }).n,
+      ),
     close: () => {
       db.close()
       return Promise.resolve()
@@ -47,6 +55,7 @@ describeWithService('redis', 'Redis', (url) => {
     const store = createRedisStore(client, { prefix, now, timeout: 10 })
     return Promise.resolve({
       store,
+      records: () => store.count(),
       close: async () => {
         for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
           if (keys.length > 0) await client.del(keys)
@@ -74,6 +83,11 @@ describeWithService('postgres', 'PostgreSQL', (url) => {
     await store.migrate()
     return {
       store,
+      records: async () =>
+        Number(
+          (await pool.query<{ n: string }>(`SELECT COUNT(*) AS n FROM "${schema}"."${table}"`))
+            .rows[0]?.n,
+        ),
       close: async () => {
         await pool.query(`DROP TABLE IF EXISTS "${schema}"."${table}"`)
       },

@@ -14,6 +14,8 @@ import { describeWithService, uniqueName } from './services.js'
 export interface OpenDatabase {
   (): Promise<TesseraDB>
   pair(): Promise<[TesseraDB, TesseraDB]>
+  /** `count` independent handles on one fresh database. */
+  many(count: number): Promise<TesseraDB[]>
 }
 
 async function sqliteHandles(count: number): Promise<TesseraDB[]> {
@@ -53,6 +55,7 @@ function opener(handles: (count: number) => Promise<TesseraDB[]>): OpenDatabase 
     const [a, b] = await handles(2)
     return [a as TesseraDB, b as TesseraDB]
   }
+  open.many = handles
   return open
 }
 

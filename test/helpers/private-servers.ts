@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -73,6 +73,12 @@ export interface PrivateRedis {
   stop(): Promise<void>
   /** Starts it again on the same port. */
   start(): Promise<void>
+  /** Freezes the process (SIGSTOP): its socket stays open, nothing is answered. */
+  pause(): void
+  /** Lets a paused process run again (SIGCONT). */
+  resume(): void
+  /** Runs a redis-cli command against it (`CONFIG SET maxmemory 1`), returning its output. */
+  cli(...args: string[]): Promise<string>
   /** Stops it if running and removes its directory. */
   destroy(): Promise<void>
 }
@@ -105,16 +111,21 @@ async function shutdownRedis(port: number): Promise<void> {
   await waitFor(() => portIsFree(port), `redis on ${port} to stop`)
 }
 
-/** Starts a private redis-server on a free loopback port. */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+/**
+ * Starts a private redis-server on a free loopback port, with `options.args` added to its
+ * command line (`['--rename-command', 'CONFIG', '']` for a managed-Redis lookalike).
+ */
+export async function startPrivateRedis(options: { args?: string[] } = {}): Promise<PrivateRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-redis-'))
   const port = await freePort()
   let running = false
   const start = async (): Promise<void> => {
-    await spawnRedis(dir, port)
+    await spawnRedis(dir, port, options.args)
     running = true
   }
   await start()
+  const pid = (): number => Number(readFileSync(join(dir, `redis-${port}.pid`), 'utf8').trim())
+  let paused: number | undefined
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -123,7 +134,17 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       await shutdownRedis(port)
       running = false
     },
+    pause() {
+      paused = pid()
+      process.kill(paused, 'SIGSTOP')
+    },
+    resume() {
+      if (paused !== undefined) process.kill(paused, 'SIGCONT')
+      paused = undefined
+    },
+    cli: (...args) => redisCli(port, ...args),
     async destroy() {
+      if (paused !== undefined) process.kill(paused, 'SIGCONT')
       if (running) await shutdownRedis(port)
       running = false
       rmSync(dir, { recursive: true, force: true })

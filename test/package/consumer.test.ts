@@ -84,9 +84,10 @@ const { tessera } = require('tessera-auth/express')
 console.log(typeof createKeyring, typeof tessera)
 `
 
-// The walk of issue 19 as far as it goes today: a new Express app on the installed package
+// The walk of issue 19 on the library alone: a new Express app on the installed package
 // (password hash, sessions in memory), listening on a free port: sign in, /me, cross-site post
-// refused, sign out. The later wave's mountable API and quick starts extend this file.
+// refused, sign out. The mounted API and the quick starts of docs/quickstart.md are walked the
+// same way on the packed package by test/package/quickstart.test.ts.
 const WALK = `import express from 'express'
 import { createKeyring, createSessionManager } from 'tessera-auth'
 import { tessera, signIn, signOut, currentUser } from 'tessera-auth/express'

@@ -174,6 +174,12 @@ export interface ConsumerAppOptions {
   packages: readonly string[]
   /** The app's files, path → text (`tsconfig.json`, `src/app.ts`, ...). */
   files: Record<string, string>
+  /**
+   * Packages with a native addon whose compiled `build/` is copied from this repository's
+   * install (same Node, same platform): the offline install skips install scripts, so it
+   * builds none itself. @default []
+   */
+  nativeBuilds?: readonly string[]
 }
 
 /** A new app in a temp dir with the tarball and its packages installed. */
@@ -256,6 +262,11 @@ export async function createConsumerApp(options: ConsumerAppOptions): Promise<Co
       cwd: dir,
       env: { npm_config_loglevel: 'error', npm_config_update_notifier: 'false' },
     })
+    for (const name of options.nativeBuilds ?? []) {
+      cpSync(join(ROOT, 'node_modules', name, 'build'), join(dir, 'node_modules', name, 'build'), {
+        recursive: true,
+      })
+    }
   } catch (error) {
     rmSync(dir, { recursive: true, force: true })
     throw error

@@ -63,6 +63,8 @@ describe('loadConfig defaults', () => {
       mailFrom: 'tessera <no-reply@localhost>',
       passwordMinLength: 12,
       passwordMaxLength: 128,
+      identityProviders: [],
+      identityCallbackLimit: 30,
     })
   })
 

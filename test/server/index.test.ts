@@ -10,8 +10,10 @@ import { createLogger, loadConfig, startServer } from '../../src/server/index.js
 describe('tessera-auth/server', () => {
   it('exports the small surface it documents, and nothing of the internals', () => {
     // openBackends and loadKeys: what the CLI opens exactly as the server does (issue 11 item 6).
+    // createTesseraAPI: the same API mounted inside an app (issue 19).
     expect(Object.keys(server).sort()).toEqual([
       'createLogger',
+      'createTesseraAPI',
       'loadConfig',
       'loadKeys',
       'openBackends',

@@ -9,6 +9,7 @@ import { TesseraError } from '../../src/core/errors.js'
 import type { SessionRecord, SessionStore } from '../../src/core/session-store.js'
 import { createPostgresStore } from '../../src/stores/postgres.js'
 import { createRedisStore } from '../../src/stores/redis.js'
+import { createRedisRateLimitStore } from '../../src/auth/rate-limit-redis.js'
 import {
   freePort,
   startPrivatePostgres,
@@ -156,6 +157,31 @@ describe('Redis store faults (private redis-server)', () => {
     } finally {
       client.destroy()
       admin.destroy()
+    }
+  })
+
+  it('a frozen server (SIGSTOP): the rate-limit store rejects with store_unavailable, not a hang', async () => {
+    const client = recommendedClient(server.url)
+    await client.connect()
+    try {
+      const limits = createRedisRateLimitStore(client, {
+        prefix: uniqueName('rl') + ':',
+        timeout: 1,
+      })
+      const policy = { limit: 5, windowMs: 60_000 }
+      expect(await limits.hitWindow('ip', Date.now(), policy)).toEqual({ allowed: true })
+      server.pause()
+      try {
+        await expectUnavailable(limits.hitWindow('ip', Date.now(), policy))
+        await expectUnavailable(limits.reset('ip'))
+      } finally {
+        server.resume()
+      }
+      expect(await eventually(() => limits.hitWindow('ip', Date.now(), policy))).toEqual({
+        allowed: true,
+      })
+    } finally {
+      client.destroy()
     }
   })
 

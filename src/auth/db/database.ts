@@ -1,6 +1,10 @@
 import {
   Kysely,
   Migrator,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type QueryResult,
   PostgresAdapter,
   PostgresDialect,
   SqliteDialect,
@@ -11,6 +15,7 @@ import {
   type PostgresPool,
 } from 'kysely'
 import { TesseraError } from '../../core/errors.js'
+import { toStoreUnavailable } from '../../stores/unavailable.js'
 import { migrationProvider } from './migrations.js'
 import { loadOptionalPeer } from './optional-peer.js'
 import type { TesseraDatabase } from './schema.js'
@@ -104,18 +109,27 @@ export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB>
     database.pragma('busy_timeout = 5000')
     if (isFile) database.pragma('journal_mode = WAL')
     const cached = cachingStatements(database)
-    const kysely = new Kysely<TesseraDatabase>({ dialect: new SqliteDialect({ database: cached }) })
+    const kysely = new Kysely<TesseraDatabase>({
+      dialect: mappingUnavailable(new SqliteDialect({ database: cached }), 'SQLite'),
+    })
     directReaders.set(kysely, (text, parameters) => {
       // SECURITY: inside an open transaction (Kysely holds the one connection across awaits),
       // a direct read would see that transaction's uncommitted writes: go through Kysely,
       // which waits for the transaction to end.
       if (database.inTransaction) return undefined
-      return cached.prepare(text).all(parameters)
+      try {
+        return cached.prepare(text).all(parameters)
+      } catch (error) {
+        throw toStoreUnavailable(error, 'SQLite')
+      }
     })
     return kysely
   }
   if ('pool' in resolved) {
-    return new Kysely<TesseraDatabase>({ dialect: new PostgresDialect({ pool: resolved.pool }) })
+    keepClientErrors(resolved.pool)
+    return new Kysely<TesseraDatabase>({
+      dialect: mappingUnavailable(new PostgresDialect({ pool: resolved.pool }), 'PostgreSQL'),
+    })
   }
   if (resolved.schema !== undefined && !SCHEMA_NAME.test(resolved.schema)) {
     throw new TesseraError(
@@ -134,7 +148,99 @@ export async function createDatabase(config: DatabaseConfig): Promise<TesseraDB>
     connectionTimeoutMillis: 5000,
     ...(resolved.schema === undefined ? {} : { options: `-c search_path=${resolved.schema}` }),
   })
-  return new Kysely<TesseraDatabase>({ dialect: new PostgresDialect({ pool }) })
+  keepClientErrors(pool)
+  return new Kysely<TesseraDatabase>({
+    dialect: mappingUnavailable(new PostgresDialect({ pool }), 'PostgreSQL'),
+  })
+}
+
+/**
+ * Gives every connection of a pg pool an `error` listener for its whole life. pg-pool listens
+ * only while a connection is idle; a checked-out connection between two queries (inside a
+ * transaction, or just acquired) that the server terminates (`57P01` when PostgreSQL stops) emits
+ * `error` with no listener, which crashes the process. With this, the connection is marked
+ * unusable instead: its next query fails (`store_unavailable`, answered 503) and the pool drops
+ * it when it is released.
+ */
+function keepClientErrors(pool: PostgresConnectionPool): void {
+  const events = pool as unknown as {
+    on?: (
+      event: 'connect',
+      listener: (client: { on(e: 'error', l: () => void): void }) => void,
+    ) => void
+  }
+  // SECURITY: an outage of the database must fail requests closed (503), not stop the process.
+  events.on?.('connect', (client) => client.on('error', () => undefined))
+}
+
+/**
+ * `dialect` with every driver error passed through the one unavailability rule
+ * (`toStoreUnavailable`, src/stores/unavailable.ts): a refused connection, a pool timeout, a
+ * terminated connection or a server shutting down reaches every query of the accounts layer
+ * (users, credentials, permissions, audit, reset tokens, signing keys) as `store_unavailable`,
+ * answered 503 with Retry-After like a session store's; a bug in a query stays what it is.
+ */
+function mappingUnavailable(dialect: Dialect, what: string): Dialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createDriver: () => mappingDriver(dialect.createDriver(), what),
+  }
+}
+
+function mappingDriver(driver: Driver, what: string): Driver {
+  // Kysely hands the driver back the connection it acquired: keep the driver's own object.
+  const inner = new WeakMap<DatabaseConnection, DatabaseConnection>()
+  const unwrap = (connection: DatabaseConnection): DatabaseConnection =>
+    inner.get(connection) ?? connection
+  const mapped = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work()
+    } catch (error) {
+      throw toStoreUnavailable(error, what)
+    }
+  }
+  const wrapped: Driver = {
+    init: () => mapped(() => driver.init()),
+    acquireConnection: () =>
+      mapped(async () => {
+        const connection = await driver.acquireConnection()
+        const outer: DatabaseConnection = {
+          executeQuery: <R>(query: Parameters<DatabaseConnection['executeQuery']>[0]) =>
+            mapped<QueryResult<R>>(() => connection.executeQuery<R>(query)),
+          streamQuery: <R>(
+            query: Parameters<DatabaseConnection['streamQuery']>[0],
+            chunkSize?: number,
+          ) => connection.streamQuery<R>(query, chunkSize),
+        }
+        inner.set(outer, connection)
+        return outer
+      }),
+    beginTransaction: (connection, settings) =>
+      mapped(() => driver.beginTransaction(unwrap(connection), settings)),
+    commitTransaction: (connection) => mapped(() => driver.commitTransaction(unwrap(connection))),
+    rollbackTransaction: (connection) =>
+      mapped(() => driver.rollbackTransaction(unwrap(connection))),
+    releaseConnection: (connection) => driver.releaseConnection(unwrap(connection)),
+    destroy: () => driver.destroy(),
+  }
+  if (driver.savepoint !== undefined) {
+    const savepoint = driver.savepoint.bind(driver)
+    wrapped.savepoint = (connection, name, compile) =>
+      mapped(() => savepoint(unwrap(connection), name, compile))
+  }
+  if (driver.rollbackToSavepoint !== undefined) {
+    const rollback = driver.rollbackToSavepoint.bind(driver)
+    wrapped.rollbackToSavepoint = (connection, name, compile) =>
+      mapped(() => rollback(unwrap(connection), name, compile))
+  }
+  if (driver.releaseSavepoint !== undefined) {
+    const release = driver.releaseSavepoint.bind(driver)
+    wrapped.releaseSavepoint = (connection, name, compile) =>
+      mapped(() => release(unwrap(connection), name, compile))
+  }
+  return wrapped
 }
 
 /**

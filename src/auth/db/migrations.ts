@@ -1,5 +1,7 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
 import { m0002SigningKeys } from './migration-0002-signing-keys.js'
+import { m0003SigningKeyUniqueness } from './migration-0003-signing-key-uniqueness.js'
+import { m0005Identities } from './migration-0005-identities.js'
 
 /*
  * Versioned migrations, kept in code (not read from files at run time) so they ship inside the
@@ -136,6 +138,8 @@ const m0001: Migration = {
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_accounts': m0001,
   '0002_signing_keys': m0002SigningKeys,
+  '0003_signing_key_uniqueness': m0003SigningKeyUniqueness,
+  '0005_identities': m0005Identities,
 })
 
 /** The in-code {@link MigrationProvider} for Kysely's `Migrator`. */

@@ -88,6 +88,26 @@ export interface AuditEventsTable {
   detail: string | null
 }
 
+/**
+ * An account's identity at an identity provider (`identities`, migration 0005): unique per
+ * (`provider`, `subject`).
+ */
+export interface IdentitiesTable {
+  /** UUIDv7. */
+  id: string
+  user_id: string
+  /** The configured provider name (`google`, `github`, ...). */
+  provider: string
+  /** The provider's stable id of the person (`sub`; GitHub's numeric user id). */
+  subject: string
+  /** The address the provider last gave; display and audit only, never used to match. */
+  email: string | null
+  /** 1 when the provider said the address is verified (`email_verified: true`). */
+  email_verified: Flag
+  created_at: Millis
+  last_used_at: NullableMillis
+}
+
 /** Every table tessera's accounts layer uses, for `Kysely<TesseraDatabase>`. */
 export interface TesseraDatabase {
   users: UsersTable
@@ -98,6 +118,7 @@ export interface TesseraDatabase {
   user_permissions: UserPermissionsTable
   password_reset_tokens: PasswordResetTokensTable
   audit_events: AuditEventsTable
+  identities: IdentitiesTable
 }
 
 /** Converts a stored time (number on SQLite, string from pg `int8`) to epoch milliseconds. */

@@ -11,6 +11,7 @@ import { securityHeaders } from './headers.js'
 import { auditRoutes } from './routes/audit.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { groupRoutes } from './routes/groups.js'
+import { identityRoutes } from './routes/identities.js'
 import { keyRoutes } from './routes/keys.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { setupRoutes } from './routes/setup.js'
@@ -56,6 +57,7 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   dashboardRoutes(app, kit)
   userRoutes(app, kit)
   sessionRoutes(app, kit)
+  identityRoutes(app, kit)
   groupRoutes(app, kit)
   auditRoutes(app, kit)
   keyRoutes(app, kit)
@@ -77,6 +79,7 @@ export function mountAdminApp<E extends Env>(
   options: { basePath?: string } = {},
 ): void {
   const base = (options.basePath ?? '/admin').replace(/\/+$/, '')
-  app.get(`${base}/`, (c) => c.redirect(base, 308))
+  // The request's own path without the slash: under a base path (createApp's), it carries it.
+  app.get(`${base}/`, (c) => c.redirect(c.req.path.replace(/\/+$/, ''), 308))
   app.route(base, admin)
 }

@@ -8,6 +8,7 @@ import type { Context, Hono } from 'hono'
 import type { TesseraVariables } from '../../adapters/hono.js'
 import type { User } from '../../auth/accounts.js'
 import type { TesseraDB } from '../../auth/db/database.js'
+import type { Identities } from '../../auth/identities.js'
 import type { KeySet } from '../../auth/keys.js'
 import type { PasswordPolicyOptions } from '../../auth/password-policy.js'
 import type { AuthService } from '../../auth/service.js'
@@ -55,6 +56,8 @@ export interface AdminDeps {
    * refusals by the limiter in `tessera_rate_limited_total` (scope `admin_login`). @default none
    */
   metrics?: Pick<ServerMetrics, 'recordLogin' | 'recordRateLimited'> | undefined
+  /** Users' identities at identity providers (listed and unlinked per user). @default none */
+  identities?: Identities | undefined
   /** Live browser sessions, when the store can count them (`Backends.countSessions`). */
   countSessions?: (() => Promise<number>) | undefined
   /** Where the panel is mounted. @default '/admin' */

@@ -36,6 +36,11 @@ export interface AuthRoutesDeps {
   trustedOrigins: TrustedOrigins
   trustedProxies: TrustedProxies
   metrics: ServerMetrics
+  /**
+   * The admin panel's path as requests carry it (base path included), which has its own
+   * authentication; `null` when there is no panel. @default '/admin'
+   */
+  adminPath?: string | null
 }
 
 /** Who made a request: a browser session (cookie) or an access token (bearer). */
@@ -55,9 +60,23 @@ function failed(failure: AuthFailure<string>): TesseraError {
   )
 }
 
-/** True for `/admin` and everything under it (the admin panel's own routes). */
-function isAdminPath(path: string): boolean {
-  return path === '/admin' || path.startsWith('/admin/')
+/**
+ * Who made the request, as the API's authentication middleware (registered by
+ * {@link authRoutes}) authenticated it: a browser session or a token; `null` when nobody.
+ */
+export function callerOf(c: Context<AppEnv>): Caller | null {
+  // Undefined only where the middleware did not run (the admin panel's paths).
+  const state = c.get('tessera') as AppEnv['Variables']['tessera'] | undefined
+  const user = state?.user
+  const session = state?.session
+  if (user == null || session == null) return null
+  const kind = user.via === 'bearer' ? 'bearer' : 'cookie'
+  return { kind, user: user.record, session }
+}
+
+/** True for the admin panel's path and everything under it (the panel's own routes). */
+function isAdminPath(path: string, adminPath: string | null): boolean {
+  return adminPath !== null && (path === adminPath || path.startsWith(`${adminPath}/`))
 }
 
 const UNAUTHENTICATED = (): TesseraError =>
@@ -69,6 +88,7 @@ const UNAUTHENTICATED = (): TesseraError =>
  */
 export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   const { auth, sessions, keyring, tokens, metrics } = deps
+  const adminPath = deps.adminPath === undefined ? '/admin' : deps.adminPath
   const info = (c: Context<AppEnv>): RequestInfo => requestInfo(c, deps.trustedProxies)
 
   // SECURITY: every request is authenticated by tessera-auth/hono, as in a user's own app: the
@@ -99,15 +119,8 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   // so the adapter's middleware is typed for the wider env it runs in (app.use would do the same).
   const authenticate = web.middleware as unknown as MiddlewareHandler<AppEnv>
 
-  /** Who made the request, as the middleware authenticated it: a browser session or a token. */
   function caller(c: Context<AppEnv>): Promise<Caller | null> {
-    // Undefined only where the middleware did not run (the admin panel's paths).
-    const state = c.get('tessera') as AppEnv['Variables']['tessera'] | undefined
-    const user = state?.user
-    const session = state?.session
-    if (user == null || session == null) return Promise.resolve(null)
-    const kind = user.via === 'bearer' ? 'bearer' : 'cookie'
-    return Promise.resolve({ kind, user: user.record, session })
+    return Promise.resolve(callerOf(c))
   }
 
   async function requireCaller(c: Context<AppEnv>): Promise<Caller> {
@@ -152,7 +165,7 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
   return (app) => {
     // The admin panel has its own sessions and a form-token proof (src/server/admin); the API's
     // authentication is for everything else.
-    app.use((c, next) => (isAdminPath(c.req.path) ? next() : authenticate(c, next)))
+    app.use((c, next) => (isAdminPath(c.req.path, adminPath) ? next() : authenticate(c, next)))
 
     app.post('/auth/signup', async (c) => {
       const body = await readJSONBody(c.req.raw)
@@ -249,8 +262,10 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
     app.post('/auth/password-reset/request', async (c) => {
       const body = await readJSONBody(c.req.raw)
       expectFields(body, { email: 'string' })
-      // SECURITY: the same 202 whether or not the address has an account (no enumeration).
-      await auth.requestPasswordReset(body, info(c))
+      // SECURITY: the same 202 whether or not the address has an account (no enumeration), and
+      // whether or not the address or IP is over its limit (then nothing is sent: API.md).
+      const result = await auth.requestPasswordReset(body, info(c))
+      if (result.rateLimited) metrics.recordRateLimited('password_reset_request')
       return c.body(null, 202)
     })
 
@@ -258,7 +273,10 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
       const body = await readJSONBody(c.req.raw)
       expectFields(body, { token: 'string', newPassword: 'string' })
       const result = await auth.confirmPasswordReset(body, info(c))
-      if (!result.ok) throw failed(result)
+      if (!result.ok) {
+        if (result.code === 'rate_limited') metrics.recordRateLimited('password_reset_confirm')
+        throw failed(result)
+      }
       return c.body(null, 204)
     })
 

@@ -23,11 +23,18 @@ export interface ResetRoutesDeps {
   passwordMinLength?: number | undefined
 }
 
-type PageStatus = 200 | 400 | 403 | 413 | 415 | 503
+type PageStatus = 200 | 400 | 403 | 413 | 415 | 429 | 503
 
 // The shape of a reset token (32 random bytes, base64url): anything else is refused before any
 // database work, and never echoed into the page.
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
+
+/** "5 minutes", "1 minute", "30 seconds": how long to wait, for a page. */
+function waitText(seconds: number): string {
+  if (seconds < 60) return seconds === 1 ? '1 second' : `${seconds} seconds`
+  const minutes = Math.ceil(seconds / 60)
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`
+}
 
 /**
  * Serves the page the reset e-mail links to: `GET /reset?token=...` shows a form (new password,
@@ -225,6 +232,19 @@ export function resetRoutes(deps: ResetRoutesDeps): (app: TesseraApp) => void {
         )
       }
       if (result.code === 'weak_password') return send(c, 400, formPage(token, result.message))
+      if (result.code === 'rate_limited') {
+        // The same limit as POST /auth/password-reset/confirm (one action, one count).
+        const retryAfter = result.retryAfterSeconds ?? 60
+        c.header('Retry-After', String(retryAfter))
+        return send(
+          c,
+          429,
+          messagePage(
+            'Too many attempts',
+            `Too many password reset attempts from here. Nothing was changed. Wait ${waitText(retryAfter)} and open the link from the e-mail again.`,
+          ),
+        )
+      }
       return send(c, 400, invalidLink)
     })
   }

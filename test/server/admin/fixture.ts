@@ -6,6 +6,7 @@
  * managers, auth service (argon2id at a test cost) and mailer (file outbox), mounted on the
  * server's real `createApp` at /admin.
  */
+import { createIdentities, type Identities } from '../../../src/auth/identities.js'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -53,6 +54,8 @@ export interface AdminFixture {
   /** The auth service's password hasher, counting its calls (`calls.verify`, `calls.dummy`). */
   passwords: CountingHasher
   appSessions: SessionManager
+  /** Users' identities at identity providers, as the server builds them. */
+  identities: Identities
   publicUrl: string
   /** Files in the mail outbox. */
   mails(): string[]
@@ -125,6 +128,7 @@ export async function buildAdmin(
   })
   cleanups.push(() => auth.idle())
   const keys = await loadKeys(config, keyring, backends)
+  const identities = createIdentities(db, { audit: auth.audit })
   const admin = createAdminApp({
     db,
     auth,
@@ -134,6 +138,7 @@ export async function buildAdmin(
     keyring,
     publicUrl,
     countSessions: backends.countSessions,
+    identities,
     onError: (error) => {
       throw error
     },
@@ -155,6 +160,7 @@ export async function buildAdmin(
     adminSessions,
     appSessions,
     passwords,
+    identities,
     publicUrl,
     mails: () => {
       try {

@@ -23,6 +23,8 @@ const AUDIT_TYPES = [
   'user_deleted',
   'permission_changed',
   'token_reused',
+  'identity_linked',
+  'identity_unlinked',
 ] as const satisfies readonly AuditEventType[]
 // Fails to compile when an event type is added to the audit log but not to the filter above.
 const AUDIT_TYPES_COMPLETE: Exclude<AuditEventType, (typeof AUDIT_TYPES)[number]> extends never

@@ -187,7 +187,14 @@ export function userRoutes(app: AdminApp, kit: AdminKit): void {
         text: `${user.email} is disabled; enable the account before sending a reset.`,
       })
     }
-    await auth.requestPasswordReset({ email: user.email }, actionContext(kit, c))
+    const sent = await auth.requestPasswordReset({ email: user.email }, actionContext(kit, c))
+    if (sent.rateLimited) {
+      // The same per-account and per-IP limit as POST /auth/password-reset/request.
+      return redirectWith(kit, c, userPath(user), {
+        kind: 'error',
+        text: `Too many reset e-mails for ${user.email} lately; nothing was sent. Try again later.`,
+      })
+    }
     return redirectWith(kit, c, userPath(user), {
       kind: 'ok',
       text: `A password reset e-mail is on its way to ${user.email}.`,

@@ -172,6 +172,10 @@ export function userPage(page: PageContext, data: UserData, now: number): SafeHt
               </td>
             </tr>
             <tr>
+              <th>Identities</th>
+              <td><a href="${page.base}${path}/identities">identity providers</a></td>
+            </tr>
+            <tr>
               <th>Permissions</th>
               <td>
                 ${data.effectivePermissions.length === 0 ? html`<span class="muted">none</span>` : data.effectivePermissions.map((p) => html`<code>${p}</code> `)}${user.isAdmin ? html` <span class="muted">(an administrator has every permission)</span>` : ''}
