@@ -1,5 +1,7 @@
 // One benchmark target in its own process: prints {"port", "cookie", "login"} on stdout, then
-// serves until killed. Targets: tessera-sqlite, tessera-redis, express-session (connect-redis and
+// serves until killed. Targets: tessera-sqlite, tessera-redis (tessera-redis-nocache: with
+// TESSERA_NEAR_CACHE=off), tessera-postgres (accounts and
+// sessions in a schema of the test database), express-session (connect-redis and
 // a bcrypt login), express-session-dropin (the same app and store with tessera-auth/express-session
 // in place of express-session: the one-line switch), better-auth (Express + better-auth over SQLite), hono-bare (Hono on
 // @hono/node-server, no auth), and node-http: a bare
@@ -15,6 +17,7 @@ import type { Server } from 'node:http'
 
 const target = process.argv[2] ?? 'tessera-sqlite'
 const redisUrl = process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const pgUrl = process.env.TESSERA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const prefix = process.argv[3] ?? 'tsrvbench:'
 // One account per login connection: tessera counts an attempt against the account before the
 // password is checked (a burst on one account is refused past its free failures), so the login
@@ -26,6 +29,11 @@ const EMAILS = Array.from({ length: ACCOUNTS }, (_, index) => `bench${index}@exa
 const PASSWORD = 'correct horse battery staple'
 // OWASP's minimum for bcrypt, as tessera's argon2id defaults are OWASP's minimum for argon2id.
 const BCRYPT_COST = 10
+
+/** The PostgreSQL schema of a run's prefix (tessera-postgres). */
+function schemaOf(prefix: string): string {
+  return prefix.replace(/[^a-z0-9_]/gi, '_').replace(/_+$/, '')
+}
 
 export interface TargetInfo {
   port: number
@@ -79,9 +87,23 @@ async function tessera(): Promise<TargetInfo> {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
   }
-  if (target === 'tessera-redis') {
+  if (target === 'tessera-redis' || target === 'tessera-redis-nocache') {
     env.REDIS_URL = redisUrl
     env.TESSERA_REDIS_PREFIX = prefix
+    // The server's near-cache (docs/scaling.md) is on with Redis; this target turns it off.
+    if (target === 'tessera-redis-nocache') env.TESSERA_NEAR_CACHE = 'off'
+  }
+  if (target === 'tessera-postgres') {
+    // Accounts and sessions in PostgreSQL, in a schema of this run (bench/wrk.ts drops it).
+    const { default: pg } = await import('pg')
+    const schema = schemaOf(prefix)
+    const admin = new pg.Client({ connectionString: pgUrl })
+    await admin.connect()
+    await admin.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`)
+    await admin.end()
+    const url = new URL(pgUrl)
+    url.searchParams.set('options', `-c search_path=${schema}`)
+    env.DATABASE_URL = url.toString()
   }
   const config = loadConfig(env, { cwd, envFiles: false })
   const running = await startServer(config, { logger: createLogger('silent') })
@@ -274,3 +296,5 @@ const info =
           ? await betterAuth()
           : await tessera()
 process.stdout.write(`${JSON.stringify(info)}\n`)
+// A clean exit on SIGTERM, so `node --cpu-prof` writes its profile (bench/profile.ts).
+process.once('SIGTERM', () => process.exit(0))

@@ -5,7 +5,11 @@
  * On 2 cores nothing else should run meanwhile; the 1-minute load average is printed beside the
  * figures so a reader can tell.
  *
- *   npx tsx bench/wrk.ts [target ...]      (default: node-http hono-bare tessera-sqlite tessera-redis express-session)
+ *   npx tsx bench/wrk.ts [target ...]      (default: node-http hono-bare tessera-sqlite tessera-redis
+ *     tessera-postgres express-session)
+ *   BENCH_BEFORE=/path/to/other/worktree npx tsx bench/wrk.ts tessera-redis
+ *     (each round runs the target of this tree, then the same target of the other tree: a
+ *     before/after in one run, on the same load; rows of the other tree end in " (before)")
  *   BENCH_DURATION=10 BENCH_ROUNDS=2 npx tsx bench/wrk.ts tessera-redis
  *   npx tsx bench/wrk.ts express-session express-session-dropin   (the drop-in against express-session:
  *     same Express app, same connect-redis store, same login; only the session import differs)
@@ -23,14 +27,21 @@ import { promisify } from 'node:util'
 import { createClient } from 'redis'
 import type { TargetInfo } from './server-target.js'
 
+/** The PostgreSQL schema of a run's prefix (as bench/server-target.ts makes it). */
+function schemaOf(prefix: string): string {
+  return prefix.replace(/[^a-z0-9_]/gi, '_').replace(/_+$/, '')
+}
+
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const TSX = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href
+// Another worktree (e.g. main's) whose targets run beside this tree's, round by round.
+const BEFORE = process.env.BENCH_BEFORE
 const DEFAULT_TARGETS = [
   'node-http',
   'hono-bare',
   'tessera-sqlite',
   'tessera-redis',
+  'tessera-postgres',
   'express-session',
 ]
 const DURATION = Number(process.env.BENCH_DURATION ?? 10)
@@ -53,6 +64,7 @@ async function startTarget(
   target: string,
   prefix: string,
   data: string,
+  root: string = ROOT,
 ): Promise<{ child: ChildProcess; info: TargetInfo }> {
   const child = spawn(
     'taskset',
@@ -61,8 +73,8 @@ async function startTarget(
       '0',
       process.execPath,
       '--import',
-      TSX,
-      join(ROOT, 'bench', 'server-target.ts'),
+      pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href,
+      join(root, 'bench', 'server-target.ts'),
       target,
       prefix,
       '8',
@@ -116,29 +128,50 @@ async function main(): Promise<void> {
   console.log(
     `wrk -t1 -c${CONNECTIONS}, ${DURATION} s x ${ROUNDS} rounds; server on core 0, wrk on core 1; load ${loadavg()[0]?.toFixed(2)} before`,
   )
-  console.log('target                 round   req/s    CPU us/req  p99     non-2xx')
+  console.log('target                 round   req/s    CPU us/req  p99     non-2xx  load')
   try {
     for (const target of targets) {
-      const { child, info } = await startTarget(target, prefix, data)
+      const trees: [string, string][] = [[target, ROOT]]
+      if (BEFORE !== undefined && BEFORE !== '') trees.push([`${target} (before)`, BEFORE])
+      const started: { name: string; child: ChildProcess; info: TargetInfo }[] = []
       try {
-        const url = `http://127.0.0.1:${info.port}/auth/session`
-        await wrk(url, info.cookie, 2) // warm-up: JIT, caches, connections
+        for (const [name, root] of trees) {
+          // Each tree its own prefix and data, so the two servers share nothing.
+          const own = `${prefix}${started.length}_`
+          started.push({ name, ...(await startTarget(target, own, data, root)) })
+        }
+        for (const { info } of started) {
+          await wrk(`http://127.0.0.1:${info.port}/auth/session`, info.cookie, 2) // warm-up
+        }
         for (let round = 1; round <= ROUNDS; round++) {
-          const before = cpuMicros(child.pid as number)
-          const started = performance.now()
-          const result = await wrk(url, info.cookie, DURATION)
-          const elapsed = (performance.now() - started) / 1000
-          const used = cpuMicros(child.pid as number) - before
-          console.log(
-            `${target.padEnd(22)} ${String(round).padStart(5)} ${String(Math.round(result.requests / elapsed)).padStart(7)} ${(used / result.requests).toFixed(1).padStart(12)}  ${result.p99.padEnd(7)} ${String(result.non2xx).padStart(7)}`,
-          )
+          for (const { name, child, info } of started) {
+            const url = `http://127.0.0.1:${info.port}/auth/session`
+            const before = cpuMicros(child.pid as number)
+            const startedAt = performance.now()
+            const result = await wrk(url, info.cookie, DURATION)
+            const elapsed = (performance.now() - startedAt) / 1000
+            const used = cpuMicros(child.pid as number) - before
+            console.log(
+              `${name.padEnd(22)} ${String(round).padStart(5)} ${String(Math.round(result.requests / elapsed)).padStart(7)} ${(used / result.requests).toFixed(1).padStart(12)}  ${result.p99.padEnd(7)} ${String(result.non2xx).padStart(7)}  load ${loadavg()[0]?.toFixed(2)}`,
+            )
+          }
         }
       } finally {
-        child.kill('SIGKILL')
+        for (const { child } of started) child.kill('SIGKILL')
       }
     }
   } finally {
     rmSync(data, { recursive: true, force: true })
+    const { default: pg } = await import('pg')
+    const admin = new pg.Client({
+      connectionString:
+        process.env.TESSERA_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    })
+    await admin.connect()
+    for (const tree of [0, 1]) {
+      await admin.query(`DROP SCHEMA IF EXISTS "${schemaOf(`${prefix}${tree}_`)}" CASCADE`)
+    }
+    await admin.end()
     const redis = createClient({
       url: process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
     })

@@ -465,11 +465,10 @@ export function createRequestAuth<R = unknown>(options: RequestAuthOptions<R>): 
       const sid = claims.sid
       // SECURITY: a token outlives nothing it was issued for: its session must still be live
       // (logout, "log out other devices" and a password change end its tokens at once).
+      // One keyed read (getById), whatever the number of sessions the user holds.
       const live =
-        typeof sid === 'string' && sid.length > 0
-          ? (await sessions.list(sub)).find((candidate) => candidate.id === sid)
-          : undefined
-      if (live === undefined) return invalid('the session of the bearer token has ended')
+        typeof sid === 'string' && sid.length > 0 ? await sessions.getById(sub, sid) : null
+      if (live === null) return invalid('the session of the bearer token has ended')
       session = live
     }
     const user = await userOf(sub, session, claims)

@@ -9,6 +9,7 @@ import {
 import type { CookiePolicyOptions, DataChanges, LifetimeOptions } from './cookie-policy.js'
 import { TesseraError } from './errors.js'
 import type { KeyPurpose, Keyring } from './keyring.js'
+import { PUBLIC_ID_LENGTH } from './session-store.js'
 import type { JSONValue, SessionMeta, SessionRecord, SessionStore } from './session-store.js'
 import { signValue, verifyValue } from './signing.js'
 
@@ -187,6 +188,13 @@ export interface SessionManager {
   /** Deletes the session. @throws TesseraError `store_unavailable` */
   revoke(session: Session): Promise<void>
   /**
+   * One of `userId`'s live sessions by its public id (an access token's `sid`), or `null` when
+   * the user has no such session (another user's id included) or it has expired. One keyed
+   * store read when the store has `getByPublicId` (every tessera store), whatever the number of
+   * sessions; it does not extend the idle time. @throws TesseraError `store_unavailable`
+   */
+  getById(userId: string, sessionId: string): Promise<Session | null>
+  /**
    * Deletes one of `userId`'s sessions by its public id; false when the user has no such
    * session (another user's id included). @throws TesseraError `store_unavailable`
    */
@@ -210,7 +218,6 @@ export interface SessionManager {
 
 const TOKEN_BYTES = 32
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/
-const PUBLIC_ID_LENGTH = 22
 
 /**
  * Builds the server-side session manager over a store and a keyring.
@@ -350,6 +357,31 @@ export function createSessionManager(
       'store_conflict',
       `session update lost the compare-and-set ${maxAttempts} times to concurrent writers`,
     )
+  }
+
+  /**
+   * The record of `userId` with public id `sessionId`, or `null`. Addressed only together with
+   * the user id: one user can never reach another's session by its public id.
+   */
+  async function findByPublicId(userId: string, sessionId: string): Promise<SessionRecord | null> {
+    if (typeof userId !== 'string' || userId.length === 0) return null
+    if (typeof sessionId !== 'string' || sessionId.length !== PUBLIC_ID_LENGTH) return null
+    if (store.getByPublicId !== undefined) {
+      const record = await store.getByPublicId(userId, sessionId)
+      // SECURITY: checked here too, not only trusted to the store: the record must be this
+      // user's and carry this public id (a custom store's bug must not cross users).
+      return record !== null &&
+        record.userId === userId &&
+        record.id.slice(0, PUBLIC_ID_LENGTH) === sessionId
+        ? record
+        : null
+    }
+    for (const record of await store.listByUser(userId)) {
+      if (record.userId === userId && record.id.slice(0, PUBLIC_ID_LENGTH) === sessionId) {
+        return record
+      }
+    }
+    return null
   }
 
   async function issue(record: SessionRecord, token: string, at: number): Promise<IssuedSession> {
@@ -493,16 +525,16 @@ export function createSessionManager(
       await store.delete(storeIdOf(session))
     },
 
+    async getById(userId, sessionId): Promise<Session | null> {
+      const record = await findByPublicId(userId, sessionId)
+      return record === null || isExpired(record, now()) ? null : toSession(record)
+    },
+
     async revokeById(userId, sessionId): Promise<boolean> {
-      if (typeof sessionId !== 'string' || sessionId.length !== PUBLIC_ID_LENGTH) return false
-      // Looked up through the user's own list: one user can never address another's session.
-      for (const record of await store.listByUser(userId)) {
-        if (record.userId === userId && record.id.slice(0, PUBLIC_ID_LENGTH) === sessionId) {
-          await store.delete(record.id)
-          return true
-        }
-      }
-      return false
+      const record = await findByPublicId(userId, sessionId)
+      if (record === null) return false
+      await store.delete(record.id)
+      return true
     },
 
     async revokeAll(userId, revokeOptions = {}): Promise<number> {

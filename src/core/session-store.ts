@@ -18,6 +18,13 @@ export interface SessionMeta {
 }
 
 /**
+ * Length of a session's public id: the first 22 characters (128 bits) of its stored id. Safe to
+ * show and log; it addresses a record only together with the user id
+ * ({@link SessionStore.getByPublicId}).
+ */
+export const PUBLIC_ID_LENGTH = 22
+
+/**
  * One stored session. `id` is SHA-256 of the token (base64url), never the token itself.
  * Times are epoch milliseconds. Stores keep records as given and do not interpret `data`.
  */
@@ -66,6 +73,15 @@ export interface SessionStore {
    * out); never an anonymous one.
    */
   listByUser(userId: string): Promise<SessionRecord[]>
+  /**
+   * The live record of `userId` whose id starts with `publicId` (the first
+   * {@link PUBLIC_ID_LENGTH} characters of a stored id: a session's public id, the `sid` of its
+   * access tokens), or `null`: one keyed read, whatever the number of sessions the user or the
+   * store holds. A record of another user, or an anonymous one, is never returned. Optional:
+   * without it the session manager finds the record in {@link SessionStore.listByUser}, which
+   * costs one read per session of the user.
+   */
+  getByPublicId?(userId: string, publicId: string): Promise<SessionRecord | null>
   /** Deletes every record of the user except `options.except` (an id); returns how many. */
   deleteByUser(userId: string, options?: { except?: string }): Promise<number>
   /** Releases what the store itself opened (never the client the user passed in). */

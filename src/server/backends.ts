@@ -3,6 +3,7 @@ import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { sql } from 'kysely'
 import type { Logger } from 'pino'
+import type { RedisClientType } from 'redis'
 import { createDatabase, migrateToLatest, type TesseraDB } from '../auth/db/database.js'
 import { loadOptionalPeer } from '../auth/db/optional-peer.js'
 import { createKyselyKeyStorage, type KyselyKeyStorage } from '../auth/kysely-key-storage.js'
@@ -314,7 +315,9 @@ async function open(
       })
     }
     const sessions = createRedisStore(client, { prefix: config.redisPrefix, now })
-    sessionStore = sessions
+    sessionStore = config.nearCache
+      ? await nearCached(sessions, client, config.redisPrefix, logger, closers)
+      : sessions
     refreshStore = createRedisStore(client, { prefix: `${config.redisPrefix}rt:`, now })
     rateLimitStore = createRedisRateLimitStore(client, { prefix: `${config.redisPrefix}rl:` })
     // A SCAN pass costs about one call per thousand keys of the database: at most one per
@@ -343,4 +346,33 @@ async function open(
   }
   if (countSessions !== undefined) backends.countSessions = countSessions
   return backends
+}
+
+/**
+ * The session store behind an in-process near-cache invalidated through Redis pub/sub (issue
+ * 18, docs/scaling.md): its own subscriber connection, a channel per prefix. With Redis away
+ * at start the channel comes up by itself later; until then every read goes to Redis.
+ */
+async function nearCached(
+  store: SessionStore,
+  client: RedisClientType,
+  prefix: string,
+  logger: Logger,
+  closers: Array<() => Promise<void>>,
+): Promise<SessionStore> {
+  const { createRedisInvalidation, createNearCacheStore } = await import('../stores/redis.js')
+  const subscriber = client.duplicate()
+  subscriber.on('error', () => undefined) // the command client already logs Redis errors
+  // Not awaited: with Redis away it retries for ever (as the command client does), and the
+  // channel subscribes once it is ready; until then every read goes to Redis.
+  subscriber.connect().catch((error: unknown) => {
+    logger.warn({ err: error }, 'near-cache: redis subscriber connect failed; reads go to Redis')
+  })
+  // Real time, not the server's clock: the channel's health is about the network, and a test
+  // clock that stands still must not keep a dead channel "fresh".
+  const invalidation = await createRedisInvalidation(client, subscriber, {
+    channel: `${prefix}invalidate`,
+  })
+  closers.push(() => invalidation.close())
+  return createNearCacheStore(store, invalidation)
 }

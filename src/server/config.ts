@@ -80,6 +80,11 @@ export interface ServerConfig {
   /** Prefix of every Redis key, so apps (and tests) can share a server. @default 'tessera:' */
   redisPrefix: string
   /**
+   * The near-cache of sessions (docs/scaling.md), on when Redis is configured unless
+   * `TESSERA_NEAR_CACHE=off`. Always false without Redis.
+   */
+  nearCache: boolean
+  /**
    * `TESSERA_REDIS_ASSUME_NOEVICTION=1`: the operator vouches that Redis runs with
    * `maxmemory-policy noeviction` where the server cannot read it (a managed Redis that hides
    * `CONFIG`); the start then logs a loud warning instead of refusing in production.
@@ -246,6 +251,14 @@ export function loadConfig(
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(redisPrefix)) {
     throw invalid('TESSERA_REDIS_PREFIX must be 1 to 64 letters, digits, ":", "_", "." or "-"')
   }
+  // Issue 18: the near-cache of Redis sessions (docs/scaling.md), on unless turned off; the
+  // value is checked even without Redis, so a typo fails at start.
+  const nearCacheSetting = parseChoice(
+    (get('TESSERA_NEAR_CACHE') ?? 'on').toLowerCase(),
+    'TESSERA_NEAR_CACHE',
+    ['on', 'off'] as const,
+  )
+  const nearCache = redisUrl !== null && nearCacheSetting === 'on'
   const assume = (get('TESSERA_REDIS_ASSUME_NOEVICTION') ?? '0').toLowerCase()
   if (!['0', '1', 'true', 'false', ''].includes(assume)) {
     throw invalid('TESSERA_REDIS_ASSUME_NOEVICTION must be 1 or 0')
@@ -327,6 +340,7 @@ export function loadConfig(
     database,
     redisUrl,
     redisPrefix,
+    nearCache,
     redisAssumeNoeviction,
     sessionIdle,
     sessionAbsolute,

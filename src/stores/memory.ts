@@ -1,4 +1,5 @@
 import { TesseraError } from '../core/errors.js'
+import { PUBLIC_ID_LENGTH } from '../core/session-store.js'
 import type { JSONValue, SessionRecord, SessionStore } from '../core/session-store.js'
 
 /** Options of {@link createMemoryStore}. */
@@ -67,6 +68,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   // entry is always the least recently written record: the eviction candidate, found in O(1).
   const records = new Map<string, SessionRecord>()
   const byUser = new Map<string, Set<string>>()
+  // Public id (the first 22 characters of a stored id) to stored id, for getByPublicId.
+  const byPublicId = new Map<string, string>()
 
   function isExpired(record: SessionRecord, at: number): boolean {
     return at >= record.expiresAt || at >= record.absoluteExpiresAt
@@ -74,6 +77,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
 
   function index(record: SessionRecord): void {
     if (record.userId === null) return
+    byPublicId.set(record.id.slice(0, PUBLIC_ID_LENGTH), record.id)
     let ids = byUser.get(record.userId)
     if (ids === undefined) {
       ids = new Set()
@@ -84,6 +88,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
 
   function unindex(record: SessionRecord): void {
     if (record.userId === null) return
+    const publicId = record.id.slice(0, PUBLIC_ID_LENGTH)
+    if (byPublicId.get(publicId) === record.id) byPublicId.delete(publicId)
     const ids = byUser.get(record.userId)
     if (ids === undefined) return
     ids.delete(record.id)
@@ -179,6 +185,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
         else list.push(copyRecord(record))
       }
       return Promise.resolve(list)
+    },
+
+    getByPublicId(userId: string, publicId: string): Promise<SessionRecord | null> {
+      const id = byPublicId.get(publicId)
+      const record = id === undefined ? undefined : records.get(id)
+      if (record === undefined || record.userId !== userId) return Promise.resolve(null)
+      if (isExpired(record, now())) {
+        remove(record.id)
+        return Promise.resolve(null)
+      }
+      return Promise.resolve(copyRecord(record))
     },
 
     deleteByUser(userId: string, deleteOptions: { except?: string } = {}): Promise<number> {

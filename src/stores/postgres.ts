@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Pool, QueryResultRow } from 'pg'
 import { TesseraError } from '../core/errors.js'
+import { PUBLIC_ID_LENGTH } from '../core/session-store.js'
 import type { SessionRecord, SessionStore } from '../core/session-store.js'
 import { timeoutMs, withDeadline } from './deadline.js'
 import { toStoreUnavailable } from './unavailable.js'
@@ -104,6 +105,9 @@ export function createPostgresStore(pool: Pool, options: PostgresStoreOptions = 
       WHERE id = $10 AND version = $11`,
     delete: `DELETE FROM ${qualified} WHERE id = $1`,
     listByUser: `SELECT ${columns} FROM ${qualified} WHERE user_id = $1 AND dies_at > $2`,
+    // The expression of the "<table>_public_id" index: an equality, so whatever the collation.
+    getByPublicId: `SELECT ${columns} FROM ${qualified}
+      WHERE substr(id, 1, ${PUBLIC_ID_LENGTH}) = $1 AND user_id = $2 AND dies_at > $3 LIMIT 1`,
     deleteByUser: `DELETE FROM ${qualified} WHERE user_id = $1 AND ($2::text IS NULL OR id <> $2::text)`,
     purge: `DELETE FROM ${qualified} WHERE dies_at <= $1`,
   } as const
@@ -151,6 +155,10 @@ export function createPostgresStore(pool: Pool, options: PostgresStoreOptions = 
           )
           await client.query(
             `CREATE INDEX IF NOT EXISTS "${table}_dies_at" ON ${qualified} (dies_at)`,
+          )
+          // getByPublicId: a bearer request's live-session check is one index lookup.
+          await client.query(
+            `CREATE INDEX IF NOT EXISTS "${table}_public_id" ON ${qualified} (substr(id, 1, ${PUBLIC_ID_LENGTH}))`,
           )
           await client.query('COMMIT')
         } catch (error) {
@@ -202,6 +210,15 @@ export function createPostgresStore(pool: Pool, options: PostgresStoreOptions = 
       if (!storable(userId)) return []
       const { rows } = await query<SessionRow>('listByUser', [userId, now()])
       return rows.map(rowToRecord)
+    },
+
+    async getByPublicId(userId: string, publicId: string): Promise<SessionRecord | null> {
+      if (!storable(userId) || !storable(publicId) || publicId.length !== PUBLIC_ID_LENGTH) {
+        return null
+      }
+      const { rows } = await query<SessionRow>('getByPublicId', [publicId, userId, now()])
+      const row = rows[0]
+      return row === undefined ? null : rowToRecord(row)
     },
 
     async deleteByUser(userId: string, deleteOptions: { except?: string } = {}): Promise<number> {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { ErrorReply } from 'redis'
 import { TesseraError } from '../core/errors.js'
+import { PUBLIC_ID_LENGTH } from '../core/session-store.js'
 import type { SessionRecord, SessionStore } from '../core/session-store.js'
 import { timeoutMs, withDeadline } from './deadline.js'
 import { checkRecord, deathTime } from './record-codec.js'
@@ -79,6 +80,9 @@ export interface RedisStoreOptions {
  *   expiry of its members. Per-user keys carry the user id as hash tag, so they share a slot.
  *   The set is written before the session on create and update (a live session is always in its
  *   user's set) and cleaned of dead ids whenever it is listed.
+ * - `tessera:p:{<userId>}`: a hash from each of the user's public ids (the first 22 characters of
+ *   a session id) to the id, written and cleaned with the set (same hash tag, same slot), so
+ *   `getByPublicId` (a bearer token's live-session check) is two keyed reads, not a listing.
  *
  * Configure the client for failures (see docs/stores.md): `socket.connectTimeout: 1000`,
  * `disableOfflineQueue: true`, `commandOptions: { timeout: 1000 }`, and an `error` listener.
@@ -127,6 +131,11 @@ export function createRedisStore(
 
   const sessionKey = (id: string): string => `${prefix}s:{${id}}`
   const userKey = (userId: string): string => `${prefix}u:{${userId}}`
+  const publicKey = (userId: string): string => `${prefix}p:{${userId}}`
+  // The user's keys for the index scripts. An empty user id has no hash tag (`{}` hashes the
+  // whole key), so its two keys could sit on two cluster slots: it gets no public-id hash.
+  const indexKeys = (userId: string): string[] =>
+    userId === '' ? [userKey(userId)] : [userKey(userId), publicKey(userId)]
 
   /** One command on `key`'s slot, bounded by the timeout, errors mapped. */
   async function send(key: string, args: string[]): Promise<unknown> {
@@ -168,28 +177,56 @@ export function createRedisStore(
     }
   }
 
-  /** Runs a script by its digest, loading it once per node when the node does not know it. */
-  async function script(lua: Script, key: string, args: string[]): Promise<unknown> {
+  /**
+   * Runs a script by its digest, loading it once per node when the node does not know it.
+   * Every key of `keys` shares the first one's slot (one hash tag).
+   */
+  async function script(lua: Script, key: string | string[], args: string[]): Promise<unknown> {
+    const keys = typeof key === 'string' ? [key] : key
+    const first = keys[0] as string
     try {
-      return await send(key, ['EVALSHA', lua.sha, '1', key, ...args])
+      return await send(first, ['EVALSHA', lua.sha, String(keys.length), ...keys, ...args])
     } catch (error) {
       if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error
-      return send(key, ['EVAL', lua.source, '1', key, ...args])
+      return send(first, ['EVAL', lua.source, String(keys.length), ...keys, ...args])
     }
   }
 
-  /** Adds `id` to the user's set and makes the set live at least until `until`. */
+  /** Adds `id` to the user's set and public-id hash, live at least until `until`. */
   async function index(userId: string, id: string, until: number): Promise<void> {
     const ttl = until - now()
     if (ttl <= 0) return
-    await script(INDEX, userKey(userId), [id, String(ttl)])
+    await script(INDEX, indexKeys(userId), [id, String(ttl), id.slice(0, PUBLIC_ID_LENGTH)])
+  }
+
+  /** Removes `ids` from the user's set and public-id hash. */
+  async function unindex(userId: string, ids: string[]): Promise<void> {
+    if (ids.length === 0) return
+    await script(UNINDEX, indexKeys(userId), ids)
+  }
+
+  async function read(id: string): Promise<SessionRecord | null> {
+    const json = await send(sessionKey(id), ['HGET', sessionKey(id), 'r'])
+    return typeof json === 'string' ? (JSON.parse(json) as SessionRecord) : null
+  }
+
+  async function listByUser(userId: string): Promise<SessionRecord[]> {
+    const key = userKey(userId)
+    const ids = await members(key)
+    const found = await Promise.all(ids.map(read))
+    const live: SessionRecord[] = []
+    const stale: string[] = []
+    const t = now()
+    found.forEach((record, position) => {
+      if (record === null || record.userId !== userId) stale.push(ids[position] as string)
+      else if (deathTime(record) > t) live.push(record)
+    })
+    await unindex(userId, stale)
+    return live
   }
 
   return {
-    async get(id: string): Promise<SessionRecord | null> {
-      const json = await send(sessionKey(id), ['HGET', sessionKey(id), 'r'])
-      return typeof json === 'string' ? (JSON.parse(json) as SessionRecord) : null
-    },
+    get: read,
 
     async create(record: SessionRecord): Promise<void> {
       checkRecord(record)
@@ -222,34 +259,33 @@ export function createRedisStore(
       const [won, previousUser] = result
       if (won !== 1) return false
       if (typeof previousUser === 'string' && previousUser !== record.userId) {
-        await send(userKey(previousUser), ['SREM', userKey(previousUser), record.id])
+        await unindex(previousUser, [record.id])
       }
       return true
     },
 
     async delete(id: string): Promise<void> {
       const userId = await script(DELETE, sessionKey(id), [])
-      if (typeof userId === 'string') await send(userKey(userId), ['SREM', userKey(userId), id])
+      if (typeof userId === 'string') await unindex(userId, [id])
     },
 
-    async listByUser(userId: string): Promise<SessionRecord[]> {
-      const key = userKey(userId)
-      const ids = await members(key)
-      const found = await Promise.all(
-        ids.map(async (id) => {
-          const json = await send(sessionKey(id), ['HGET', sessionKey(id), 'r'])
-          return typeof json === 'string' ? (JSON.parse(json) as SessionRecord) : null
-        }),
-      )
-      const live: SessionRecord[] = []
-      const stale: string[] = []
-      const t = now()
-      found.forEach((record, position) => {
-        if (record === null || record.userId !== userId) stale.push(ids[position] as string)
-        else if (deathTime(record) > t) live.push(record)
-      })
-      if (stale.length > 0) await send(key, ['SREM', key, ...stale])
-      return live
+    listByUser,
+
+    async getByPublicId(userId: string, publicId: string): Promise<SessionRecord | null> {
+      if (userId === '' || publicId.length !== PUBLIC_ID_LENGTH) return null
+      const found = await script(LOOKUP, [userKey(userId), publicKey(userId)], [publicId])
+      if (typeof found === 'string') {
+        const record = await read(found)
+        return record !== null && record.userId === userId && deathTime(record) > now()
+          ? record
+          : null
+      }
+      if (found !== 0) return null
+      // Sessions written before the public-id hash existed: find it in the listing once, and
+      // index every live one so the next lookup is keyed.
+      const live = await listByUser(userId)
+      for (const record of live) await index(userId, record.id, record.absoluteExpiresAt)
+      return live.find((record) => record.id.slice(0, PUBLIC_ID_LENGTH) === publicId) ?? null
     },
 
     async deleteByUser(userId: string, deleteOptions: { except?: string } = {}): Promise<number> {
@@ -258,7 +294,7 @@ export function createRedisStore(
       const deleted = await Promise.all(
         ids.map((id) => script(DELETE_OWNED, sessionKey(id), [userId])),
       )
-      if (ids.length > 0) await send(key, ['SREM', key, ...ids])
+      await unindex(userId, ids)
       return deleted.filter((reply) => reply === 1).length
     },
 
@@ -402,11 +438,34 @@ if redis.call('HGET', KEYS[1], 'u') == ARGV[1] then return redis.call('DEL', KEY
 return 0
 `)
 
-// Adds ARGV[1] to the set and extends its TTL to at least ARGV[2] ms (never shortens it).
+// KEYS: the user's set, the user's public-id hash (absent for an empty user id). Adds ARGV[1] to the set and maps its public
+// id ARGV[3] to it in the hash, and extends both TTLs to at least ARGV[2] ms (never shortens).
 const INDEX = defineScript(`
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+for index, key in ipairs(KEYS) do
+  if index == 1 then redis.call('SADD', key, ARGV[1]) else redis.call('HSET', key, ARGV[3], ARGV[1]) end
+  if redis.call('PTTL', key) < tonumber(ARGV[2]) then redis.call('PEXPIRE', key, ARGV[2]) end
+end
 return 1
+`)
+
+// KEYS: the user's set, the user's public-id hash. Removes the ids ARGV from both (a public id
+// only while it still names that id).
+const UNINDEX = defineScript(`
+for _, id in ipairs(ARGV) do
+  redis.call('SREM', KEYS[1], id)
+  local publicId = string.sub(id, 1, ${PUBLIC_ID_LENGTH})
+  if KEYS[2] and redis.call('HGET', KEYS[2], publicId) == id then redis.call('HDEL', KEYS[2], publicId) end
+end
+return 1
+`)
+
+// KEYS: the user's set, the user's public-id hash. The id of public id ARGV[1]; else 0 when some
+// id of the set is missing from the hash (written before it existed), else nil.
+const LOOKUP = defineScript(`
+local id = redis.call('HGET', KEYS[2], ARGV[1])
+if id then return id end
+if redis.call('SCARD', KEYS[1]) > redis.call('HLEN', KEYS[2]) then return 0 end
+return false
 `)
 
 // Replies that mean "the server (or cluster) cannot serve this now", not "your command is wrong".
@@ -444,3 +503,20 @@ function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error)
   return error.message !== '' ? error.message : error.constructor.name
 }
+
+// The near-cache (issue 18, docs/scaling.md) ships with this entry point: its invalidation
+// channel is Redis pub/sub.
+export {
+  createRedisInvalidation,
+  type InvalidationListener,
+  type RedisInvalidation,
+  type RedisInvalidationOptions,
+  type RedisPublisherLike,
+  type RedisSubscriberLike,
+} from './redis-invalidation.js'
+export {
+  createNearCache,
+  createNearCacheStore,
+  type NearCache,
+  type NearCacheOptions,
+} from './near-cache.js'

@@ -1,4 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3'
+import { PUBLIC_ID_LENGTH } from '../core/session-store.js'
 import type { SessionRecord, SessionStore } from '../core/session-store.js'
 import {
   checkIdentifier,
@@ -95,6 +96,12 @@ export function createSQLiteStore(
     listByUser: db.prepare<[string, number], SessionRow>(
       `SELECT ${columns} FROM "${table}" WHERE user_id = ? AND dies_at > ?`,
     ),
+    // A range of the primary key (BINARY collation: byte order), so one index seek: every
+    // stored id is base64url, whose characters all sort below '~'. The unary + keeps the
+    // planner off the user_id index (a scan of every session of the user).
+    getByPublicId: db.prepare<[string, string, string, number], SessionRow>(
+      `SELECT ${columns} FROM "${table}" WHERE id >= ? AND id < ? AND +user_id = ? AND dies_at > ? LIMIT 1`,
+    ),
     deleteByUser: db.prepare(`DELETE FROM "${table}" WHERE user_id = ?`),
     deleteByUserExcept: db.prepare(`DELETE FROM "${table}" WHERE user_id = ? AND id <> ?`),
     purge: db.prepare(`DELETE FROM "${table}" WHERE dies_at <= ?`),
@@ -133,6 +140,14 @@ export function createSQLiteStore(
 
     listByUser(userId: string): Promise<SessionRecord[]> {
       return settle(() => statements.listByUser.all(userId, now()).map(rowToRecord))
+    },
+
+    getByPublicId(userId: string, publicId: string): Promise<SessionRecord | null> {
+      return settle(() => {
+        if (publicId.length !== PUBLIC_ID_LENGTH) return null
+        const row = statements.getByPublicId.get(publicId, `${publicId}~`, userId, now())
+        return row === undefined ? null : rowToRecord(row)
+      })
     },
 
     deleteByUser(userId: string, deleteOptions: { except?: string } = {}): Promise<number> {

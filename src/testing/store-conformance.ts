@@ -50,6 +50,8 @@ export interface StoreConformanceOptions {
  * - `listByUser` returns every live record of that user and nothing of another user or of an
  *   anonymous session (`userId: null`); `deleteByUser` removes them (except `options.except`)
  *   and returns how many it removed, leaving other users alone.
+ * - `getByPublicId` (optional): the live record of that user whose id starts with the 22
+ *   characters given, `null` for another user's, an anonymous or a deleted record.
  * - Expiry: a store never drops a record before `min(expiresAt, absoluteExpiresAt)` at its
  *   clock, and keeps an updated record alive until its new expiry. Past that time a store MAY
  *   drop the record (TTL, purge) or keep returning it unchanged: expiry is decided by the
@@ -484,6 +486,58 @@ export function describeStoreConformance(
           if (record.id === absoluteBound.id) expect(record).toEqual(absoluteBound)
         }
         if (harness.purgeExpired) expect(listed).toHaveLength(2)
+      }),
+      timeout,
+    )
+
+    it(
+      'getByPublicId (when the store has it) finds only the live record of that user',
+      withStore(async (store, clock) => {
+        const getByPublicId = store.getByPublicId?.bind(store)
+        if (getByPublicId === undefined) return
+        const publicIdOf = (record: SessionRecord): string => record.id.slice(0, 22)
+        const mine = Array.from({ length: 5 }, () => makeRecord(clock.now(), { userId: 'pia' }))
+        const theirs = makeRecord(clock.now(), { userId: 'quinn' })
+        const anonymous = makeRecord(clock.now(), { userId: null })
+        for (const record of [...mine, theirs, anonymous]) await store.create(record)
+        for (const record of mine) {
+          expect(await getByPublicId('pia', publicIdOf(record))).toEqual(record)
+        }
+        // Another user's public id, an anonymous one, a whole id, a near miss: nothing.
+        expect(await getByPublicId('pia', publicIdOf(theirs))).toBeNull()
+        expect(await getByPublicId('quinn', publicIdOf(mine[0] as SessionRecord))).toBeNull()
+        expect(await getByPublicId('pia', publicIdOf(anonymous))).toBeNull()
+        const first = mine[0] as SessionRecord
+        expect(await getByPublicId('pia', first.id)).toBeNull()
+        expect(await getByPublicId('pia', publicIdOf(first).slice(0, 21))).toBeNull()
+        for (const junk of ['', '*', '%_', '\u0000'.repeat(22), 'ü'.repeat(22)]) {
+          expect(await getByPublicId('pia', junk)).toBeNull()
+          expect(await getByPublicId(junk, publicIdOf(first))).toBeNull()
+        }
+        // It follows updates, deletes and "log out everywhere".
+        const next = { ...first, version: 2, data: { moved: true } }
+        expect(await store.update(next, 1)).toBe(true)
+        expect(await getByPublicId('pia', publicIdOf(first))).toEqual(next)
+        await store.delete(first.id)
+        expect(await getByPublicId('pia', publicIdOf(first))).toBeNull()
+        const second = mine[1] as SessionRecord
+        expect(await store.update({ ...second, version: 2, userId: 'quinn' }, 1)).toBe(true)
+        expect(await getByPublicId('pia', publicIdOf(second))).toBeNull()
+        expect(await getByPublicId('quinn', publicIdOf(second))).toEqual({
+          ...second,
+          version: 2,
+          userId: 'quinn',
+        })
+        await store.deleteByUser('pia')
+        for (const record of mine.slice(2)) {
+          expect(await getByPublicId('pia', publicIdOf(record))).toBeNull()
+        }
+        // Past its expiry a record is never returned.
+        const short = makeRecord(clock.now(), { userId: 'pia', expiresAt: clock.now() + 1000 })
+        await store.create(short)
+        expect(await getByPublicId('pia', publicIdOf(short))).toEqual(short)
+        clock.advance(1001)
+        expect(await getByPublicId('pia', publicIdOf(short))).toBeNull()
       }),
       timeout,
     )

@@ -1,5 +1,15 @@
-import { describe, expect, it } from 'vitest'
-import { cacheFor, loadDriver } from '../../src/server/backends.js'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import { createClient } from 'redis'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import type { SessionRecord, SessionStore } from '../../src/core/session-store.js'
+import { cacheFor, loadDriver, openBackends } from '../../src/server/backends.js'
+import { loadConfig } from '../../src/server/config.js'
+import { describeWithService, uniqueName } from '../helpers/services.js'
+import { dropRedisPrefix } from './api-harness.js'
 
 /** A read whose calls are counted and settled by the test. */
 function controlledRead() {
@@ -72,5 +82,80 @@ describe('loadDriver', () => {
     await expect(loadDriver(() => Promise.reject(broken), 'x', 'why')).rejects.toBe(broken)
     const redis = await loadDriver(() => import('redis'), 'redis', 'REDIS_URL is set')
     expect(typeof redis.createClient).toBe('function')
+  })
+})
+
+describeWithService('redis', 'the near-cache of Redis sessions (issue 18)', (redisUrl) => {
+  async function open(
+    extra: Record<string, string>,
+  ): Promise<{ store: SessionStore; prefix: string }> {
+    const cwd = mkdtempSync(join(tmpdir(), 'tessera-backends-'))
+    const prefix = `${uniqueName('tbnc')}:`
+    const config = loadConfig(
+      {
+        NODE_ENV: 'test',
+        DATABASE_URL: 'sqlite::memory:',
+        REDIS_URL: redisUrl,
+        TESSERA_REDIS_PREFIX: prefix,
+        ...extra,
+      },
+      { cwd, envFiles: false },
+    )
+    const backends = await openBackends(config, pino({ level: 'silent' }))
+    onTestFinished(async () => {
+      await backends.close()
+      await dropRedisPrefix(redisUrl, prefix)
+      rmSync(cwd, { recursive: true, force: true })
+    })
+    return { store: backends.sessionStore, prefix }
+  }
+
+  function record(): SessionRecord {
+    const now = Date.now()
+    return {
+      id: randomBytes(32).toString('base64url').slice(0, 43),
+      userId: 'nc-user',
+      version: 1,
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: now + 60_000,
+      absoluteExpiresAt: now + 600_000,
+      data: {},
+      meta: {},
+    }
+  }
+
+  /** Deletes the session's key behind the store's back (no invalidation published). */
+  async function deleteBehind(prefix: string, id: string): Promise<void> {
+    const client = createClient({ url: redisUrl })
+    await client.connect()
+    await client.del(`${prefix}s:{${id}}`)
+    client.destroy()
+  }
+
+  it('is on with Redis: reads are served in-process once the channel is up', async () => {
+    const { store, prefix } = await open({})
+    // The channel is healthy once its first heartbeat came back (a few ms): until then reads
+    // go to Redis, and a record deleted behind the store's back reads as gone.
+    let served = false
+    for (let attempt = 0; attempt < 10_000 && !served; attempt++) {
+      const session = record()
+      await store.create(session)
+      expect(await store.get(session.id)).toEqual(session)
+      await deleteBehind(prefix, session.id)
+      served = (await store.get(session.id)) !== null
+    }
+    expect(served).toBe(true)
+  })
+
+  it('TESSERA_NEAR_CACHE=off turns it off: every read goes to Redis', async () => {
+    const { store, prefix } = await open({ TESSERA_NEAR_CACHE: 'off' })
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const session = record()
+      await store.create(session)
+      expect(await store.get(session.id)).toEqual(session)
+      await deleteBehind(prefix, session.id)
+      expect(await store.get(session.id)).toBeNull()
+    }
   })
 })

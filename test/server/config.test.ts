@@ -226,6 +226,7 @@ describe('loadConfig errors name the variable', () => {
     ['LOG_LEVEL', 'loud'],
     ['TESSERA_REDIS_PREFIX', 'has space'],
     ['TESSERA_REDIS_PREFIX', 'tag{x}'],
+    ['TESSERA_NEAR_CACHE', 'sometimes'],
     ['TESSERA_MAIL_FROM', 'a\nBcc: x@example.com'],
     ['TESSERA_PASSWORD_MIN_LENGTH', 'twelve'],
     ['TESSERA_PASSWORD_MIN_LENGTH', '0'],

@@ -47,6 +47,7 @@ describeWithService('postgres', 'PostgreSQL store', (url) => {
         expect(rows.map((row) => row.indexname).sort()).toEqual([
           'tessera_sessions_dies_at',
           'tessera_sessions_pkey',
+          'tessera_sessions_public_id',
           'tessera_sessions_user_id',
         ])
       } finally {

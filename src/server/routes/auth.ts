@@ -356,13 +356,11 @@ export function authRoutes(deps: AuthRoutesDeps): (app: TesseraApp) => void {
       // SECURITY: a family outlives nothing: once its session is revoked (logout, "log out
       // other devices", password change), refreshing stops too.
       const verified = tokens.access.verifySync(result.accessToken)
-      const live = verified.ok
-        ? (await sessions.list(result.userId)).find((s) => s.id === verified.claims.sid)
-        : undefined
+      const live = verified.ok ? await sessions.getById(result.userId, verified.claims.sid) : null
       // A refresh is activity: it slides the session the family is bound to (never past its
       // absolute expiry), so a client that refreshes within the idle time stays signed in for
       // the absolute lifetime, as API.md promises (7 days idle / 30 days absolute).
-      const slid = live === undefined ? null : await sessions.update(live, {})
+      const slid = live === null ? null : await sessions.update(live, {})
       if (slid === null) {
         await tokens.refresh.revokeFamily(result.familyId)
         throw new TesseraError('token_invalid', 'the refresh token is not valid')
