@@ -133,8 +133,8 @@ describeWithService('redis', 'the near-cache of Redis sessions (issue 18)', (red
     client.destroy()
   }
 
-  it('is on with Redis: reads are served in-process once the channel is up', async () => {
-    const { store, prefix } = await open({})
+  it('TESSERA_NEAR_CACHE=on with Redis: reads are served in-process once the channel is up', async () => {
+    const { store, prefix } = await open({ TESSERA_NEAR_CACHE: 'on' })
     // The channel is healthy once its first heartbeat came back (a few ms): until then reads
     // go to Redis, and a record deleted behind the store's back reads as gone.
     let served = false
@@ -148,8 +148,8 @@ describeWithService('redis', 'the near-cache of Redis sessions (issue 18)', (red
     expect(served).toBe(true)
   })
 
-  it('TESSERA_NEAR_CACHE=off turns it off: every read goes to Redis', async () => {
-    const { store, prefix } = await open({ TESSERA_NEAR_CACHE: 'off' })
+  it('is off by default: every read goes to Redis', async () => {
+    const { store, prefix } = await open({})
     for (let attempt = 0; attempt < 20; attempt++) {
       const session = record()
       await store.create(session)

@@ -27,6 +27,7 @@ describeWithPostgresAndRedis('near-cache: revocation bound over 3 server process
       DATABASE_URL: url.toString(),
       REDIS_URL: urls.redisUrl,
       TESSERA_REDIS_PREFIX: prefix,
+      TESSERA_NEAR_CACHE: 'on',
       LOG_LEVEL: 'warn',
     }
     // One at a time: the first one migrates the schema.
