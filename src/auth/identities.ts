@@ -4,7 +4,7 @@ import { isUniqueViolation, type TesseraDB } from './db/database.js'
 import { newId } from './db/ids.js'
 import { toBool, toMillis, toMillisOrNull, type IdentitiesTable } from './db/schema.js'
 import type { ActionContext } from './users.js'
-import { waysIn, waysLeft } from './ways-in.js'
+import { lockAccount, waysIn, waysLeft } from './ways-in.js'
 
 /** An account's identity at an identity provider. Times are epoch milliseconds. */
 export interface Identity {
@@ -244,11 +244,7 @@ export function createIdentities(
         // database's write lock (SQLite; before any read, so two writers queue rather than
         // deadlock): two concurrent unlinks of the last two identities are decided one after
         // the other and cannot both pass the check below (write skew).
-        await trx
-          .updateTable('users')
-          .set((eb) => ({ is_active: eb.ref('is_active') }))
-          .where('id', '=', userId)
-          .execute()
+        await lockAccount(trx, userId)
         const row = await trx
           .selectFrom('identities')
           .selectAll()

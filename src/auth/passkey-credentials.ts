@@ -3,7 +3,7 @@ import type { TesseraDB } from './db/database.js'
 import { newId } from './db/ids.js'
 import { toBool, toMillis, toMillisOrNull, type PasskeysTable } from './db/schema.js'
 import { isUniqueViolation } from './db/database.js'
-import { waysIn, waysLeft } from './ways-in.js'
+import { lockAccount, waysIn, waysLeft } from './ways-in.js'
 
 /** A user's passkey as tessera keeps it (the public key is not part of what it shows). */
 export interface Passkey {
@@ -193,11 +193,7 @@ export function createPasskeyCredentials(
       return db.transaction().execute(async (trx) => {
         // SECURITY: the account's row lock first (as identities.unlink takes it), so two
         // removals of the last two ways in are decided one after the other (write skew).
-        await trx
-          .updateTable('users')
-          .set((eb) => ({ is_active: eb.ref('is_active') }))
-          .where('id', '=', userId)
-          .execute()
+        await lockAccount(trx, userId)
         const row = await trx
           .selectFrom('passkeys')
           .selectAll()

@@ -13,6 +13,23 @@ export interface WaysIn {
   passkeys: number
 }
 
+/**
+ * Takes the account's row lock inside `trx` (a no-op write: PostgreSQL locks the row, SQLite's
+ * write transaction is already exclusive). Every removal of a way in takes it before any read,
+ * so two concurrent removals of an account's last two ways in are decided one after the other
+ * and cannot both pass the check (write skew).
+ */
+export async function lockAccount(
+  trx: Transaction<TesseraDatabase>,
+  userId: string,
+): Promise<void> {
+  await trx
+    .updateTable('users')
+    .set((eb) => ({ is_active: eb.ref('is_active') }))
+    .where('id', '=', userId)
+    .execute()
+}
+
 /** Counts the ways in of `userId` inside `trx`. */
 export async function waysIn(trx: Transaction<TesseraDatabase>, userId: string): Promise<WaysIn> {
   const user = await trx
