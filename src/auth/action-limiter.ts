@@ -61,6 +61,11 @@ export const DEFAULT_ACTION_POLICIES: Readonly<Record<string, ActionPolicy>> = O
     account: { limit: 10, window: 900 },
     ip: { limit: 30, window: 900 },
   },
+  // Passkeys (issue 14): each usernameless options answer stores a 5-minute challenge record,
+  // asked for by anyone: bounded per IP so a flood cannot fill the session store.
+  passkey_login_options: {
+    ip: { limit: 120, window: 60 },
+  },
 })
 
 /** Options of {@link createActionLimiter}. */

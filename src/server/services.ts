@@ -170,6 +170,7 @@ export async function buildServices(
     // The second-factor methods: TOTP and recovery codes, and passkeys (issue 14).
     const secondFactorMethods = [...factors.verifiers, passkeyFactor]
     const registry = createSecondFactorRegistry(secondFactorMethods)
+    const actionLimiter = createActionLimiter({ store: backends.rateLimitStore, now })
     const auth = createAuthService(backends.db, {
       audit,
       secondFactors: (user) => registry.methodsOf(user.id),
@@ -180,7 +181,7 @@ export async function buildServices(
       limiter,
       // Reset mails and reset-token attempts, per account and per IP, in the same shared store
       // as the login limits (DEFAULT_ACTION_POLICIES).
-      actionLimiter: createActionLimiter({ store: backends.rateLimitStore, now }),
+      actionLimiter,
       signup: config.signup,
       passwordPolicy,
       onBackgroundError: (error) => logger.error({ err: error }, 'background work failed'),
@@ -395,6 +396,7 @@ export async function buildServices(
         reauthMaxAge: config.reauthMaxAge,
         secondStep,
         factor: passkeyFactor,
+        limiter: actionLimiter,
         now,
       }),
     ]

@@ -126,7 +126,7 @@ function actionLimiterSuite(makeStores: (count: number) => Promise<RateLimitStor
 describe('action limiter: configuration', () => {
   const store = createMemoryRateLimitStore()
 
-  it('has the reset and e-mail actions by default', () => {
+  it('has the reset, e-mail and passkey actions by default', () => {
     const limiter = createActionLimiter({ store })
     expect(limiter.actions).toEqual([
       'password_reset_request',
@@ -137,6 +137,7 @@ describe('action limiter: configuration', () => {
       'email_change_confirm',
       'email_code_request',
       'email_code_verify',
+      'passkey_login_options',
     ])
     expect(DEFAULT_ACTION_POLICIES.password_reset_request?.account?.limit).toBe(3)
   })

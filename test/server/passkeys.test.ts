@@ -174,6 +174,31 @@ function passkeySuite(
       expect(new Set([anonymous, signedIn, fromElsewhere].map((o) => o.challenge)).size).toBe(3)
     })
 
+    it('the login options are limited per IP (each answer stores a challenge)', async () => {
+      // Earlier cases of this file used part of the minute's budget: count until the refusal.
+      let answered = 0
+      let refused: Response | undefined
+      for (let call = 0; call < 200 && refused === undefined; call++) {
+        const response = await new Client(server).request('POST', '/auth/passkeys/login/options', {
+          json: {},
+        })
+        if (response.status === 429) refused = response
+        else {
+          expect(response.status).toBe(200)
+          await response.arrayBuffer()
+          answered += 1
+        }
+      }
+      expect(refused?.status).toBe(429)
+      expect(refused?.headers.get('retry-after')).toMatch(/^[1-9][0-9]*$/)
+      expect(answered).toBeLessThanOrEqual(120)
+      clock.advance(61)
+      expect(
+        (await new Client(server).request('POST', '/auth/passkeys/login/options', { json: {} }))
+          .status,
+      ).toBe(200)
+    })
+
     it('a passkey without user verification is one factor: the account’s second factor is asked for', async () => {
       const { client } = await signedUp(server)
       const { credential } = await addPasskey(server, client)

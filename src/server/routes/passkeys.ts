@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import { toPublicUser, type UserWithPermissions } from '../../auth/accounts.js'
 import { cleanPasskeyName, type Passkey, type Passkeys } from '../../auth/passkeys.js'
+import type { ActionLimiter } from '../../auth/action-limiter.js'
 import type { AuthService } from '../../auth/service.js'
 import type { PasskeySecondFactor } from '../../auth/passkey-second-factor.js'
 import type { SecondFactorRequired } from '../../auth/sign-in.js'
@@ -30,6 +31,11 @@ export interface PasskeyRoutesDeps {
   secondStep?: SecondStepLike | undefined
   /** The `passkey` method of the second step (`createPasskeySecondFactor`). */
   factor?: PasskeySecondFactor | undefined
+  /**
+   * Bounds `POST /auth/passkeys/login/options` per IP (action `passkey_login_options`): every
+   * answer stores a challenge record.
+   */
+  limiter?: ActionLimiter | undefined
   /** @default Date.now */
   now?: () => number
 }
@@ -166,6 +172,20 @@ export function passkeyRoutes(deps: PasskeyRoutesDeps): (app: TesseraApp) => voi
     })
 
     app.post('/auth/passkeys/login/options', async (c) => {
+      // SECURITY: anyone may ask, and each answer stores a 5-minute challenge: limited per IP.
+      if (deps.limiter !== undefined) {
+        const decision = await deps.limiter.check('passkey_login_options', { ip: info(c).ip })
+        if (!decision.allowed) {
+          metrics.recordRateLimited('passkey_login_options')
+          throw new TesseraError(
+            'rate_limited',
+            'too many passkey sign-in attempts: wait a moment',
+            {
+              retryAfter: decision.retryAfter,
+            },
+          )
+        }
+      }
       // The body (API.md: `{}`) carries nothing: every caller gets the same options.
       return c.json(await passkeys.authenticationOptions())
     })
