@@ -19,7 +19,7 @@ import { createMailDelivery } from '../auth/mail-delivery.js'
 import { createPasskeySecondFactor } from '../auth/passkey-second-factor.js'
 import { createPasskeys, type Passkeys } from '../auth/passkeys.js'
 import { createPasswordHasher, type PasswordHasher } from '../auth/passwords.js'
-import { createActionLimiter } from '../auth/action-limiter.js'
+import { createActionLimiter, DEFAULT_ACTION_POLICIES } from '../auth/action-limiter.js'
 import { createLoginLimiter } from '../auth/rate-limit.js'
 import { createRefreshTokens } from '../auth/refresh-tokens.js'
 import { createAuthService, type AuthService } from '../auth/service.js'
@@ -170,7 +170,16 @@ export async function buildServices(
     // The second-factor methods: TOTP and recovery codes, and passkeys (issue 14).
     const secondFactorMethods = [...factors.verifiers, passkeyFactor]
     const registry = createSecondFactorRegistry(secondFactorMethods)
-    const actionLimiter = createActionLimiter({ store: backends.rateLimitStore, now })
+    // The one action limiter of the server (reset, e-mail, passkey options, identity callbacks),
+    // per account and per IP in the shared rate-limit store.
+    const actionLimiter = createActionLimiter({
+      store: backends.rateLimitStore,
+      policies: {
+        ...DEFAULT_ACTION_POLICIES,
+        [IDENTITY_CALLBACK_ACTION]: { ip: { limit: config.identityCallbackLimit, window: 900 } },
+      },
+      now,
+    })
     const auth = createAuthService(backends.db, {
       audit,
       secondFactors: (user) => registry.methodsOf(user.id),
@@ -317,13 +326,7 @@ export async function buildServices(
         await auth.email.markVerified(userId, {}, { via: 'identity_provider' })
       },
       // Each callback with a valid state makes a request to the provider: limited per IP.
-      limiter: createActionLimiter({
-        store: backends.rateLimitStore,
-        policies: {
-          [IDENTITY_CALLBACK_ACTION]: { ip: { limit: config.identityCallbackLimit, window: 900 } },
-        },
-        now,
-      }),
+      limiter: actionLimiter,
       now,
     })
     const routes = [
